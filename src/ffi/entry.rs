@@ -1,0 +1,126 @@
+//! Entry points: the loadable extension's `sqlite3_vindex_init`, static registration for Rust
+//! apps, and the auto-extension hook.
+
+use super::stmt::Db;
+use crate::error::Error;
+use libsqlite3_sys as ffi;
+use std::os::raw::{c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+fn write_err(pz_err: *mut *mut c_char, msg: &str) {
+    if pz_err.is_null() {
+        return;
+    }
+    let bytes = msg.as_bytes();
+    // SAFETY: SQLite frees *pz_err with sqlite3_free, so allocate with sqlite3_malloc64.
+    unsafe {
+        let p = ffi::sqlite3_malloc64(bytes.len() as u64 + 1) as *mut u8;
+        if !p.is_null() {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+            *p.add(bytes.len()) = 0;
+        }
+        *pz_err = p.cast();
+    }
+}
+
+fn init(db: *mut ffi::sqlite3, pz_err: *mut *mut c_char) -> c_int {
+    let version = super::api::libversion_number();
+    if version < super::api::MIN_SQLITE_VERSION {
+        write_err(
+            pz_err,
+            &format!("vindex needs SQLite 3.38.0 or newer; this process runs SQLite {}", fmt_version(version)),
+        );
+        return ffi::SQLITE_ERROR;
+    }
+    // SAFETY: SQLite hands us a valid connection for the duration of the call.
+    let handle = unsafe { Db::from_raw(db) };
+    match catch_unwind(AssertUnwindSafe(|| crate::register_all(handle))) {
+        Ok(Ok(())) => ffi::SQLITE_OK,
+        Ok(Err(e)) => {
+            write_err(pz_err, &e.message());
+            e.code()
+        }
+        Err(p) => {
+            let e = super::func::panic_error(p);
+            write_err(pz_err, &e.message());
+            e.code()
+        }
+    }
+}
+
+fn fmt_version(v: c_int) -> String {
+    format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
+}
+
+/// The loadable extension's entry point. SQLite derives its name from `vindex.so`.
+///
+/// # Safety
+/// Called by SQLite with a valid connection and api-routines table.
+#[cfg(feature = "loadable")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sqlite3_vindex_init(
+    db: *mut ffi::sqlite3,
+    pz_err: *mut *mut c_char,
+    p_api: *mut ffi::sqlite3_api_routines,
+) -> c_int {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: p_api is SQLite's own table.
+        if let Err(e) = unsafe { ffi::rusqlite_extension_init2(p_api) } {
+            return Err(format!("vindex cannot start: {e}"));
+        }
+        super::api::set_api(p_api);
+        Ok(())
+    }));
+    match r {
+        Ok(Ok(())) => init(db, pz_err),
+        Ok(Err(msg)) => {
+            write_err(pz_err, &msg);
+            ffi::SQLITE_ERROR
+        }
+        Err(_) => ffi::SQLITE_ERROR,
+    }
+}
+
+/// Register vindex's functions and modules on an open connection of a Rust app that links
+/// this crate statically (e.g. `unsafe { vindex::register(conn.handle()) }` with rusqlite).
+///
+/// # Safety
+/// `db` must be a valid, open connection handle, used only from this thread during the call.
+pub unsafe fn register(db: *mut ffi::sqlite3) -> Result<(), Error> {
+    if db.is_null() {
+        return Err(Error::invalid("vindex::register: null connection handle"));
+    }
+    let mut err: *mut c_char = std::ptr::null_mut();
+    let rc = init(db, &mut err);
+    if rc == ffi::SQLITE_OK {
+        return Ok(());
+    }
+    let msg = if err.is_null() {
+        "vindex: registration failed".to_string()
+    } else {
+        // SAFETY: write_err produced a NUL-terminated sqlite3_malloc string.
+        let m = unsafe { std::ffi::CStr::from_ptr(err) }.to_string_lossy().into_owned();
+        unsafe { ffi::sqlite3_free(err.cast()) };
+        m
+    };
+    Err(Error::Sqlite { code: rc, msg })
+}
+
+unsafe extern "C" fn auto_init(
+    db: *mut ffi::sqlite3,
+    pz_err: *mut *mut c_char,
+    _p_api: *const ffi::sqlite3_api_routines,
+) -> c_int {
+    init(db, pz_err)
+}
+
+/// Make every connection opened from now on in this process load vindex
+/// (`sqlite3_auto_extension`). Only for apps that link SQLite and vindex statically.
+#[cfg(not(feature = "loadable"))]
+pub fn register_auto_extension() -> Result<(), Error> {
+    let rc = unsafe { ffi::sqlite3_auto_extension(Some(auto_init)) };
+    if rc != ffi::SQLITE_OK {
+        return Err(Error::Sqlite { code: rc, msg: "sqlite3_auto_extension failed".into() });
+    }
+    Ok(())
+}

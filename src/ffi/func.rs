@@ -1,0 +1,94 @@
+//! Scalar SQL functions: registration and the panic-catching trampoline.
+
+use super::stmt::Db;
+use super::value::{Context, args_from_raw};
+use crate::error::{Error, Result, code};
+use crate::value::{Arg, Output, SqlValue};
+use libsqlite3_sys as ffi;
+use std::ffi::CString;
+use std::os::raw::c_int;
+
+/// A pure scalar function: arguments in, one value (with an optional subtype) out.
+pub type ScalarFn = fn(&[Arg<'_>]) -> Result<Output>;
+
+/// Flags for a function that is deterministic, safe in triggers/views, and reads and writes
+/// subtypes.
+pub fn default_flags() -> c_int {
+    ffi::SQLITE_UTF8
+        | ffi::SQLITE_DETERMINISTIC
+        | ffi::SQLITE_INNOCUOUS
+        | ffi::SQLITE_SUBTYPE
+        | super::api::SQLITE_RESULT_SUBTYPE
+}
+
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+pub(crate) fn panic_error(p: Box<dyn std::any::Any + Send>) -> Error {
+    Error::Sqlite {
+        code: code::INTERNAL,
+        msg: format!("vindex internal error (please report): {}", panic_message(&*p)),
+    }
+}
+
+unsafe extern "C" fn scalar_trampoline(
+    ctx: *mut ffi::sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: SQLite passes a valid context and argc valid values for this call.
+    let mut context = unsafe { Context::from_raw(ctx) };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let ud = context.user_data();
+        // SAFETY: user data was set to a `ScalarFn` pointer by `create_scalar`.
+        let f: ScalarFn = unsafe { std::mem::transmute::<*mut std::ffi::c_void, ScalarFn>(ud) };
+        let values = unsafe { args_from_raw(argc, argv) };
+        let mut small = [Arg::new(SqlValue::Null); 4];
+        let mut big = Vec::new();
+        let args: &[Arg<'_>] = if values.len() <= small.len() {
+            for (slot, v) in small.iter_mut().zip(&values) {
+                *slot = Arg::with_subtype(v.get(), v.subtype());
+            }
+            &small[..values.len()]
+        } else {
+            big.extend(values.iter().map(|v| Arg::with_subtype(v.get(), v.subtype())));
+            &big
+        };
+        f(args)
+    }));
+    match result {
+        Ok(Ok(out)) => context.set_output(&out),
+        Ok(Err(e)) => context.set_error(&e),
+        Err(p) => context.set_error(&panic_error(p)),
+    }
+}
+
+/// Register `name` with `nargs` arguments (-1 = any number).
+pub fn create_scalar(db: Db, name: &str, nargs: c_int, flags: c_int, f: ScalarFn) -> Result<()> {
+    let cname = CString::new(name).map_err(|_| Error::invalid("function name contains NUL"))?;
+    // SAFETY: the function pointer is 'static; SQLite copies the name.
+    let rc = unsafe {
+        ffi::sqlite3_create_function_v2(
+            db.as_ptr(),
+            cname.as_ptr(),
+            nargs,
+            flags,
+            f as *mut std::ffi::c_void,
+            Some(scalar_trampoline),
+            None,
+            None,
+            None,
+        )
+    };
+    if rc != ffi::SQLITE_OK {
+        return Err(db.error(rc).context(&format!("registering {name}()")));
+    }
+    Ok(())
+}

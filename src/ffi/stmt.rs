@@ -1,0 +1,321 @@
+//! Nested SQL from inside callbacks: a non-owning connection handle, prepared statements and
+//! incremental blob I/O. Statements are always reset after use so that a cached statement never
+//! holds the transaction open (no "SQL statements in progress" at COMMIT or VACUUM).
+
+use super::value::ValueRef;
+use crate::error::{Error, Result};
+use crate::value::{OwnedValue, SqlValue};
+use libsqlite3_sys as ffi;
+use std::ffi::{CStr, CString};
+use std::os::raw::c_int;
+
+/// A connection handle we do not own (SQLite passed it to a callback).
+#[derive(Clone, Copy, Debug)]
+pub struct Db {
+    ptr: *mut ffi::sqlite3,
+}
+
+fn errmsg(db: *mut ffi::sqlite3) -> String {
+    // SAFETY: errmsg returns a valid NUL-terminated string owned by the connection.
+    unsafe {
+        let p = ffi::sqlite3_errmsg(db);
+        if p.is_null() { String::from("unknown error") } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+    }
+}
+
+impl Db {
+    /// # Safety
+    /// `ptr` must be a valid open connection for as long as this handle is used.
+    pub(crate) unsafe fn from_raw(ptr: *mut ffi::sqlite3) -> Self {
+        Db { ptr }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut ffi::sqlite3 {
+        self.ptr
+    }
+
+    pub(crate) fn error(&self, rc: c_int) -> Error {
+        if rc == ffi::SQLITE_NOMEM {
+            return Error::NoMem;
+        }
+        Error::Sqlite { code: rc, msg: errmsg(self.ptr) }
+    }
+
+    /// Run one or more statements that return no rows.
+    pub fn exec(&self, sql: &str) -> Result<()> {
+        let c = CString::new(sql).map_err(|_| Error::invalid("SQL text contains a NUL byte"))?;
+        let mut err: *mut std::os::raw::c_char = std::ptr::null_mut();
+        // SAFETY: valid db and NUL-terminated SQL; the error string is freed with sqlite3_free.
+        let rc = unsafe { ffi::sqlite3_exec(self.ptr, c.as_ptr(), None, std::ptr::null_mut(), &mut err) };
+        if rc != ffi::SQLITE_OK {
+            let msg = if err.is_null() {
+                errmsg(self.ptr)
+            } else {
+                let m = unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned();
+                unsafe { ffi::sqlite3_free(err.cast()) };
+                m
+            };
+            return Err(Error::Sqlite { code: rc, msg });
+        }
+        Ok(())
+    }
+
+    /// Prepare a statement; `persistent` hints that it will be cached and reused.
+    pub fn prepare(&self, sql: &str, persistent: bool) -> Result<Stmt> {
+        let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+        let flags = if persistent { ffi::SQLITE_PREPARE_PERSISTENT } else { 0 };
+        // SAFETY: sql pointer/length are valid; stmt receives an owned statement or NULL.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                self.ptr,
+                sql.as_ptr().cast(),
+                sql.len() as c_int,
+                flags,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            let e = self.error(rc);
+            unsafe { ffi::sqlite3_finalize(stmt) };
+            return Err(e.context(&format!("preparing `{sql}`")));
+        }
+        if stmt.is_null() {
+            return Err(Error::invalid(format!("empty SQL statement: `{sql}`")));
+        }
+        Ok(Stmt { ptr: stmt, db: *self })
+    }
+
+    /// Number of rows changed by the last INSERT/UPDATE/DELETE on this connection.
+    pub fn changes(&self) -> i64 {
+        unsafe { ffi::sqlite3_changes(self.ptr) as i64 }
+    }
+
+    /// The ON CONFLICT mode of the statement that called xUpdate.
+    pub fn vtab_on_conflict(&self) -> c_int {
+        unsafe { ffi::sqlite3_vtab_on_conflict(self.ptr) }
+    }
+
+    /// True when no transaction is open (autocommit mode).
+    pub fn autocommit(&self) -> bool {
+        unsafe { ffi::sqlite3_get_autocommit(self.ptr) != 0 }
+    }
+
+    /// Open an incremental blob handle on `"db"."table".column` at `rowid`.
+    pub fn blob_open(&self, db: &str, table: &str, column: &str, rowid: i64, write: bool) -> Result<Blob> {
+        let cdb = CString::new(db).map_err(|_| Error::invalid("NUL in database name"))?;
+        let ct = CString::new(table).map_err(|_| Error::invalid("NUL in table name"))?;
+        let cc = CString::new(column).map_err(|_| Error::invalid("NUL in column name"))?;
+        let mut b: *mut ffi::sqlite3_blob = std::ptr::null_mut();
+        // SAFETY: all strings NUL-terminated; b receives a handle or NULL.
+        let rc = unsafe {
+            ffi::sqlite3_blob_open(self.ptr, cdb.as_ptr(), ct.as_ptr(), cc.as_ptr(), rowid, write as c_int, &mut b)
+        };
+        if rc != ffi::SQLITE_OK {
+            let e = self.error(rc);
+            if !b.is_null() {
+                unsafe { ffi::sqlite3_blob_close(b) };
+            }
+            return Err(e);
+        }
+        Ok(Blob { ptr: b, db: *self, rowid })
+    }
+}
+
+/// An owned prepared statement, finalized on drop.
+pub struct Stmt {
+    ptr: *mut ffi::sqlite3_stmt,
+    db: Db,
+}
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: we own the statement.
+        unsafe { ffi::sqlite3_finalize(self.ptr) };
+    }
+}
+
+impl Stmt {
+    fn check(&self, rc: c_int) -> Result<()> {
+        if rc == ffi::SQLITE_OK { Ok(()) } else { Err(self.db.error(rc)) }
+    }
+
+    pub fn bind_i64(&mut self, i: usize, v: i64) -> Result<()> {
+        let rc = unsafe { ffi::sqlite3_bind_int64(self.ptr, i as c_int, v) };
+        self.check(rc)
+    }
+    pub fn bind_f64(&mut self, i: usize, v: f64) -> Result<()> {
+        let rc = unsafe { ffi::sqlite3_bind_double(self.ptr, i as c_int, v) };
+        self.check(rc)
+    }
+    pub fn bind_null(&mut self, i: usize) -> Result<()> {
+        let rc = unsafe { ffi::sqlite3_bind_null(self.ptr, i as c_int) };
+        self.check(rc)
+    }
+    pub fn bind_text(&mut self, i: usize, v: &[u8]) -> Result<()> {
+        // SAFETY: TRANSIENT copies the bytes.
+        let rc = unsafe {
+            ffi::sqlite3_bind_text64(
+                self.ptr,
+                i as c_int,
+                v.as_ptr().cast(),
+                v.len() as u64,
+                ffi::SQLITE_TRANSIENT(),
+                ffi::SQLITE_UTF8 as u8,
+            )
+        };
+        self.check(rc)
+    }
+    pub fn bind_blob(&mut self, i: usize, v: &[u8]) -> Result<()> {
+        // SAFETY: TRANSIENT copies; a non-null pointer keeps an empty blob a blob.
+        let p: *const u8 = if v.is_empty() { c"".as_ptr().cast() } else { v.as_ptr() };
+        let rc = unsafe {
+            ffi::sqlite3_bind_blob64(self.ptr, i as c_int, p.cast(), v.len() as u64, ffi::SQLITE_TRANSIENT())
+        };
+        self.check(rc)
+    }
+    pub fn bind_zeroblob(&mut self, i: usize, n: usize) -> Result<()> {
+        let rc = unsafe { ffi::sqlite3_bind_zeroblob64(self.ptr, i as c_int, n as u64) };
+        self.check(rc)
+    }
+    pub fn bind_value(&mut self, i: usize, v: SqlValue<'_>) -> Result<()> {
+        match v {
+            SqlValue::Null => self.bind_null(i),
+            SqlValue::Integer(x) => self.bind_i64(i, x),
+            SqlValue::Real(x) => self.bind_f64(i, x),
+            SqlValue::Text(t) => self.bind_text(i, t),
+            SqlValue::Blob(b) => self.bind_blob(i, b),
+        }
+    }
+    pub fn bind_owned(&mut self, i: usize, v: &OwnedValue) -> Result<()> {
+        self.bind_value(i, v.as_ref())
+    }
+    /// Bind an `sqlite3_value` as is.
+    pub fn bind_raw_value(&mut self, i: usize, v: ValueRef<'_>) -> Result<()> {
+        let rc = unsafe { ffi::sqlite3_bind_value(self.ptr, i as c_int, v.as_ptr()) };
+        self.check(rc)
+    }
+
+    /// Step once: Ok(true) when a row is available, Ok(false) when done. On error or done the
+    /// statement is reset.
+    pub fn step(&mut self) -> Result<bool> {
+        let rc = unsafe { ffi::sqlite3_step(self.ptr) };
+        match rc {
+            ffi::SQLITE_ROW => Ok(true),
+            ffi::SQLITE_DONE => {
+                unsafe { ffi::sqlite3_reset(self.ptr) };
+                Ok(false)
+            }
+            _ => {
+                // reset returns the same error code and leaves the message in place.
+                let e = self.db.error(unsafe { ffi::sqlite3_reset(self.ptr) });
+                Err(if let Error::Sqlite { code: 0, .. } = e { self.db.error(rc) } else { e })
+            }
+        }
+    }
+
+    /// Run a statement that returns no rows (or ignore its rows), then reset it.
+    pub fn execute(&mut self) -> Result<()> {
+        while self.step()? {}
+        Ok(())
+    }
+
+    pub fn reset(&mut self) {
+        unsafe { ffi::sqlite3_reset(self.ptr) };
+    }
+    pub fn clear_bindings(&mut self) {
+        unsafe { ffi::sqlite3_clear_bindings(self.ptr) };
+    }
+
+    pub fn column_count(&self) -> usize {
+        unsafe { ffi::sqlite3_column_count(self.ptr) as usize }
+    }
+    pub fn column_i64(&self, i: usize) -> i64 {
+        unsafe { ffi::sqlite3_column_int64(self.ptr, i as c_int) }
+    }
+    pub fn column_f64(&self, i: usize) -> f64 {
+        unsafe { ffi::sqlite3_column_double(self.ptr, i as c_int) }
+    }
+    pub fn column_is_null(&self, i: usize) -> bool {
+        unsafe { ffi::sqlite3_column_type(self.ptr, i as c_int) == ffi::SQLITE_NULL }
+    }
+    /// The column's value, borrowed until the next step/reset of this statement.
+    pub fn column_value(&self, i: usize) -> SqlValue<'_> {
+        // SAFETY: column_value returns a protected value valid until the next step/reset,
+        // which needs &mut self, so the borrow cannot outlive it.
+        unsafe { ValueRef::from_raw(ffi::sqlite3_column_value(self.ptr, i as c_int)) }.get()
+    }
+    pub fn column_blob(&self, i: usize) -> &[u8] {
+        match self.column_value(i) {
+            SqlValue::Blob(b) | SqlValue::Text(b) => b,
+            _ => &[],
+        }
+    }
+    pub fn column_text(&self, i: usize) -> String {
+        match self.column_value(i) {
+            SqlValue::Text(t) | SqlValue::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+            SqlValue::Integer(x) => x.to_string(),
+            SqlValue::Real(x) => x.to_string(),
+            SqlValue::Null => String::new(),
+        }
+    }
+    pub fn column_owned(&self, i: usize) -> OwnedValue {
+        self.column_value(i).to_owned_value()
+    }
+}
+
+/// An incremental blob handle, closed on drop. While open it counts as an active statement,
+/// so owners close it at transaction boundaries.
+pub struct Blob {
+    ptr: *mut ffi::sqlite3_blob,
+    db: Db,
+    rowid: i64,
+}
+
+impl Drop for Blob {
+    fn drop(&mut self) {
+        unsafe { ffi::sqlite3_blob_close(self.ptr) };
+    }
+}
+
+impl Blob {
+    pub fn rowid(&self) -> i64 {
+        self.rowid
+    }
+    pub fn len(&self) -> usize {
+        unsafe { ffi::sqlite3_blob_bytes(self.ptr) as usize }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Point the handle at another row of the same table and column.
+    pub fn reopen(&mut self, rowid: i64) -> Result<()> {
+        let rc = unsafe { ffi::sqlite3_blob_reopen(self.ptr, rowid) };
+        if rc != ffi::SQLITE_OK {
+            return Err(self.db.error(rc));
+        }
+        self.rowid = rowid;
+        Ok(())
+    }
+    pub fn read(&self, buf: &mut [u8], offset: usize) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let rc =
+            unsafe { ffi::sqlite3_blob_read(self.ptr, buf.as_mut_ptr().cast(), buf.len() as c_int, offset as c_int) };
+        if rc != ffi::SQLITE_OK {
+            return Err(self.db.error(rc));
+        }
+        Ok(())
+    }
+    pub fn write(&mut self, buf: &[u8], offset: usize) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let rc = unsafe { ffi::sqlite3_blob_write(self.ptr, buf.as_ptr().cast(), buf.len() as c_int, offset as c_int) };
+        if rc != ffi::SQLITE_OK {
+            return Err(self.db.error(rc));
+        }
+        Ok(())
+    }
+}

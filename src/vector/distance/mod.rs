@@ -1,0 +1,185 @@
+//! Distance kernels. Each element type has a plain scalar reference ([`scalar`]) and SIMD
+//! versions (AVX2+FMA, AVX-512 on x86_64; NEON on aarch64) chosen once at run time by
+//! [`crate::ffi::simd::select`]. Kernels return raw sums; [`Metric`] turns them into distances.
+
+pub mod scalar;
+
+use crate::error::{Error, Result};
+use crate::vector::{ElementType, Vector};
+use half::f16;
+use std::sync::OnceLock;
+
+/// Sums needed for cosine distance: dot product and both squared norms.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CosParts<T> {
+    pub dot: T,
+    pub norm_a: T,
+    pub norm_b: T,
+}
+
+/// The kernel table. All slices of one call have equal length (callers check); none needs to
+/// be aligned beyond its element type.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    /// Which implementation this is: "scalar", "avx2", "avx512", "neon".
+    pub name: &'static str,
+    pub dot_f32: fn(&[f32], &[f32]) -> f32,
+    pub l2sq_f32: fn(&[f32], &[f32]) -> f32,
+    pub l1_f32: fn(&[f32], &[f32]) -> f32,
+    pub cos_f32: fn(&[f32], &[f32]) -> CosParts<f32>,
+    pub dot_f16: fn(&[f16], &[f16]) -> f32,
+    pub l2sq_f16: fn(&[f16], &[f16]) -> f32,
+    pub l1_f16: fn(&[f16], &[f16]) -> f32,
+    pub cos_f16: fn(&[f16], &[f16]) -> CosParts<f32>,
+    pub dot_i8: fn(&[i8], &[i8]) -> i64,
+    pub l2sq_i8: fn(&[i8], &[i8]) -> u64,
+    pub l1_i8: fn(&[i8], &[i8]) -> u64,
+    pub cos_i8: fn(&[i8], &[i8]) -> CosParts<i64>,
+    /// Number of differing bits.
+    pub hamming: fn(&[u8], &[u8]) -> u64,
+    /// (bits set in both, bits set in either).
+    pub jaccard: fn(&[u8], &[u8]) -> (u64, u64),
+}
+
+static KERNELS: OnceLock<Kernels> = OnceLock::new();
+
+/// The fastest kernels this CPU supports (chosen on first use). Setting the environment
+/// variable `VINDEX_KERNELS=scalar` (or `avx2`) before first use caps the choice, for testing.
+pub fn kernels() -> &'static Kernels {
+    KERNELS.get_or_init(|| {
+        let cap = std::env::var("VINDEX_KERNELS").ok();
+        crate::ffi::simd::select(cap.as_deref())
+    })
+}
+
+/// Every kernel table this CPU can run, scalar first (for tests and benchmarks).
+pub fn available() -> Vec<Kernels> {
+    crate::ffi::simd::all_supported()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    L2,
+    Cosine,
+    /// Negative inner product, so that ascending order is most similar first.
+    Ip,
+    L1,
+    Hamming,
+    Jaccard,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::L2 => "l2",
+            Metric::Cosine => "cosine",
+            Metric::Ip => "ip",
+            Metric::L1 => "l1",
+            Metric::Hamming => "hamming",
+            Metric::Jaccard => "jaccard",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Metric> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "l2" | "euclidean" => Metric::L2,
+            "cosine" | "cos" => Metric::Cosine,
+            "ip" | "dot" | "inner_product" => Metric::Ip,
+            "l1" | "manhattan" => Metric::L1,
+            "hamming" => Metric::Hamming,
+            "jaccard" => Metric::Jaccard,
+            _ => return None,
+        })
+    }
+    pub const ALL: [Metric; 6] = [Metric::L2, Metric::Cosine, Metric::Ip, Metric::L1, Metric::Hamming, Metric::Jaccard];
+
+    /// Whether this metric is defined for vectors of element type `ty`.
+    pub fn supports(self, ty: ElementType) -> bool {
+        match self {
+            Metric::Hamming | Metric::Jaccard => ty == ElementType::Bit,
+            _ => ty != ElementType::Bit,
+        }
+    }
+}
+
+/// Cosine distance from its parts; `None` when a vector has zero length (undefined).
+#[inline]
+pub fn cosine_from_parts(p: CosParts<f64>) -> Option<f64> {
+    if p.norm_a == 0.0 || p.norm_b == 0.0 {
+        return None;
+    }
+    Some(1.0 - p.dot / (p.norm_a.sqrt() * p.norm_b.sqrt()))
+}
+
+/// Jaccard distance from (intersection, union) counts: 0 when both vectors are all zeros.
+#[inline]
+pub fn jaccard_from_counts(inter: u64, union: u64) -> f64 {
+    if union == 0 { 0.0 } else { 1.0 - inter as f64 / union as f64 }
+}
+
+fn widen_f32(p: CosParts<f32>) -> CosParts<f64> {
+    CosParts { dot: p.dot as f64, norm_a: p.norm_a as f64, norm_b: p.norm_b as f64 }
+}
+fn widen_i64(p: CosParts<i64>) -> CosParts<f64> {
+    CosParts { dot: p.dot as f64, norm_a: p.norm_a as f64, norm_b: p.norm_b as f64 }
+}
+
+/// Distance between two vectors of the same type and length under `metric`, with kernels `k`.
+/// `Ok(None)` means undefined (cosine with a zero vector).
+pub fn distance_with(k: &Kernels, metric: Metric, a: &Vector<'_>, b: &Vector<'_>) -> Result<Option<f64>> {
+    let ta = a.element_type();
+    if ta != b.element_type() {
+        return Err(Error::invalid(format!(
+            "vector type mismatch: the first vector is {}, the second is {}",
+            ta.name(),
+            b.element_type().name()
+        )));
+    }
+    if a.dims() != b.dims() {
+        return Err(Error::invalid(format!(
+            "vector dimension mismatch: the first vector has {} dimensions, the second has {}",
+            a.dims(),
+            b.dims()
+        )));
+    }
+    if !metric.supports(ta) {
+        return Err(Error::invalid(format!("{} distance is not defined for {} vectors", metric.name(), ta.name())));
+    }
+    let d = match (a, b) {
+        (Vector::F32(x), Vector::F32(y)) => match metric {
+            Metric::L2 => ((k.l2sq_f32)(x, y) as f64).sqrt(),
+            Metric::Ip => -((k.dot_f32)(x, y) as f64),
+            Metric::L1 => (k.l1_f32)(x, y) as f64,
+            Metric::Cosine => return Ok(cosine_from_parts(widen_f32((k.cos_f32)(x, y)))),
+            _ => unreachable!(),
+        },
+        (Vector::F16(x), Vector::F16(y)) => match metric {
+            Metric::L2 => ((k.l2sq_f16)(x, y) as f64).sqrt(),
+            Metric::Ip => -((k.dot_f16)(x, y) as f64),
+            Metric::L1 => (k.l1_f16)(x, y) as f64,
+            Metric::Cosine => return Ok(cosine_from_parts(widen_f32((k.cos_f16)(x, y)))),
+            _ => unreachable!(),
+        },
+        (Vector::I8(x), Vector::I8(y)) => match metric {
+            Metric::L2 => ((k.l2sq_i8)(x, y) as f64).sqrt(),
+            Metric::Ip => -((k.dot_i8)(x, y) as f64),
+            Metric::L1 => (k.l1_i8)(x, y) as f64,
+            Metric::Cosine => return Ok(cosine_from_parts(widen_i64((k.cos_i8)(x, y)))),
+            _ => unreachable!(),
+        },
+        (Vector::Bit(x), Vector::Bit(y)) => match metric {
+            Metric::Hamming => (k.hamming)(x, y) as f64,
+            Metric::Jaccard => {
+                let (i, u) = (k.jaccard)(x, y);
+                jaccard_from_counts(i, u)
+            }
+            _ => unreachable!(),
+        },
+        _ => unreachable!("types checked above"),
+    };
+    Ok(Some(d))
+}
+
+/// [`distance_with`] using the run-time selected kernels.
+pub fn distance(metric: Metric, a: &Vector<'_>, b: &Vector<'_>) -> Result<Option<f64>> {
+    distance_with(kernels(), metric, a, b)
+}
