@@ -6,8 +6,11 @@
 pub mod error;
 pub mod ffi;
 pub mod functions;
+pub mod index;
+pub mod store;
 pub mod value;
 pub mod vector;
+pub mod vtab;
 
 pub use error::{Error, Result};
 pub use ffi::entry::register;
@@ -20,5 +23,6 @@ pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 /// Register every function and module on a connection.
 pub(crate) fn register_all(db: ffi::stmt::Db) -> Result<()> {
     functions::register(db)?;
+    vtab::register(db)?;
     Ok(())
 }

@@ -187,7 +187,4 @@ impl Context {
     pub(crate) fn user_data(&self) -> *mut std::ffi::c_void {
         unsafe { ffi::sqlite3_user_data(self.ptr) }
     }
-    pub(crate) fn db_handle(&self) -> *mut ffi::sqlite3 {
-        unsafe { ffi::sqlite3_context_db_handle(self.ptr) }
-    }
 }

@@ -145,6 +145,12 @@ impl IndexInfo<'_> {
     pub fn is_in(&mut self, i: usize) -> bool {
         unsafe { super::api::vtab_in(self.ptr, i as c_int, -1) != 0 }
     }
+    /// The collating sequence of constraint `i` (e.g. "BINARY", "NOCASE").
+    pub fn collation(&mut self, i: usize) -> Option<String> {
+        // SAFETY: valid during xBestIndex; returns a static or schema-owned string.
+        let p = unsafe { ffi::sqlite3_vtab_collation(self.ptr, i as c_int) };
+        if p.is_null() { None } else { Some(cstr_arg(p).to_string()) }
+    }
     /// The right-hand side of constraint `i` when it is known at plan time.
     pub fn rhs_value(&mut self, i: usize) -> Option<OwnedValue> {
         let mut v: *mut ffi::sqlite3_value = std::ptr::null_mut();
@@ -231,8 +237,8 @@ pub trait VTabCursor: Sized {
     fn filter(&mut self, tab: &Self::Table, idx_num: i32, idx_str: Option<&str>, args: &[ValueRef<'_>]) -> Result<()>;
     fn next(&mut self, tab: &Self::Table) -> Result<()>;
     fn eof(&self) -> bool;
-    fn column(&self, tab: &Self::Table, ctx: &mut Context, i: i32) -> Result<()>;
-    fn rowid(&self) -> Result<i64>;
+    fn column(&mut self, tab: &Self::Table, ctx: &mut Context, i: i32) -> Result<()>;
+    fn rowid(&mut self) -> Result<i64>;
 }
 
 #[repr(C)]

@@ -1,8 +1,22 @@
-//! SQL functions.
+//! SQL functions: the vector scalars (`vec_*`) and the table-valued `vec_each`.
+
+pub mod each;
+pub mod scalar;
 
 use crate::error::Result;
+use crate::ffi::func::{create_scalar, default_flags};
 use crate::ffi::stmt::Db;
+use crate::ffi::vtab::{ModuleKind, create_module};
 
-pub fn register(_db: Db) -> Result<()> {
+pub fn register(db: Db) -> Result<()> {
+    for (name, nargs, f) in scalar::FUNCTIONS {
+        create_scalar(db, name, *nargs, default_flags(), *f)?;
+    }
+    create_module::<each::VecEach>(
+        db,
+        "vec_each",
+        &ModuleKind { eponymous_only: true, writable: false, shadow_tables: false },
+        (),
+    )?;
     Ok(())
 }

@@ -1,0 +1,56 @@
+# vindex: `make demo` shows it working, `make test` runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON_SYS ?= /usr/bin/python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXT := dist/vindex.so
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
+.PHONY: all loadable demo test test-rust test-python test-cli bench clean lint venv
+
+all: loadable
+
+loadable: $(EXT)
+
+# Always re-run cargo (it knows what changed); copy only when the library changed.
+$(EXT): FORCE
+	VINDEX_GIT_COMMIT=$(GIT_COMMIT) VINDEX_BUILD_DATE=$(BUILD_DATE) $(CARGO) build --release --features loadable --lib
+	@mkdir -p dist
+	@cmp -s target/release/libvindex.so $(EXT) || cp target/release/libvindex.so $(EXT)
+
+FORCE:
+
+$(VENV)/.ok: python/requirements-test.txt
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements-test.txt
+	@touch $@
+
+venv: $(VENV)/.ok
+
+demo: loadable
+	./examples/demo.sh
+
+test: test-rust test-cli test-python
+
+test-rust:
+	$(CARGO) test --all-targets
+
+test-cli: loadable
+	./tests/cli/run.sh
+
+test-python: loadable venv
+	$(PY) -m pytest -q tests/python
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench: loadable venv
+	$(PY) bench/functions.py
+	$(PY) bench/knn.py
+
+clean:
+	$(CARGO) clean
+	rm -rf dist $(VENV)

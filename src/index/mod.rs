@@ -1,0 +1,3 @@
+//! Search algorithms. They see chunks of vectors and a scorer, never SQLite.
+
+pub mod flat;

@@ -1,0 +1,443 @@
+//! Parsing `CREATE VIRTUAL TABLE t USING vindex(...)` arguments into a table definition.
+//!
+//! Every argument is one of:
+//! - a vector column: `name float[N] | float32[N] | f32[N] | float16[N] | f16[N] | int8[N] | i8[N] | bit[N]`,
+//!   optionally followed by `distance=<metric>` (`distance_metric=` is accepted for sqlite-vec users);
+//! - a metadata column: `name integer|int|float|real|double|text|blob|boolean` (filterable in KNN);
+//! - an auxiliary column: `+name [type]` (stored and returned, not filterable);
+//! - a primary key: `name integer primary key` (an alias of rowid) or `name text primary key`;
+//! - a table option: `index=flat` (the default).
+
+use crate::error::{Error, Result};
+use crate::vector::distance::Metric;
+use crate::vector::{ElementType, MAX_DIMS};
+
+pub const MAX_VECTOR_COLUMNS: usize = 16;
+pub const MAX_METADATA_COLUMNS: usize = 64;
+pub const MAX_AUX_COLUMNS: usize = 64;
+
+/// Hidden columns every table has, after the user's columns (in this order): the command
+/// column (named after the table), `distance`, `k`.
+pub const RESERVED_NAMES: &[&str] = &["distance", "k", "rowid", "_rowid_", "oid"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaType {
+    Integer,
+    Real,
+    Text,
+    Blob,
+}
+
+impl MetaType {
+    pub fn sql(self) -> &'static str {
+        match self {
+            MetaType::Integer => "INTEGER",
+            MetaType::Real => "REAL",
+            MetaType::Text => "TEXT",
+            MetaType::Blob => "BLOB",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnKind {
+    /// `slot` numbers vector columns 0.. (shadow table `<t>_vectorsNN`).
+    Vector { ty: ElementType, dims: usize, metric: Metric, slot: usize },
+    /// Stored in `<t>_rows` as column `mNN`, indexed.
+    Metadata { ty: MetaType, slot: usize },
+    /// Stored in `<t>_aux` as column `aNN`; `ty` None = any value.
+    Aux { ty: Option<MetaType>, slot: usize },
+    /// `id integer primary key`: the rowid under another name.
+    IntegerPk,
+    /// `id text primary key`: unique, stored in `<t>_rows.pk`.
+    TextPk,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexKind {
+    Flat,
+}
+
+impl IndexKind {
+    pub fn describe(&self) -> String {
+        match self {
+            IndexKind::Flat => "flat".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDef {
+    pub columns: Vec<Column>,
+    pub index: IndexKind,
+}
+
+impl TableDef {
+    pub fn vectors(&self) -> impl Iterator<Item = (usize, &Column)> {
+        self.columns.iter().enumerate().filter(|(_, c)| matches!(c.kind, ColumnKind::Vector { .. }))
+    }
+    pub fn n_vectors(&self) -> usize {
+        self.vectors().count()
+    }
+    pub fn n_metadata(&self) -> usize {
+        self.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Metadata { .. })).count()
+    }
+    pub fn n_aux(&self) -> usize {
+        self.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Aux { .. })).count()
+    }
+    pub fn has_text_pk(&self) -> bool {
+        self.columns.iter().any(|c| c.kind == ColumnKind::TextPk)
+    }
+    /// Index of the command column (first hidden column).
+    pub fn command_col(&self) -> usize {
+        self.columns.len()
+    }
+    pub fn distance_col(&self) -> usize {
+        self.columns.len() + 1
+    }
+    pub fn k_col(&self) -> usize {
+        self.columns.len() + 2
+    }
+
+    /// The `CREATE TABLE` statement declared to SQLite for table `table`.
+    pub fn declaration(&self, table: &str) -> String {
+        let mut cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let ty = match &c.kind {
+                    ColumnKind::Vector { .. } => "BLOB".to_string(),
+                    ColumnKind::Metadata { ty, .. } => ty.sql().to_string(),
+                    ColumnKind::Aux { ty: Some(t), .. } => t.sql().to_string(),
+                    ColumnKind::Aux { ty: None, .. } => String::new(),
+                    ColumnKind::IntegerPk => "INTEGER".to_string(),
+                    ColumnKind::TextPk => "TEXT".to_string(),
+                };
+                format!("{} {ty}", quote_ident(&c.name)).trim_end().to_string()
+            })
+            .collect();
+        cols.push(format!("{} HIDDEN", quote_ident(table)));
+        cols.push("distance HIDDEN REAL".into());
+        cols.push("k HIDDEN INTEGER".into());
+        format!("CREATE TABLE x({})", cols.join(", "))
+    }
+}
+
+/// Quote an SQL identifier with double quotes.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Strip one level of SQL identifier quoting ("x", [x], `x`, 'x').
+fn unquote(s: &str) -> String {
+    let b = s.as_bytes();
+    if b.len() >= 2 {
+        let (f, l) = (b[0], b[b.len() - 1]);
+        if (f == b'"' && l == b'"') || (f == b'`' && l == b'`') || (f == b'\'' && l == b'\'') {
+            let q = f as char;
+            return s[1..s.len() - 1].replace(&format!("{q}{q}"), &q.to_string());
+        }
+        if f == b'[' && l == b']' {
+            return s[1..s.len() - 1].to_string();
+        }
+    }
+    s.to_string()
+}
+
+/// Split an argument into its name (possibly quoted) and the rest.
+fn split_name(arg: &str) -> Result<(String, &str)> {
+    let arg = arg.trim();
+    let b = arg.as_bytes();
+    if b.is_empty() {
+        return Err(Error::invalid("empty column definition"));
+    }
+    let end = match b[0] {
+        q @ (b'"' | b'`') => {
+            let mut i = 1;
+            loop {
+                match b.get(i) {
+                    None => return Err(Error::invalid(format!("unterminated quoted name in '{arg}'"))),
+                    Some(&c) if c == q => {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 2;
+                        } else {
+                            break i + 1;
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+        }
+        b'[' => arg.find(']').map(|i| i + 1).ok_or_else(|| Error::invalid(format!("unterminated [name] in '{arg}'")))?,
+        _ => arg.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(arg.len()),
+    };
+    Ok((unquote(&arg[..end]), arg[end..].trim()))
+}
+
+fn parse_vector_type(s: &str) -> Option<(ElementType, &str)> {
+    let lower = s.to_ascii_lowercase();
+    let open = lower.find('[')?;
+    let ty = match lower[..open].trim() {
+        "float" | "float32" | "f32" => ElementType::Float32,
+        "float16" | "f16" | "half" => ElementType::Float16,
+        "int8" | "i8" => ElementType::Int8,
+        "bit" => ElementType::Bit,
+        _ => return None,
+    };
+    Some((ty, &s[open..]))
+}
+
+fn parse_meta_type(s: &str) -> Option<MetaType> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "integer" | "int" | "int64" | "bigint" | "boolean" | "bool" => MetaType::Integer,
+        "float" | "real" | "double" | "float64" | "f64" => MetaType::Real,
+        "text" | "varchar" | "string" => MetaType::Text,
+        "blob" => MetaType::Blob,
+        _ => return None,
+    })
+}
+
+fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -> Result<Column> {
+    // rest starts with "[N]" then options
+    let close = rest.find(']').ok_or_else(|| Error::invalid(format!("column {name}: missing ']' after the dimension")))?;
+    let dims_s = rest[1..close].trim();
+    let dims: usize = dims_s.parse().map_err(|_| {
+        Error::invalid(format!("column {name}: the dimension must be a positive integer, not '{dims_s}'"))
+    })?;
+    if dims == 0 || dims > MAX_DIMS {
+        return Err(Error::invalid(format!("column {name}: {dims} dimensions is out of range (1 to {MAX_DIMS})")));
+    }
+    if ty == ElementType::Bit && dims % 8 != 0 {
+        return Err(Error::invalid(format!("column {name}: bit vectors need a multiple of 8 dimensions, not {dims}")));
+    }
+    let mut metric = if ty == ElementType::Bit { Metric::Hamming } else { Metric::L2 };
+    for opt in rest[close + 1..].split_whitespace() {
+        let (k, v) = opt.split_once('=').ok_or_else(|| {
+            Error::invalid(format!("column {name}: unknown option '{opt}' (expected distance=l2|cosine|ip|l1|hamming|jaccard)"))
+        })?;
+        match k.to_ascii_lowercase().as_str() {
+            "distance" | "distance_metric" | "metric" => {
+                metric = Metric::parse(v).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "column {name}: unknown distance '{v}' (expected l2, cosine, ip, l1, hamming or jaccard)"
+                    ))
+                })?;
+            }
+            other => {
+                return Err(Error::invalid(format!(
+                    "column {name}: unknown option '{other}' (the only vector column option is distance=...)"
+                )));
+            }
+        }
+    }
+    if !metric.supports(ty) {
+        let fits = if ty == ElementType::Bit { "hamming or jaccard" } else { "l2, cosine, ip or l1" };
+        return Err(Error::invalid(format!(
+            "column {name}: distance={} does not apply to {} vectors (use {fits})",
+            metric.name(),
+            ty.name()
+        )));
+    }
+    Ok(Column { name, kind: ColumnKind::Vector { ty, dims, metric, slot } })
+}
+
+fn parse_index_option(v: &str) -> Result<IndexKind> {
+    let v = v.trim();
+    let (name, params) = match v.find('(') {
+        Some(i) => (v[..i].trim(), Some(&v[i..])),
+        None => (v, None),
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "flat" => {
+            if let Some(p) = params
+                && p.trim() != "()"
+            {
+                return Err(Error::invalid(format!("index=flat takes no parameters, got {p}")));
+            }
+            Ok(IndexKind::Flat)
+        }
+        "hnsw" | "ivf" => Err(Error::invalid(format!(
+            "index={name} is not available in this version of vindex; use index=flat (exact search)"
+        ))),
+        other => Err(Error::invalid(format!("unknown index type '{other}' (expected flat)"))),
+    }
+}
+
+/// Parse the module arguments of table `table`.
+pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
+    let mut columns: Vec<Column> = Vec::new();
+    let mut index = None;
+    let (mut nv, mut nm, mut na) = (0, 0, 0);
+    for raw in args {
+        let arg = raw.trim();
+        if arg.is_empty() {
+            return Err(Error::invalid("empty argument in the column list"));
+        }
+        // Table option?
+        if let Some((k, v)) = arg.split_once('=') {
+            let key = k.trim().to_ascii_lowercase();
+            if !key.contains(|c: char| c.is_whitespace()) && !k.trim().starts_with('"') {
+                match key.as_str() {
+                    "index" => {
+                        if index.is_some() {
+                            return Err(Error::invalid("the index option is given twice"));
+                        }
+                        index = Some(parse_index_option(v)?);
+                        continue;
+                    }
+                    other => {
+                        return Err(Error::invalid(format!("unknown table option '{other}' (the only table option is index=...)")));
+                    }
+                }
+            }
+        }
+        let (is_aux, body) = match arg.strip_prefix('+') {
+            Some(b) => (true, b.trim()),
+            None => (false, arg),
+        };
+        let (name, rest) = split_name(body)?;
+        if name.is_empty() {
+            return Err(Error::invalid(format!("missing column name in '{arg}'")));
+        }
+        let lname = name.to_ascii_lowercase();
+        if RESERVED_NAMES.contains(&lname.as_str()) || lname == table.to_ascii_lowercase() {
+            return Err(Error::invalid(format!("column name '{name}' is reserved (distance, k, rowid and the table's own name are)")));
+        }
+        if columns.iter().any(|c| c.name.eq_ignore_ascii_case(&name)) {
+            return Err(Error::invalid(format!("duplicate column name '{name}'")));
+        }
+        let col = if is_aux {
+            let ty = if rest.is_empty() {
+                None
+            } else {
+                Some(parse_meta_type(rest).ok_or_else(|| {
+                    Error::invalid(format!("auxiliary column {name}: unknown type '{rest}' (expected integer, float, text or blob)"))
+                })?)
+            };
+            na += 1;
+            Column { name, kind: ColumnKind::Aux { ty, slot: na - 1 } }
+        } else if let Some((ty, dimpart)) = parse_vector_type(rest) {
+            nv += 1;
+            parse_vector_column(name, ty, dimpart, nv - 1)?
+        } else {
+            let words: Vec<String> = rest.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
+            let is_pk = words.len() == 3 && words[1] == "primary" && words[2] == "key";
+            if is_pk {
+                if columns.iter().any(|c| matches!(c.kind, ColumnKind::IntegerPk | ColumnKind::TextPk)) {
+                    return Err(Error::invalid("only one primary key column is allowed"));
+                }
+                let kind = match words[0].as_str() {
+                    "integer" | "int" => ColumnKind::IntegerPk,
+                    "text" => ColumnKind::TextPk,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "primary key {name}: type must be integer or text, not {other}"
+                        )));
+                    }
+                };
+                Column { name, kind }
+            } else if words.len() == 1 {
+                let ty = parse_meta_type(&words[0]).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "column {name}: unknown type '{rest}' (expected float[N], float16[N], int8[N], bit[N], integer, float, text or blob)"
+                    ))
+                })?;
+                nm += 1;
+                Column { name, kind: ColumnKind::Metadata { ty, slot: nm - 1 } }
+            } else if words.is_empty() {
+                return Err(Error::invalid(format!(
+                    "column {name} needs a type (float[N], float16[N], int8[N], bit[N], integer, float, text or blob)"
+                )));
+            } else {
+                return Err(Error::invalid(format!("column {name}: cannot understand '{rest}'")));
+            }
+        };
+        columns.push(col);
+    }
+    if nv == 0 {
+        return Err(Error::invalid("a vindex table needs at least one vector column, e.g. embedding float[384]"));
+    }
+    if nv > MAX_VECTOR_COLUMNS {
+        return Err(Error::invalid(format!("too many vector columns: {nv} (the maximum is {MAX_VECTOR_COLUMNS})")));
+    }
+    if nm > MAX_METADATA_COLUMNS {
+        return Err(Error::invalid(format!("too many metadata columns: {nm} (the maximum is {MAX_METADATA_COLUMNS})")));
+    }
+    if na > MAX_AUX_COLUMNS {
+        return Err(Error::invalid(format!("too many auxiliary columns: {na} (the maximum is {MAX_AUX_COLUMNS})")));
+    }
+    Ok(TableDef { columns, index: index.unwrap_or(IndexKind::Flat) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<TableDef> {
+        parse("docs", &args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_the_design_example() {
+        let d = p(&["embedding float[384] distance=cosine", "category text", "year integer", "+body text", "index=flat"])
+            .unwrap();
+        assert_eq!(d.columns.len(), 4);
+        assert_eq!(
+            d.columns[0].kind,
+            ColumnKind::Vector { ty: ElementType::Float32, dims: 384, metric: Metric::Cosine, slot: 0 }
+        );
+        assert_eq!(d.columns[1].kind, ColumnKind::Metadata { ty: MetaType::Text, slot: 0 });
+        assert_eq!(d.columns[3].kind, ColumnKind::Aux { ty: Some(MetaType::Text), slot: 0 });
+        assert_eq!(
+            d.declaration("docs"),
+            "CREATE TABLE x(\"embedding\" BLOB, \"category\" TEXT, \"year\" INTEGER, \"body\" TEXT, \"docs\" HIDDEN, distance HIDDEN REAL, k HIDDEN INTEGER)"
+        );
+    }
+
+    #[test]
+    fn element_types_and_pks() {
+        let d = p(&["id integer primary key", "a float16[8]", "b int8[4] distance=l1", "c bit[16] distance=jaccard", "\"my col\" text"])
+            .unwrap();
+        assert_eq!(d.columns[0].kind, ColumnKind::IntegerPk);
+        assert!(matches!(d.columns[1].kind, ColumnKind::Vector { ty: ElementType::Float16, dims: 8, .. }));
+        assert!(matches!(d.columns[3].kind, ColumnKind::Vector { ty: ElementType::Bit, metric: Metric::Jaccard, .. }));
+        assert_eq!(d.columns[4].name, "my col");
+        assert!(p(&["id text primary key", "v float[2]"]).unwrap().has_text_pk());
+    }
+
+    #[test]
+    fn rejects_bad_definitions() {
+        for (args, needle) in [
+            (vec!["v float[0]"], "out of range"),
+            (vec!["v float[abc]"], "positive integer"),
+            (vec!["v bit[7]"], "multiple of 8"),
+            (vec!["v float[4] distance=hamming"], "does not apply"),
+            (vec!["v bit[8] distance=cosine"], "does not apply"),
+            (vec!["v float[4] distance=foo"], "unknown distance"),
+            (vec!["v float[4]", "bogus=1"], "unknown table option"),
+            (vec!["v float[4]", "index=hnsw"], "not available"),
+            (vec!["v float[4]", "index=foo"], "unknown index type"),
+            (vec!["c text"], "at least one vector column"),
+            (vec!["v float[4]", "distance text"], "reserved"),
+            (vec!["v float[4]", "docs text"], "reserved"),
+            (vec!["v float[4]", "V text"], "duplicate"),
+            (vec!["v float[4]", "x wibble"], "unknown type"),
+            (vec!["v float[4]", "x"], "needs a type"),
+            (vec!["v float[4]", "+x wibble"], "unknown type"),
+            (vec!["v float[4]", "a integer primary key", "b text primary key"], "only one primary key"),
+            (vec!["v float[4]", "v2 float[99999999]"], "out of range"),
+        ] {
+            let e = p(&args).unwrap_err().to_string();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+        let many: Vec<String> = (0..17).map(|i| format!("v{i} float[2]")).collect();
+        let e = parse("t", &many).unwrap_err().to_string();
+        assert!(e.contains("too many vector columns"), "{e}");
+    }
+}
