@@ -12,6 +12,10 @@ pub fn register(db: Db) -> Result<()> {
     for (name, nargs, f) in scalar::FUNCTIONS {
         create_scalar(db, name, *nargs, default_flags(), *f)?;
     }
+    // Settings: not deterministic, and only from top-level SQL (not from triggers or views).
+    let setting = libsqlite3_sys::SQLITE_UTF8 | libsqlite3_sys::SQLITE_DIRECTONLY;
+    create_scalar(db, "vindex_cache_limit", 0, setting, scalar::vindex_cache_limit)?;
+    create_scalar(db, "vindex_cache_limit", 1, setting, scalar::vindex_cache_limit)?;
     create_module::<each::VecEach>(
         db,
         "vec_each",

@@ -358,7 +358,8 @@ pub fn vec_quantize_int8(args: &[Arg<'_>]) -> Result<Output> {
     };
     // Same float32 arithmetic as sqlite-vec: 255 steps over [-1, 1], truncated, clamped.
     let step = (1.0f32 - (-1.0f32)) / 255.0f32;
-    let out: Vec<i8> = f.iter().map(|&x| (((x - (-1.0f32)) / step) - 128.0f32).trunc().clamp(-128.0, 127.0) as i8).collect();
+    let out: Vec<i8> =
+        f.iter().map(|&x| (((x - (-1.0f32)) / step) - 128.0f32).trunc().clamp(-128.0, 127.0) as i8).collect();
     Ok(out_vector(&Vector::I8(Cow::Owned(out))))
 }
 
@@ -377,6 +378,19 @@ pub fn vec_debug(_args: &[Arg<'_>]) -> Result<Output> {
         k.name,
         avail.join(" ")
     )))
+}
+
+/// `vindex_cache_limit([bytes])`: the process-wide budget for in-memory copies of vectors
+/// (0 disables the cache); returns the limit in effect after the call.
+pub fn vindex_cache_limit(args: &[Arg<'_>]) -> Result<Output> {
+    if let Some(a) = args.first() {
+        let n = int_arg("vindex_cache_limit", "the limit in bytes", a)?;
+        if n < 0 {
+            return Err(Error::invalid("vindex_cache_limit(): the limit must be 0 or more bytes"));
+        }
+        crate::vtab::layout::set_cache_limit(n as usize);
+    }
+    Ok(Output::int(crate::vtab::layout::cache_limit() as i64))
 }
 
 #[cfg(test)]

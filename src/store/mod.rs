@@ -94,7 +94,8 @@ pub fn shadow_suffixes(def: &TableDef) -> Vec<String> {
 pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize) -> Result<()> {
     let mut sql = String::new();
     sql += &format!("CREATE TABLE {}(key TEXT PRIMARY KEY, value) WITHOUT ROWID;\n", names.info());
-    let mut rows_cols = vec!["rowid INTEGER PRIMARY KEY".to_string(), "chunk INTEGER NOT NULL".into(), "slot INTEGER NOT NULL".into()];
+    let mut rows_cols =
+        vec!["rowid INTEGER PRIMARY KEY".to_string(), "chunk INTEGER NOT NULL".into(), "slot INTEGER NOT NULL".into()];
     if def.has_text_pk() {
         rows_cols.push("pk TEXT NOT NULL UNIQUE".into());
     }
@@ -102,9 +103,8 @@ pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize) -> 
     for c in &def.columns {
         match &c.kind {
             ColumnKind::Metadata { ty, slot } => rows_cols.push(format!("{} {}", meta_col(*slot), ty.sql())),
-            ColumnKind::Aux { ty, slot } => {
-                aux_cols.push(format!("{} {}", aux_col(*slot), ty.map(|t| t.sql()).unwrap_or("")).trim_end().to_string())
-            }
+            ColumnKind::Aux { ty, slot } => aux_cols
+                .push(format!("{} {}", aux_col(*slot), ty.map(|t| t.sql()).unwrap_or("")).trim_end().to_string()),
             _ => {}
         }
     }
@@ -114,13 +114,16 @@ pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize) -> 
             sql += &format!(
                 "CREATE INDEX {}.{} ON {}({});\n",
                 quote_ident(&names.schema),
-                quote_ident(&format!("{}_rows_{}", names.table, meta_col(slot))),
+                quote_ident(&free_index_name(db, &names.schema, &names.table, slot)?),
                 quote_ident(&names.raw("rows")),
                 meta_col(slot)
             );
         }
     }
-    sql += &format!("CREATE TABLE {}(id INTEGER PRIMARY KEY, validity BLOB NOT NULL, rowids BLOB NOT NULL);\n", names.chunks());
+    sql += &format!(
+        "CREATE TABLE {}(id INTEGER PRIMARY KEY, validity BLOB NOT NULL, rowids BLOB NOT NULL);\n",
+        names.chunks()
+    );
     for (_, c) in def.vectors() {
         if let ColumnKind::Vector { slot, .. } = c.kind {
             sql += &format!("CREATE TABLE {}(id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n", names.vectors(slot));
@@ -145,16 +148,33 @@ pub fn drop_tables(db: Db, names: &Names, def: &TableDef) -> Result<()> {
     db.exec(&sql)
 }
 
-/// Rename shadow tables for ALTER TABLE RENAME (indexes follow their tables; their names keep
-/// the old prefix, which is harmless).
+/// Rename shadow tables for ALTER TABLE RENAME. Metadata indexes keep the names they were
+/// created with (SQLite cannot rename or drop an index while ALTER TABLE runs); a later table
+/// reusing the old name picks fresh index names (see [`free_index_name`]).
 pub fn rename_tables(db: Db, names: &Names, def: &TableDef, new_name: &str) -> Result<()> {
     let sql: String = shadow_suffixes(def)
         .iter()
-        .map(|s| {
-            format!("ALTER TABLE {} RENAME TO {};\n", names.shadow(s), quote_ident(&format!("{new_name}_{s}")))
-        })
+        .map(|s| format!("ALTER TABLE {} RENAME TO {};\n", names.shadow(s), quote_ident(&format!("{new_name}_{s}"))))
         .collect();
     db.exec(&sql)
+}
+
+/// `<table>_rows_mNN`, or with a numeric suffix when an index of that name already exists
+/// (left behind by a renamed table). Deterministic for a given schema.
+fn free_index_name(db: Db, schema: &str, table: &str, slot: usize) -> Result<String> {
+    let base = format!("{table}_rows_{}", meta_col(slot));
+    let mut st = db.prepare(&format!("SELECT 1 FROM {}.sqlite_schema WHERE name = ?1", quote_ident(schema)), false)?;
+    let mut name = base.clone();
+    for i in 1.. {
+        st.bind_text(1, name.as_bytes())?;
+        let taken = st.step()?;
+        st.reset();
+        if !taken {
+            break;
+        }
+        name = format!("{base}_{i}");
+    }
+    Ok(name)
 }
 
 /// Per-table access to the shadow tables with a statement cache.

@@ -91,7 +91,10 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
         if seen != chunk_ids {
             let missing: Vec<_> = chunk_ids.iter().filter(|c| !seen.contains(c)).collect();
             let extra: Vec<_> = seen.iter().filter(|c| !chunk_ids.contains(c)).collect();
-            p.push(format!("{table}: chunks missing {missing:?}, chunks without a {} row {extra:?}", names.raw("chunks")));
+            p.push(format!(
+                "{table}: chunks missing {missing:?}, chunks without a {} row {extra:?}",
+                names.raw("chunks")
+            ));
         }
     }
 
@@ -138,11 +141,8 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
     }
 
     if t.def.n_aux() > 0 {
-        let sql = format!(
-            "SELECT count(*) FROM {} WHERE rowid NOT IN (SELECT rowid FROM {})",
-            names.aux(),
-            names.rows()
-        );
+        let sql =
+            format!("SELECT count(*) FROM {} WHERE rowid NOT IN (SELECT rowid FROM {})", names.aux(), names.rows());
         let mut st = s.stmts.get(&sql)?;
         st.step()?;
         let orphans = st.column_i64(0);

@@ -174,7 +174,9 @@ fn split_name(arg: &str) -> Result<(String, &str)> {
                 }
             }
         }
-        b'[' => arg.find(']').map(|i| i + 1).ok_or_else(|| Error::invalid(format!("unterminated [name] in '{arg}'")))?,
+        b'[' => {
+            arg.find(']').map(|i| i + 1).ok_or_else(|| Error::invalid(format!("unterminated [name] in '{arg}'")))?
+        }
         _ => arg.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(arg.len()),
     };
     Ok((unquote(&arg[..end]), arg[end..].trim()))
@@ -205,7 +207,8 @@ fn parse_meta_type(s: &str) -> Option<MetaType> {
 
 fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -> Result<Column> {
     // rest starts with "[N]" then options
-    let close = rest.find(']').ok_or_else(|| Error::invalid(format!("column {name}: missing ']' after the dimension")))?;
+    let close =
+        rest.find(']').ok_or_else(|| Error::invalid(format!("column {name}: missing ']' after the dimension")))?;
     let dims_s = rest[1..close].trim();
     let dims: usize = dims_s.parse().map_err(|_| {
         Error::invalid(format!("column {name}: the dimension must be a positive integer, not '{dims_s}'"))
@@ -219,7 +222,9 @@ fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -
     let mut metric = if ty == ElementType::Bit { Metric::Hamming } else { Metric::L2 };
     for opt in rest[close + 1..].split_whitespace() {
         let (k, v) = opt.split_once('=').ok_or_else(|| {
-            Error::invalid(format!("column {name}: unknown option '{opt}' (expected distance=l2|cosine|ip|l1|hamming|jaccard)"))
+            Error::invalid(format!(
+                "column {name}: unknown option '{opt}' (expected distance=l2|cosine|ip|l1|hamming|jaccard)"
+            ))
         })?;
         match k.to_ascii_lowercase().as_str() {
             "distance" | "distance_metric" | "metric" => {
@@ -292,7 +297,9 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
                         continue;
                     }
                     other => {
-                        return Err(Error::invalid(format!("unknown table option '{other}' (the only table option is index=...)")));
+                        return Err(Error::invalid(format!(
+                            "unknown table option '{other}' (the only table option is index=...)"
+                        )));
                     }
                 }
             }
@@ -307,7 +314,9 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
         }
         let lname = name.to_ascii_lowercase();
         if RESERVED_NAMES.contains(&lname.as_str()) || lname == table.to_ascii_lowercase() {
-            return Err(Error::invalid(format!("column name '{name}' is reserved (distance, k, rowid and the table's own name are)")));
+            return Err(Error::invalid(format!(
+                "column name '{name}' is reserved (distance, k, rowid and the table's own name are)"
+            )));
         }
         if columns.iter().any(|c| c.name.eq_ignore_ascii_case(&name)) {
             return Err(Error::invalid(format!("duplicate column name '{name}'")));
@@ -317,7 +326,9 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
                 None
             } else {
                 Some(parse_meta_type(rest).ok_or_else(|| {
-                    Error::invalid(format!("auxiliary column {name}: unknown type '{rest}' (expected integer, float, text or blob)"))
+                    Error::invalid(format!(
+                        "auxiliary column {name}: unknown type '{rest}' (expected integer, float, text or blob)"
+                    ))
                 })?)
             };
             na += 1;
@@ -385,8 +396,9 @@ mod tests {
 
     #[test]
     fn parses_the_design_example() {
-        let d = p(&["embedding float[384] distance=cosine", "category text", "year integer", "+body text", "index=flat"])
-            .unwrap();
+        let d =
+            p(&["embedding float[384] distance=cosine", "category text", "year integer", "+body text", "index=flat"])
+                .unwrap();
         assert_eq!(d.columns.len(), 4);
         assert_eq!(
             d.columns[0].kind,
@@ -402,8 +414,14 @@ mod tests {
 
     #[test]
     fn element_types_and_pks() {
-        let d = p(&["id integer primary key", "a float16[8]", "b int8[4] distance=l1", "c bit[16] distance=jaccard", "\"my col\" text"])
-            .unwrap();
+        let d = p(&[
+            "id integer primary key",
+            "a float16[8]",
+            "b int8[4] distance=l1",
+            "c bit[16] distance=jaccard",
+            "\"my col\" text",
+        ])
+        .unwrap();
         assert_eq!(d.columns[0].kind, ColumnKind::IntegerPk);
         assert!(matches!(d.columns[1].kind, ColumnKind::Vector { ty: ElementType::Float16, dims: 8, .. }));
         assert!(matches!(d.columns[3].kind, ColumnKind::Vector { ty: ElementType::Bit, metric: Metric::Jaccard, .. }));

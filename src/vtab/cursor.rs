@@ -10,8 +10,8 @@ use crate::ffi::vtab::VTabCursor;
 use crate::index::flat::{Bounds, ChunkView, Collector, Hit, LazySorted, Scorer, TopK, scan_chunk};
 use crate::store::{Loc, aux_col, meta_col};
 use crate::value::{Arg as SqlArg, OwnedValue, SqlValue};
-use crate::vector::distance::Metric;
 use crate::vector;
+use crate::vector::distance::Metric;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -76,7 +76,8 @@ impl TableInner {
                 Target::Meta(slot) => meta_col(*slot),
                 Target::Pk => "pk".to_string(),
             };
-            let coll = collation.as_ref().map(|c| format!(" COLLATE {}", super::config::quote_ident(c))).unwrap_or_default();
+            let coll =
+                collation.as_ref().map(|c| format!(" COLLATE {}", super::config::quote_ident(c))).unwrap_or_default();
             let v = args.get(i).ok_or_else(|| Error::invalid("missing filter argument"))?;
             match op {
                 Op::IsNull | Op::IsNotNull => conds.push(format!("{col} {}", op.sql())),
@@ -362,9 +363,15 @@ impl VindexCursor {
     fn current(&mut self) -> Option<(i64, Loc, Option<f64>)> {
         match &mut self.rows {
             Rows::Empty => None,
-            Rows::Sorted(h) => h.get(self.pos).map(|h| (h.rowid, Loc { chunk: h.chunk, slot: h.slot as usize }, Some(h.distance))),
-            Rows::Lazy(l) => l.get(self.pos).map(|h| (h.rowid, Loc { chunk: h.chunk, slot: h.slot as usize }, Some(h.distance))),
-            Rows::Scan(r) => r.get(self.pos).map(|&(rowid, chunk, slot)| (rowid, Loc { chunk, slot: slot as usize }, None)),
+            Rows::Sorted(h) => {
+                h.get(self.pos).map(|h| (h.rowid, Loc { chunk: h.chunk, slot: h.slot as usize }, Some(h.distance)))
+            }
+            Rows::Lazy(l) => {
+                l.get(self.pos).map(|h| (h.rowid, Loc { chunk: h.chunk, slot: h.slot as usize }, Some(h.distance)))
+            }
+            Rows::Scan(r) => {
+                r.get(self.pos).map(|&(rowid, chunk, slot)| (rowid, Loc { chunk, slot: slot as usize }, None))
+            }
         }
     }
 
@@ -386,7 +393,13 @@ impl VindexCursor {
 impl VTabCursor for VindexCursor {
     type Table = super::VindexTable;
 
-    fn filter(&mut self, tab: &super::VindexTable, idx_num: i32, _idx_str: Option<&str>, args: &[ValueRef<'_>]) -> Result<()> {
+    fn filter(
+        &mut self,
+        tab: &super::VindexTable,
+        idx_num: i32,
+        _idx_str: Option<&str>,
+        args: &[ValueRef<'_>],
+    ) -> Result<()> {
         let t = &tab.inner;
         self.pos = 0;
         self.meta_row = None;

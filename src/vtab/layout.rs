@@ -147,6 +147,17 @@ impl Layout {
         self.chunks.iter().all(|c| c.vectors[vslot].is_some())
     }
 
+    /// Drop every cached vector (when the process is over its cache limit).
+    pub fn drop_cache(&mut self) {
+        for c in &mut self.chunks {
+            for v in &mut c.vectors {
+                *v = None;
+            }
+        }
+        release(self.cached_bytes);
+        self.cached_bytes = 0;
+    }
+
     /// Keep `buf` as chunk `id`'s vectors of column `vslot` if the memory budget allows.
     /// Returns the buffer back when it was not kept.
     pub fn offer_cache(&mut self, id: i64, vslot: usize, buf: AlignedBuf) -> Option<AlignedBuf> {
@@ -200,8 +211,8 @@ impl Layout {
 
     /// Make a new chunk's cached vectors exist when the other chunks of that column are cached.
     pub fn cache_new_chunk(&mut self, id: i64, vslot: usize, bytes: usize) {
-        let others_cached = self.chunks.iter().filter(|c| c.id != id).all(|c| c.vectors[vslot].is_some())
-            && self.chunks.len() > 1;
+        let others_cached =
+            self.chunks.iter().filter(|c| c.id != id).all(|c| c.vectors[vslot].is_some()) && self.chunks.len() > 1;
         if others_cached {
             let _ = self.offer_cache(id, vslot, AlignedBuf::zeroed(bytes));
         }

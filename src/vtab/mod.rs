@@ -35,11 +35,9 @@ impl Registry {
         v.push(Rc::downgrade(t));
     }
     pub fn find(&self, schema: &str, table: &str) -> Option<Rc<TableInner>> {
-        self.tables
-            .borrow()
-            .iter()
-            .filter_map(|w| w.upgrade())
-            .find(|t| t.store.names.schema.eq_ignore_ascii_case(schema) && t.store.names.table.eq_ignore_ascii_case(table))
+        self.tables.borrow().iter().filter_map(|w| w.upgrade()).find(|t| {
+            t.store.names.schema.eq_ignore_ascii_case(schema) && t.store.names.table.eq_ignore_ascii_case(table)
+        })
     }
 }
 
@@ -128,6 +126,10 @@ impl TableInner {
             st.layout = Some(Layout::load(&self.store, generation)?);
         }
         let layout = st.layout.as_mut().ok_or_else(|| Error::invalid("layout unavailable"))?;
+        if layout.cached_bytes() > 0 && layout::cache_used() > layout::cache_limit() {
+            layout.drop_cache();
+        }
+        layout.cache_enabled = true;
         f(layout)
     }
 

@@ -85,7 +85,12 @@ pub enum Arg {
     /// `distance <op> value`
     Distance(Op),
     /// A filter evaluated in the shadow tables: target, operator, collation (None = BINARY).
-    Filter { target: Target, name: String, op: Op, collation: Option<String> },
+    Filter {
+        target: Target,
+        name: String,
+        op: Op,
+        collation: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -140,7 +145,13 @@ fn display_value(v: &Option<OwnedValue>) -> String {
 }
 
 /// Choose a plan for one xBestIndex call.
-pub fn best_index(def: &TableDef, table: &str, row_estimate: i64, reg: &PlanRegistry, info: &mut IndexInfo<'_>) -> Result<()> {
+pub fn best_index(
+    def: &TableDef,
+    table: &str,
+    row_estimate: i64,
+    reg: &PlanRegistry,
+    info: &mut IndexInfo<'_>,
+) -> Result<()> {
     let cs = info.constraints();
     let ncols = def.columns.len() as i32;
     let distance_col = def.distance_col() as i32;
@@ -191,7 +202,8 @@ pub fn best_index(def: &TableDef, table: &str, row_estimate: i64, reg: &PlanRegi
     let is_knn = knn.is_some();
 
     // 2. k = ?
-    let k_terms: Vec<_> = cs.iter().filter(|c| c.column == k_col && c.op as i32 == ffi::SQLITE_INDEX_CONSTRAINT_EQ).collect();
+    let k_terms: Vec<_> =
+        cs.iter().filter(|c| c.column == k_col && c.op as i32 == ffi::SQLITE_INDEX_CONSTRAINT_EQ).collect();
     if !k_terms.is_empty() {
         if !is_knn {
             return Err(Error::invalid(format!(

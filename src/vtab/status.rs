@@ -87,7 +87,9 @@ fn collect(t: &StatusTable) -> Result<Vec<Vec<OwnedValue>>> {
         }
         for name in tables {
             // Preparing a statement on the table connects it (and registers it) if needed.
-            if db.prepare(&format!("SELECT rowid FROM {}.{} LIMIT 0", quote_ident(&schema), quote_ident(&name)), false).is_err()
+            if db
+                .prepare(&format!("SELECT rowid FROM {}.{} LIMIT 0", quote_ident(&schema), quote_ident(&name)), false)
+                .is_err()
             {
                 continue;
             }
@@ -141,7 +143,8 @@ fn collect(t: &StatusTable) -> Result<Vec<Vec<OwnedValue>>> {
 /// Pages used by the table's shadow tables and their indexes (needs the dbstat table; NULL
 /// when this SQLite was built without it).
 fn disk_bytes(db: Db, schema: &str, table: &str, suffixes: &[String]) -> OwnedValue {
-    let names: Vec<String> = suffixes.iter().map(|s| format!("'{}'", format!("{table}_{s}").replace('\'', "''"))).collect();
+    let names: Vec<String> =
+        suffixes.iter().map(|s| format!("'{}'", format!("{table}_{s}").replace('\'', "''"))).collect();
     let sql = format!(
         "SELECT coalesce(sum(pgsize), 0) FROM dbstat({lit}) WHERE name IN \
          (SELECT name FROM {sch}.sqlite_schema WHERE tbl_name IN ({list}))",

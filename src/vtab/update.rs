@@ -41,10 +41,12 @@ pub fn coerce(v: SqlValue<'_>, ty: MetaType, table: &str, col: &str) -> Result<O
         },
         (MetaType::Real, SqlValue::Integer(i)) => OwnedValue::Real(i as f64),
         (MetaType::Real, SqlValue::Real(f)) => OwnedValue::Real(f),
-        (MetaType::Real, SqlValue::Text(t)) => match std::str::from_utf8(t).ok().and_then(|s| s.trim().parse::<f64>().ok()) {
-            Some(f) => OwnedValue::Real(f),
-            None => return Err(bad(&v)),
-        },
+        (MetaType::Real, SqlValue::Text(t)) => {
+            match std::str::from_utf8(t).ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+                Some(f) => OwnedValue::Real(f),
+                None => return Err(bad(&v)),
+            }
+        }
         (MetaType::Text, SqlValue::Text(t)) => OwnedValue::Text(String::from_utf8_lossy(t).into_owned()),
         (MetaType::Text, SqlValue::Integer(i)) => OwnedValue::Text(i.to_string()),
         (MetaType::Text, SqlValue::Real(f)) => OwnedValue::Text(f.to_string()),
@@ -208,7 +210,8 @@ impl TableInner {
             && let Some(r) = self.store.rowid_for_pk(p.as_bytes())?
         {
             if !replace {
-                let name = self.def.columns.iter().find(|c| c.kind == ColumnKind::TextPk).map_or("pk", |c| c.name.as_str());
+                let name =
+                    self.def.columns.iter().find(|c| c.kind == ColumnKind::TextPk).map_or("pk", |c| c.name.as_str());
                 return Err(self.conflict(name));
             }
             victims.push(r);
@@ -369,7 +372,9 @@ impl TableInner {
                 Some(p) if p != new_rowid => {
                     return Err(Error::invalid("rowid and the integer primary key were given different values"));
                 }
-                None => return Err(Error::invalid(format!("{}: the integer primary key must not be NULL", self.tname()))),
+                None => {
+                    return Err(Error::invalid(format!("{}: the integer primary key must not be NULL", self.tname())));
+                }
                 _ => {}
             }
         }
@@ -389,7 +394,8 @@ impl TableInner {
             && r != old_rowid
         {
             if !replace {
-                let name = self.def.columns.iter().find(|c| c.kind == ColumnKind::TextPk).map_or("pk", |c| c.name.as_str());
+                let name =
+                    self.def.columns.iter().find(|c| c.kind == ColumnKind::TextPk).map_or("pk", |c| c.name.as_str());
                 return Err(self.conflict(name));
             }
             victims.push(r);
@@ -424,7 +430,8 @@ impl TableInner {
         }
         if !sets.is_empty() {
             binds.push(OwnedValue::Integer(old_rowid));
-            let sql = format!("UPDATE {} SET {} WHERE rowid = ?{}", self.store.names.rows(), sets.join(", "), binds.len());
+            let sql =
+                format!("UPDATE {} SET {} WHERE rowid = ?{}", self.store.names.rows(), sets.join(", "), binds.len());
             let mut st = self.store.stmts.get(&sql)?;
             for (i, b) in binds.iter().enumerate() {
                 st.bind_owned(i + 1, b)?;

@@ -1,0 +1,89 @@
+//! Shared helpers for the SQL-level tests (rusqlite with its bundled, newest SQLite).
+#![allow(dead_code)]
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rusqlite::Connection;
+use std::sync::Once;
+
+static INIT: Once = Once::new();
+
+/// A fresh in-memory connection with vindex loaded (through the auto-extension hook).
+pub fn conn() -> Connection {
+    INIT.call_once(|| vindex::register_auto_extension().expect("register vindex"));
+    Connection::open_in_memory().expect("open")
+}
+
+/// A connection to a file database.
+pub fn conn_file(path: &std::path::Path) -> Connection {
+    INIT.call_once(|| vindex::register_auto_extension().expect("register vindex"));
+    Connection::open(path).expect("open file")
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+pub fn f32_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn json(v: &[f32]) -> String {
+    format!("[{}]", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","))
+}
+
+/// Random vector with small integer values (exact in f32/f16/i8 arithmetic, so ties are real).
+pub fn small_int_vec(r: &mut StdRng, dims: usize, lo: i32, hi: i32) -> Vec<f32> {
+    (0..dims).map(|_| r.random_range(lo..=hi) as f32).collect()
+}
+
+pub fn gaussian_vec(r: &mut StdRng, dims: usize) -> Vec<f32> {
+    (0..dims)
+        .map(|_| {
+            // Box-Muller
+            let u1: f64 = r.random::<f64>().max(1e-12);
+            let u2: f64 = r.random();
+            ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+        })
+        .collect()
+}
+
+/// Query helper: rows of (rowid, distance).
+pub fn knn(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<(i64, f64)> {
+    let mut st = c.prepare(sql).expect("prepare");
+    st.query_map(params, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))
+        .expect("query")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows")
+}
+
+/// All rows of a query as strings, for comparing whole results.
+pub fn dump(c: &Connection, sql: &str) -> Vec<Vec<String>> {
+    let mut st = c.prepare(sql).expect("prepare");
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                    rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                    rusqlite::types::ValueRef::Real(f) => format!("{f:?}"),
+                    rusqlite::types::ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
+                    rusqlite::types::ValueRef::Blob(b) => {
+                        format!("x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+                    }
+                })
+            })
+            .collect()
+    })
+    .expect("query")
+    .collect::<Result<Vec<_>, _>>()
+    .expect("rows")
+}
+
+pub fn err_of<T: std::fmt::Debug>(r: rusqlite::Result<T>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
