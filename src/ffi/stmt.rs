@@ -91,6 +91,10 @@ impl Db {
         unsafe { ffi::sqlite3_changes(self.ptr) as i64 }
     }
 
+    pub fn last_insert_rowid(&self) -> i64 {
+        unsafe { ffi::sqlite3_last_insert_rowid(self.ptr) }
+    }
+
     /// The ON CONFLICT mode of the statement that called xUpdate.
     pub fn vtab_on_conflict(&self) -> c_int {
         unsafe { ffi::sqlite3_vtab_on_conflict(self.ptr) }

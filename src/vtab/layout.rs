@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::store::{Loc, Store};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes of decoded vectors held by all vindex tables of this process, and the limit.
@@ -80,6 +80,8 @@ pub struct Layout {
     /// Sorted by id.
     pub chunks: Vec<ChunkMeta>,
     pos: HashMap<i64, usize>,
+    /// Ids of chunks with at least one free slot (where inserts go).
+    with_room: BTreeSet<i64>,
     cached_bytes: usize,
     /// False once a chunk could not be cached for lack of budget (stop trying until rebuilt).
     pub cache_enabled: bool,
@@ -119,7 +121,8 @@ impl Layout {
         }
         drop(st);
         let pos = chunks.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-        Ok(Layout { generation, capacity: cap, chunks, pos, cached_bytes: 0, cache_enabled: true })
+        let with_room = chunks.iter().filter(|c| c.used < cap).map(|c| c.id).collect();
+        Ok(Layout { generation, capacity: cap, chunks, pos, with_room, cached_bytes: 0, cache_enabled: true })
     }
 
     pub fn chunk(&self, id: i64) -> Option<&ChunkMeta> {
@@ -185,11 +188,9 @@ impl Layout {
     /// Where the next inserted row goes: the first free slot of the lowest chunk with room, or
     /// slot 0 of a new chunk (`new_chunk` = true). Deterministic for a given table state.
     pub fn allocate(&self) -> (Loc, bool) {
-        for c in &self.chunks {
-            if c.used < self.capacity
-                && let Some(slot) = c.first_free()
-            {
-                return (Loc { chunk: c.id, slot }, false);
+        for &id in &self.with_room {
+            if let Some(slot) = self.chunk(id).and_then(|c| c.first_free()) {
+                return (Loc { chunk: id, slot }, false);
             }
         }
         let id = self.chunks.last().map_or(1, |c| c.id + 1);
@@ -206,6 +207,7 @@ impl Layout {
         let meta = ChunkMeta { id, validity: vec![0; cap / 8], rowids: vec![0; cap], used: 0, vectors };
         let i = self.chunks.partition_point(|c| c.id < id);
         self.chunks.insert(i, meta);
+        self.with_room.insert(id);
         self.reindex();
     }
 
@@ -221,6 +223,7 @@ impl Layout {
     pub fn remove_chunk(&mut self, id: i64) {
         if let Some(i) = self.position(id) {
             let c = self.chunks.remove(i);
+            self.with_room.remove(&id);
             let freed: usize = c.vectors.iter().flatten().map(|b| b.len()).sum();
             self.cached_bytes -= freed;
             release(freed);
@@ -233,6 +236,7 @@ impl Layout {
     }
 
     pub fn set_slot(&mut self, loc: Loc, rowid: Option<i64>) {
+        let cap = self.capacity;
         if let Some(c) = self.chunk_mut(loc.chunk) {
             let was = c.is_used(loc.slot);
             match rowid {
@@ -250,6 +254,12 @@ impl Layout {
                         c.used -= 1;
                     }
                 }
+            }
+            let full = c.used >= cap;
+            if full {
+                self.with_room.remove(&loc.chunk);
+            } else {
+                self.with_room.insert(loc.chunk);
             }
         }
     }

@@ -195,40 +195,28 @@ impl TableInner {
             }
             _ => None,
         };
-        let replace = self.db().vtab_on_conflict() == SQLITE_REPLACE;
-        // Conflicts are checked before anything is written.
-        let mut victims = Vec::new();
-        if let Some(r) = rowid
-            && self.store.location(r)?.is_some()
-        {
-            if !replace {
-                return Err(self.conflict("rowid"));
+        // With OR REPLACE the conflicting rows go first; otherwise the t_rows INSERT below is
+        // the first write and its UNIQUE constraints detect conflicts before anything else.
+        if self.db().vtab_on_conflict() == SQLITE_REPLACE {
+            let mut victims = Vec::new();
+            if let Some(r) = rowid
+                && self.store.location(r)?.is_some()
+            {
+                victims.push(r);
             }
-            victims.push(r);
-        }
-        if let Some(p) = &pk
-            && let Some(r) = self.store.rowid_for_pk(p.as_bytes())?
-        {
-            if !replace {
-                let name =
-                    self.def.columns.iter().find(|c| c.kind == ColumnKind::TextPk).map_or("pk", |c| c.name.as_str());
-                return Err(self.conflict(name));
+            if let Some(p) = &pk
+                && let Some(r) = self.store.rowid_for_pk(p.as_bytes())?
+            {
+                victims.push(r);
             }
-            victims.push(r);
+            self.begin_write()?;
+            for v in victims {
+                self.delete(v)?;
+            }
         }
         self.begin_write()?;
-        for v in victims {
-            self.delete(v)?;
-        }
-        let rowid = match rowid {
-            Some(r) => r,
-            None => match self.store.max_rowid()? {
-                None => 1,
-                Some(i64::MAX) => return Err(Error::invalid("no rowid left: the largest rowid is in use")),
-                Some(m) => m + 1,
-            },
-        };
         let (loc, new_chunk) = self.layout_mut(|l| l.allocate())?;
+        let rowid = self.write_row_record(rowid, loc, pk.as_deref(), &rv)?;
         if new_chunk {
             self.store.create_chunk(loc.chunk)?;
             let nv = self.def.n_vectors();
@@ -241,7 +229,6 @@ impl TableInner {
                 }
             })?;
         }
-        self.write_row_record(rowid, loc, pk.as_deref(), &rv)?;
         self.store.set_slot(loc.chunk, loc.slot, Some(rowid))?;
         self.layout_mut(|l| l.set_slot(loc, Some(rowid)))?;
         for (s, v) in rv.vectors.iter().enumerate() {
@@ -256,8 +243,9 @@ impl TableInner {
         Ok(rowid)
     }
 
-    /// INSERT the `t_rows` record.
-    fn write_row_record(&self, rowid: i64, loc: Loc, pk: Option<&str>, rv: &RowValues) -> Result<()> {
+    /// INSERT the `t_rows` record; returns its rowid (chosen by SQLite when `rowid` is None:
+    /// one more than the largest, as for ordinary tables).
+    fn write_row_record(&self, rowid: Option<i64>, loc: Loc, pk: Option<&str>, rv: &RowValues) -> Result<i64> {
         let mut cols = vec!["rowid", "chunk", "slot"].into_iter().map(String::from).collect::<Vec<_>>();
         if self.def.has_text_pk() {
             cols.push("pk".into());
@@ -268,7 +256,10 @@ impl TableInner {
         let ph: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
         let sql = format!("INSERT INTO {}({}) VALUES ({})", self.store.names.rows(), cols.join(", "), ph.join(", "));
         let mut st = self.store.stmts.get(&sql)?;
-        st.bind_i64(1, rowid)?;
+        match rowid {
+            Some(r) => st.bind_i64(1, r)?,
+            None => st.bind_null(1)?,
+        }
         st.bind_i64(2, loc.chunk)?;
         st.bind_i64(3, loc.slot as i64)?;
         let mut i = 4;
@@ -280,7 +271,25 @@ impl TableInner {
             st.bind_owned(i, m.as_ref().unwrap_or(&OwnedValue::Null))?;
             i += 1;
         }
-        st.execute()
+        match st.execute() {
+            Ok(()) => Ok(rowid.unwrap_or_else(|| self.db.last_insert_rowid())),
+            Err(Error::Sqlite { code, msg }) if code & 0xff == 19 => {
+                if msg.contains(".pk") {
+                    let name = self
+                        .def
+                        .columns
+                        .iter()
+                        .find(|c| c.kind == ColumnKind::TextPk)
+                        .map_or("pk", |c| c.name.as_str());
+                    Err(self.conflict(name))
+                } else if msg.contains(".rowid") {
+                    Err(self.conflict("rowid"))
+                } else {
+                    Err(Error::Sqlite { code, msg })
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Write auxiliary values; `old` supplies the ones an UPDATE left unchanged.
