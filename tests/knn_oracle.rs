@@ -297,3 +297,20 @@ fn joins_and_filters_sqlite_applies_do_not_starve_results() {
         .unwrap();
     assert_eq!(got, vec![(1, 1), (1, 2), (2, 100), (2, 99)]);
 }
+
+#[test]
+fn filters_on_auxiliary_columns_run_inside_the_search() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[1], +kind text, +n)").unwrap();
+    for i in 1..=300 {
+        c.execute(
+            "INSERT INTO t(rowid, v, kind, n) VALUES (?, ?, ?, ?)",
+            params![i, format!("[{i}]"), if i % 10 == 0 { "rare" } else { "common" }, i % 3],
+        )
+        .unwrap();
+    }
+    let got = knn(&c, "SELECT rowid, distance FROM t WHERE v MATCH '[0]' AND k = 4 AND kind = 'rare' AND n = 0", []);
+    assert_eq!(got.iter().map(|x| x.0).collect::<Vec<_>>(), vec![30, 60, 90, 120]);
+    let got = knn(&c, "SELECT rowid, distance FROM t WHERE v MATCH '[0]' AND k = 3 AND kind LIKE 'RA%'", []);
+    assert_eq!(got.iter().map(|x| x.0).collect::<Vec<_>>(), vec![10, 20, 30]);
+}

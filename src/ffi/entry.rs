@@ -106,6 +106,7 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> Result<(), Error> {
     Err(Error::Sqlite { code: rc, msg })
 }
 
+#[cfg(not(feature = "loadable"))]
 unsafe extern "C" fn auto_init(
     db: *mut ffi::sqlite3,
     pz_err: *mut *mut c_char,

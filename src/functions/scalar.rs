@@ -62,7 +62,13 @@ pub fn vec_f32(args: &[Arg<'_>]) -> Result<Output> {
     as_type("vec_f32", args, ElementType::Float32)
 }
 pub fn vec_f16(args: &[Arg<'_>]) -> Result<Output> {
-    as_type("vec_f16", args, ElementType::Float16)
+    as_type("vec_f16", args, ElementType::Float16).map_err(|e| match (&args[0].value, args[0].subtype, e) {
+        // An untagged blob is read as float16; say how to convert float32 bytes instead.
+        (SqlValue::Blob(b), 0, Error::Invalid(m)) if b.len() % 4 == 0 => Error::Invalid(format!(
+            "{m} (an untagged blob is read as float16 values; to convert a float32 blob use vec_f16(vec_f32(x)))"
+        )),
+        (_, _, e) => e,
+    })
 }
 pub fn vec_int8(args: &[Arg<'_>]) -> Result<Output> {
     as_type("vec_int8", args, ElementType::Int8)

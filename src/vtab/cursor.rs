@@ -69,12 +69,17 @@ impl TableInner {
         let mut conds: Vec<String> = Vec::new();
         let mut binds: Vec<OwnedValue> = Vec::new();
         let mut cacheable = true;
+        let mut join_aux = false;
         for (i, a) in plan.filters() {
             let Arg::Filter { target, op, collation, .. } = a else { continue };
             let col = match target {
-                Target::Rowid => "rowid".to_string(),
-                Target::Meta(slot) => meta_col(*slot),
-                Target::Pk => "pk".to_string(),
+                Target::Rowid => "r.rowid".to_string(),
+                Target::Meta(slot) => format!("r.{}", meta_col(*slot)),
+                Target::Pk => "r.pk".to_string(),
+                Target::Aux(slot) => {
+                    join_aux = true;
+                    format!("a.{}", aux_col(*slot))
+                }
             };
             let coll =
                 collation.as_ref().map(|c| format!(" COLLATE {}", super::config::quote_ident(c))).unwrap_or_default();
@@ -106,11 +111,12 @@ impl TableInner {
         if conds.is_empty() {
             return Ok(None);
         }
-        let sql = format!(
-            "SELECT rowid, chunk, slot FROM {} WHERE {} ORDER BY rowid",
-            self.store.names.rows(),
-            conds.join(" AND ")
-        );
+        let from = if join_aux {
+            format!("{} AS r JOIN {} AS a ON a.rowid = r.rowid", self.store.names.rows(), self.store.names.aux())
+        } else {
+            format!("{} AS r", self.store.names.rows())
+        };
+        let sql = format!("SELECT r.rowid, r.chunk, r.slot FROM {from} WHERE {} ORDER BY r.rowid", conds.join(" AND "));
         let mut out = Vec::new();
         let mut run = |st: &mut crate::ffi::stmt::Stmt| -> Result<()> {
             for (i, b) in binds.iter().enumerate() {

@@ -73,6 +73,8 @@ pub enum Target {
     Meta(usize),
     /// Text primary key (`t_rows.pk`).
     Pk,
+    /// Auxiliary column by its slot (`t_aux.aNN`, not indexed).
+    Aux(usize),
 }
 
 /// Role of each xFilter argument, in argv order.
@@ -246,6 +248,7 @@ pub fn best_index(
                 ColumnKind::Metadata { slot, .. } => (Target::Meta(slot), col.name.clone()),
                 ColumnKind::IntegerPk => (Target::Rowid, col.name.clone()),
                 ColumnKind::TextPk => (Target::Pk, col.name.clone()),
+                ColumnKind::Aux { slot, .. } => (Target::Aux(slot), col.name.clone()),
                 _ => continue,
             }
         } else {
@@ -260,7 +263,7 @@ pub fn best_index(
             }
             op = Op::In;
         }
-        let collation = if matches!(target, Target::Meta(_) | Target::Pk) {
+        let collation = if matches!(target, Target::Meta(_) | Target::Pk | Target::Aux(_)) {
             info.collation(c.index).filter(|s| !s.eq_ignore_ascii_case("BINARY"))
         } else {
             None
