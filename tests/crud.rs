@@ -93,7 +93,7 @@ fn delete_reclaims_and_reuses_space() {
     let chunks0: i64 = count(&c, "SELECT count(*) FROM t_chunks");
     c.execute("DELETE FROM t WHERE rowid % 2 = 0", []).unwrap();
     assert_eq!(count(&c, "SELECT count(*) FROM t"), 1500);
-    assert_eq!(count(&c, "SELECT free_slots FROM vindex_status") > 0, true);
+    assert!(count(&c, "SELECT free_slots FROM vindex_status") > 0);
     // New rows reuse the holes: no new chunks.
     for i in 5000..5500 {
         c.execute("INSERT INTO t(rowid, v) VALUES (?, ?)", params![i, f32_blob(&[1.0, 2.0, 3.0, 4.0])]).unwrap();

@@ -68,6 +68,11 @@ fn wrap(ty: Ty) -> &'static str {
     }
 }
 
+/// (rowid, vector, cat, tag) of a generated row.
+type Row = (i64, Vec<f32>, i64, Option<String>);
+/// A filter in SQL and the same predicate in Rust.
+type Filter = Box<dyn Fn(&Row) -> bool>;
+
 #[derive(Debug)]
 struct Case {
     ty: Ty,
@@ -95,7 +100,7 @@ fn run_case(case: &Case, n: usize, seed: u64) {
             },
         }
     };
-    let mut rows: Vec<(i64, Vec<f32>, i64, Option<String>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let tx = c.unchecked_transaction().unwrap();
     for i in 0..n {
         let v = make_vec(&mut r);
@@ -123,7 +128,7 @@ fn run_case(case: &Case, n: usize, seed: u64) {
     for qi in 0..6 {
         let q = make_vec(&mut r);
         let (_, qblob) = encode(case.ty, &q);
-        let filters: Vec<(&str, Box<dyn Fn(&(i64, Vec<f32>, i64, Option<String>)) -> bool>)> = vec![
+        let filters: Vec<(&str, Filter)> = vec![
             ("", Box::new(|_| true)),
             (" AND cat = 3", Box::new(|r| r.2 == 3)),
             (" AND cat IN (1, 4, 9) AND tag IS NOT NULL", Box::new(|r| [1, 4, 9].contains(&r.2) && r.3.is_some())),

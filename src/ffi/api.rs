@@ -13,7 +13,11 @@ use std::os::raw::c_int;
 /// Minimum SQLite run-time version we support (3.38.0 introduced `sqlite3_vtab_in`).
 pub const MIN_SQLITE_VERSION: c_int = 3_038_000;
 
+// Safety of every function below: the pointers must be the ones SQLite passed to the
+// current callback (index info in xBestIndex, values in xFilter, the connection in
+// xCreate/xConnect), as for the C functions of the same names.
 #[cfg(feature = "loadable")]
+#[allow(clippy::missing_safety_doc)]
 mod imp {
     use super::*;
     use std::sync::atomic::{AtomicPtr, Ordering};
@@ -92,6 +96,7 @@ mod imp {
 }
 
 #[cfg(not(feature = "loadable"))]
+#[allow(clippy::missing_safety_doc)]
 mod imp {
     use super::*;
 

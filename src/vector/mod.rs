@@ -60,8 +60,8 @@ impl ElementType {
     /// Dimensions held by a blob of `bytes` bytes, if the length fits the type.
     pub fn dims_for(self, bytes: usize) -> Option<usize> {
         match self {
-            ElementType::Float32 => (bytes % 4 == 0).then_some(bytes / 4),
-            ElementType::Float16 => (bytes % 2 == 0).then_some(bytes / 2),
+            ElementType::Float32 => bytes.is_multiple_of(4).then_some(bytes / 4),
+            ElementType::Float16 => bytes.is_multiple_of(2).then_some(bytes / 2),
             ElementType::Int8 => Some(bytes),
             ElementType::Bit => Some(bytes * 8),
         }
@@ -177,7 +177,7 @@ pub fn from_blob(bytes: &[u8], ty: ElementType) -> Result<Vector<'_>> {
     }
     let v = match ty {
         ElementType::Float32 => {
-            if bytes.len() % 4 != 0 {
+            if !bytes.len().is_multiple_of(4) {
                 return Err(Error::invalid(format!(
                     "a float32 vector blob must have a length divisible by 4, this one has {} bytes",
                     bytes.len()
@@ -188,7 +188,7 @@ pub fn from_blob(bytes: &[u8], ty: ElementType) -> Result<Vector<'_>> {
             Vector::F32(v)
         }
         ElementType::Float16 => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err(Error::invalid(format!(
                     "a float16 vector blob must have a length divisible by 2, this one has {} bytes",
                     bytes.len()

@@ -216,7 +216,7 @@ fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -
     if dims == 0 || dims > MAX_DIMS {
         return Err(Error::invalid(format!("column {name}: {dims} dimensions is out of range (1 to {MAX_DIMS})")));
     }
-    if ty == ElementType::Bit && dims % 8 != 0 {
+    if ty == ElementType::Bit && !dims.is_multiple_of(8) {
         return Err(Error::invalid(format!("column {name}: bit vectors need a multiple of 8 dimensions, not {dims}")));
     }
     let mut metric = if ty == ElementType::Bit { Metric::Hamming } else { Metric::L2 };

@@ -146,9 +146,9 @@ fn disk_bytes(db: Db, schema: &str, table: &str, suffixes: &[String]) -> OwnedVa
     let names: Vec<String> =
         suffixes.iter().map(|s| format!("'{}'", format!("{table}_{s}").replace('\'', "''"))).collect();
     let sql = format!(
-        "SELECT coalesce(sum(pgsize), 0) FROM dbstat({lit}) WHERE name IN \
+        "SELECT coalesce(sum(pgsize), 0) FROM dbstat('{lit}') WHERE name IN \
          (SELECT name FROM {sch}.sqlite_schema WHERE tbl_name IN ({list}))",
-        lit = format!("'{}'", schema.replace('\'', "''")),
+        lit = schema.replace('\'', "''"),
         sch = quote_ident(schema),
         list = names.join(", ")
     );

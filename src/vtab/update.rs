@@ -82,7 +82,8 @@ impl TableInner {
             return Err(Error::invalid("wrong number of values for the table"));
         }
         for (i, what) in [(def.distance_col(), "distance"), (def.k_col(), "k")] {
-            if !values[i].get().is_null() && !(update && values[i].nochange()) {
+            let unchanged = update && values[i].nochange();
+            if !unchanged && !values[i].get().is_null() {
                 return Err(Error::invalid(format!(
                     "{what} is a query-only column of {}; it cannot be written",
                     self.tname()
