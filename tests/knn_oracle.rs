@@ -29,7 +29,7 @@ fn oracle(metric: &str, a: &[f32], b: &[f32]) -> Option<f64> {
             if na == 0.0 || nb == 0.0 {
                 return None;
             }
-            1.0 - dot / (na.sqrt() * nb.sqrt())
+            1.0 - dot / (na * nb).sqrt()
         }
         "hamming" => a.iter().zip(&b).filter(|(x, y)| x != y).count() as f64,
         "jaccard" => {

@@ -93,6 +93,11 @@ mod imp {
             None => ffi::SQLITE_MISUSE,
         }
     }
+    pub unsafe fn str_append_double(s: *mut ffi::sqlite3_str, fmt: *const std::os::raw::c_char, x: f64) {
+        if let Some(f) = api().base.str_appendf {
+            unsafe { f(s, fmt, x) }
+        }
+    }
 }
 
 #[cfg(not(feature = "loadable"))]
@@ -110,6 +115,7 @@ mod imp {
             out: *mut *mut ffi::sqlite3_value,
         ) -> c_int;
         fn sqlite3_vtab_config(db: *mut ffi::sqlite3, op: c_int, ...) -> c_int;
+        fn sqlite3_str_appendf(s: *mut ffi::sqlite3_str, fmt: *const std::os::raw::c_char, ...);
     }
 
     pub fn set_api(_p: *mut ffi::sqlite3_api_routines) {}
@@ -136,6 +142,9 @@ mod imp {
     pub unsafe fn vtab_config(db: *mut ffi::sqlite3, op: c_int) -> c_int {
         unsafe { sqlite3_vtab_config(db, op) }
     }
+    pub unsafe fn str_append_double(s: *mut ffi::sqlite3_str, fmt: *const std::os::raw::c_char, x: f64) {
+        unsafe { sqlite3_str_appendf(s, fmt, x) }
+    }
 }
 
 pub use imp::*;
@@ -145,6 +154,30 @@ pub const INDEX_CONSTRAINT_LIMIT: u8 = 73;
 pub const INDEX_CONSTRAINT_OFFSET: u8 = 74;
 /// SQLITE_RESULT_SUBTYPE (3.45): ignored by older SQLite.
 pub const SQLITE_RESULT_SUBTYPE: c_int = 0x0100_0000;
+
+/// Format every value with SQLite's own `printf("%f")` (the formatting sqlite-vec's
+/// `vec_to_json` uses, which differs from C's and Rust's in rounding and beyond 16 digits),
+/// joined by `sep`.
+pub fn sqlite_format_f(values: impl Iterator<Item = f64>, sep: &str, out: &mut String) {
+    // SAFETY: sqlite3_str_new(NULL) returns a valid (possibly error-state) builder; we append
+    // with a constant format and one double, then take ownership of the result and free it.
+    unsafe {
+        let s = ffi::sqlite3_str_new(std::ptr::null_mut());
+        for (i, x) in values.enumerate() {
+            if i > 0 {
+                ffi::sqlite3_str_append(s, sep.as_ptr().cast(), sep.len() as c_int);
+            }
+            str_append_double(s, c"%f".as_ptr(), x);
+        }
+        let len = ffi::sqlite3_str_length(s);
+        let p = ffi::sqlite3_str_finish(s);
+        if !p.is_null() {
+            let bytes = std::slice::from_raw_parts(p as *const u8, len.max(0) as usize);
+            out.push_str(&String::from_utf8_lossy(bytes));
+            ffi::sqlite3_free(p.cast());
+        }
+    }
+}
 
 /// Run-time SQLite version number (e.g. 3040001).
 pub fn libversion_number() -> c_int {

@@ -177,7 +177,7 @@ impl Context {
             unsafe { ffi::sqlite3_result_error_nomem(self.ptr) };
             return;
         }
-        let msg = e.message();
+        let msg = e.message().replace('\0', "\\0");
         // SAFETY: result_error copies the message (length given explicitly).
         unsafe {
             ffi::sqlite3_result_error(self.ptr, msg.as_ptr().cast(), msg.len() as c_int);

@@ -15,6 +15,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Copy a message into memory from `sqlite3_malloc`, as SQLite frees error strings.
 fn sqlite_string(msg: &str) -> *mut c_char {
+    // A NUL would cut the message short: show it escaped.
+    let msg = msg.replace('\0', "\\0");
     let bytes = msg.as_bytes();
     // SAFETY: allocate len+1 bytes, copy, terminate.
     unsafe {

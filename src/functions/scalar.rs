@@ -2,6 +2,7 @@
 //! arithmetic live here, SQLite only in the FFI trampoline that calls them.
 
 use crate::error::{Error, Result};
+use crate::ffi::api::sqlite_format_f;
 use crate::ffi::func::ScalarFn;
 use crate::value::{Arg, Output, SqlValue};
 use crate::vector::distance::{self, Metric};
@@ -85,31 +86,13 @@ pub fn vec_type(args: &[Arg<'_>]) -> Result<Output> {
     Ok(Output::text(arg_vector("vec_type", args, 0)?.element_type().name()))
 }
 
-/// Formats like C's `printf("%f", x)`, as sqlite-vec does.
-fn push_f(out: &mut String, x: f64) {
-    let _ = write!(out, "{x:.6}");
-}
-
 pub fn to_json(v: &Vector<'_>) -> String {
     let mut s = String::with_capacity(v.dims() * 10 + 2);
     s.push('[');
     match v {
-        Vector::F32(x) => {
-            for (i, f) in x.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                push_f(&mut s, *f as f64);
-            }
-        }
-        Vector::F16(x) => {
-            for (i, f) in x.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                push_f(&mut s, f.to_f64());
-            }
-        }
+        // SQLite's own %f, as sqlite-vec formats floats.
+        Vector::F32(x) => sqlite_format_f(x.iter().map(|f| *f as f64), ",", &mut s),
+        Vector::F16(x) => sqlite_format_f(x.iter().map(|f| f.to_f64()), ",", &mut s),
         Vector::I8(x) => {
             for (i, n) in x.iter().enumerate() {
                 if i > 0 {
@@ -362,10 +345,11 @@ pub fn vec_quantize_int8(args: &[Arg<'_>]) -> Result<Output> {
             )));
         }
     };
-    // Same float32 arithmetic as sqlite-vec: 255 steps over [-1, 1], truncated, clamped.
-    let step = (1.0f32 - (-1.0f32)) / 255.0f32;
+    // Same arithmetic as sqlite-vec: a float32 step of 2/255, the division in double,
+    // truncated, clamped to [-128, 127].
+    let step = ((1.0f32 - (-1.0f32)) / 255.0f32) as f64;
     let out: Vec<i8> =
-        f.iter().map(|&x| (((x - (-1.0f32)) / step) - 128.0f32).trunc().clamp(-128.0, 127.0) as i8).collect();
+        f.iter().map(|&x| (((x as f64 + 1.0) / step) - 128.0).trunc().clamp(-128.0, 127.0) as i8).collect();
     Ok(out_vector(&Vector::I8(Cow::Owned(out))))
 }
 

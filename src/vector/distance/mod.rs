@@ -3,6 +3,8 @@
 //! [`crate::ffi::simd::select`]. Kernels return raw sums; [`Metric`] turns them into distances.
 
 pub mod scalar;
+#[cfg(test)]
+mod tests;
 
 use crate::error::{Error, Result};
 use crate::vector::{ElementType, Vector};
@@ -107,7 +109,7 @@ pub fn cosine_from_parts(p: CosParts<f64>) -> Option<f64> {
     if p.norm_a == 0.0 || p.norm_b == 0.0 {
         return None;
     }
-    Some(1.0 - p.dot / (p.norm_a.sqrt() * p.norm_b.sqrt()))
+    Some(1.0 - p.dot / (p.norm_a * p.norm_b).sqrt())
 }
 
 /// Jaccard distance from (intersection, union) counts: 0 when both vectors are all zeros.
@@ -144,39 +146,63 @@ pub fn distance_with(k: &Kernels, metric: Metric, a: &Vector<'_>, b: &Vector<'_>
     if !metric.supports(ta) {
         return Err(Error::invalid(format!("{} distance is not defined for {} vectors", metric.name(), ta.name())));
     }
-    let d = match (a, b) {
-        (Vector::F32(x), Vector::F32(y)) => match metric {
-            Metric::L2 => ((k.l2sq_f32)(x, y) as f64).sqrt(),
-            Metric::Ip => -((k.dot_f32)(x, y) as f64),
-            Metric::L1 => (k.l1_f32)(x, y) as f64,
-            Metric::Cosine => return Ok(cosine_from_parts(widen_f32((k.cos_f32)(x, y)))),
-            _ => unreachable!(),
-        },
-        (Vector::F16(x), Vector::F16(y)) => match metric {
-            Metric::L2 => ((k.l2sq_f16)(x, y) as f64).sqrt(),
-            Metric::Ip => -((k.dot_f16)(x, y) as f64),
-            Metric::L1 => (k.l1_f16)(x, y) as f64,
-            Metric::Cosine => return Ok(cosine_from_parts(widen_f32((k.cos_f16)(x, y)))),
-            _ => unreachable!(),
-        },
-        (Vector::I8(x), Vector::I8(y)) => match metric {
-            Metric::L2 => ((k.l2sq_i8)(x, y) as f64).sqrt(),
-            Metric::Ip => -((k.dot_i8)(x, y) as f64),
-            Metric::L1 => (k.l1_i8)(x, y) as f64,
-            Metric::Cosine => return Ok(cosine_from_parts(widen_i64((k.cos_i8)(x, y)))),
-            _ => unreachable!(),
-        },
-        (Vector::Bit(x), Vector::Bit(y)) => match metric {
-            Metric::Hamming => (k.hamming)(x, y) as f64,
-            Metric::Jaccard => {
-                let (i, u) = (k.jaccard)(x, y);
-                jaccard_from_counts(i, u)
-            }
-            _ => unreachable!(),
-        },
+    Ok(match (a, b) {
+        (Vector::F32(x), Vector::F32(y)) => f32_distance(k, metric, x, y),
+        (Vector::F16(x), Vector::F16(y)) => f16_distance(k, metric, x, y),
+        (Vector::I8(x), Vector::I8(y)) => i8_distance(k, metric, x, y),
+        (Vector::Bit(x), Vector::Bit(y)) => bit_distance(k, metric, x, y),
         _ => unreachable!("types checked above"),
-    };
-    Ok(Some(d))
+    })
+}
+
+/// `metric` between two float32 vectors of equal length (metric must suit the type).
+#[inline]
+pub fn f32_distance(k: &Kernels, metric: Metric, x: &[f32], y: &[f32]) -> Option<f64> {
+    Some(match metric {
+        Metric::L2 => ((k.l2sq_f32)(x, y) as f64).sqrt(),
+        Metric::Ip => -((k.dot_f32)(x, y) as f64),
+        Metric::L1 => {
+            let d = (k.l1_f32)(x, y);
+            // A float32 sum can overflow where the distance itself is representable.
+            if d.is_finite() { d as f64 } else { x.iter().zip(y).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum() }
+        }
+        Metric::Cosine => return cosine_from_parts(widen_f32((k.cos_f32)(x, y))),
+        Metric::Hamming | Metric::Jaccard => return None,
+    })
+}
+
+#[inline]
+pub fn f16_distance(k: &Kernels, metric: Metric, x: &[f16], y: &[f16]) -> Option<f64> {
+    Some(match metric {
+        Metric::L2 => ((k.l2sq_f16)(x, y) as f64).sqrt(),
+        Metric::Ip => -((k.dot_f16)(x, y) as f64),
+        Metric::L1 => (k.l1_f16)(x, y) as f64,
+        Metric::Cosine => return cosine_from_parts(widen_f32((k.cos_f16)(x, y))),
+        Metric::Hamming | Metric::Jaccard => return None,
+    })
+}
+
+#[inline]
+pub fn i8_distance(k: &Kernels, metric: Metric, x: &[i8], y: &[i8]) -> Option<f64> {
+    Some(match metric {
+        Metric::L2 => ((k.l2sq_i8)(x, y) as f64).sqrt(),
+        Metric::Ip => -((k.dot_i8)(x, y) as f64),
+        Metric::L1 => (k.l1_i8)(x, y) as f64,
+        Metric::Cosine => return cosine_from_parts(widen_i64((k.cos_i8)(x, y))),
+        Metric::Hamming | Metric::Jaccard => return None,
+    })
+}
+
+#[inline]
+pub fn bit_distance(k: &Kernels, metric: Metric, x: &[u8], y: &[u8]) -> Option<f64> {
+    match metric {
+        Metric::Hamming => Some((k.hamming)(x, y) as f64),
+        Metric::Jaccard => {
+            let (i, u) = (k.jaccard)(x, y);
+            Some(jaccard_from_counts(i, u))
+        }
+        _ => None,
+    }
 }
 
 /// [`distance_with`] using the run-time selected kernels.

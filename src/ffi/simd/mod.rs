@@ -1,0 +1,182 @@
+//! Run-time choice of distance kernels. SIMD kernels are `#[target_feature]` functions; calling
+//! them is only sound on a CPU that has the features, so the rest of the crate reaches them only
+//! through [`Kernels`] tables, and a table is built only after its features were detected.
+//!
+//! Levels, plainest to fastest: "scalar" (everywhere), "avx2" (AVX2 + FMA + F16C + POPCNT),
+//! "avx512" (the AVX2 level plus AVX-512 F + BW; VNNI and VPOPCNTDQ used when also present),
+//! "neon" (aarch64).
+
+use crate::vector::distance::{Kernels, scalar};
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// Every level name, plainest first: a cap admits its own level and those before it.
+const LEVELS: [&str; 4] = ["scalar", "avx2", "avx512", "neon"];
+
+fn rank(name: &str) -> Option<usize> {
+    LEVELS.iter().position(|&l| l == name)
+}
+
+/// Pick the best kernel table for this CPU, optionally capped by name ("scalar", "avx2", ...):
+/// the fastest supported table no faster than the cap. An unknown name gives "scalar".
+pub fn select(cap: Option<&str>) -> Kernels {
+    let all = all_supported();
+    let best = match cap.map(|c| rank(c.trim())) {
+        None => all.last(),
+        Some(None) => None,
+        Some(Some(max)) => all.iter().rev().find(|k| rank(k.name).is_some_and(|r| r <= max)),
+    };
+    best.copied().unwrap_or(scalar::KERNELS)
+}
+
+/// Every kernel table this CPU supports, from the plainest to the fastest.
+pub fn all_supported() -> Vec<Kernels> {
+    let mut v = vec![scalar::KERNELS];
+    #[cfg(target_arch = "x86_64")]
+    if let Some(avx2) = x86_tables::avx2(false) {
+        v.push(avx2);
+        v.extend(x86_tables::avx512(true));
+    }
+    #[cfg(target_arch = "aarch64")]
+    v.extend(neon_table());
+    v
+}
+
+/// Tables that differ from [`all_supported`]'s only in a sub-path: AVX-512 without VNNI and
+/// VPOPCNTDQ (what CPUs lacking those get), and AVX2 with the `vpshufb` nibble-LUT bit kernels,
+/// the alternative to 64-bit `popcnt` that measured slower (1,024 bits: 7.3 vs 6.4 ns on an
+/// AVX-512 Xeon; see `examples/kernel_bench.rs`). They let tests check, and benchmarks time,
+/// the paths other CPUs take. [`select`] never returns them.
+#[doc(hidden)]
+pub fn fallback_variants() -> Vec<Kernels> {
+    #[allow(unused_mut)]
+    let mut v = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    if let Some(avx2) = x86_tables::avx2(true) {
+        v.push(Kernels { name: "avx2 (LUT bits)", ..avx2 });
+        if let Some(plain) = x86_tables::avx512(false) {
+            v.push(Kernels { name: "avx512 (no vnni, no vpopcntdq)", ..plain });
+        }
+    }
+    v
+}
+
+/// A safe `fn` pointer (a non-capturing closure) that calls the `#[target_feature]` kernel
+/// `$kernel`. Expand it only after detecting, on the running CPU, every feature `$kernel`
+/// enables: the pointer may then be called from anywhere, any number of times.
+macro_rules! after_detection {
+    ($kernel:path) => {
+        // SAFETY: the macro's contract: the caller detected every CPU feature `$kernel`
+        // enables before creating this pointer, and a running CPU's features do not go away.
+        |a, b| unsafe { $kernel(a, b) }
+    };
+}
+
+/// A whole [`Kernels`] table of [`after_detection!`] pointers, under the same contract.
+macro_rules! table_after_detection {
+    ($name:literal, { $($field:ident: $kernel:path),* $(,)? }) => {
+        Kernels { name: $name, $($field: after_detection!($kernel)),* }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86_tables {
+    use super::x86::{avx2 as v2, avx512 as v512, popcnt};
+    use crate::vector::distance::Kernels;
+
+    /// AVX2 + FMA + F16C (+ POPCNT, which every such CPU has). The bit kernels count with
+    /// 64-bit `popcnt`, or with the `vpshufb` nibble LUT if `lut_bits` (measured slower).
+    pub fn avx2(lut_bits: bool) -> Option<Kernels> {
+        let ok = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+            && is_x86_feature_detected!("popcnt");
+        if !ok {
+            return None;
+        }
+        let mut k = table_after_detection!("avx2", {
+            dot_f32: v2::dot_f32,
+            l2sq_f32: v2::l2sq_f32,
+            l1_f32: v2::l1_f32,
+            cos_f32: v2::cos_f32,
+            dot_f16: v2::dot_f16,
+            l2sq_f16: v2::l2sq_f16,
+            l1_f16: v2::l1_f16,
+            cos_f16: v2::cos_f16,
+            dot_i8: v2::dot_i8,
+            l2sq_i8: v2::l2sq_i8,
+            l1_i8: v2::l1_i8,
+            cos_i8: v2::cos_i8,
+            hamming: popcnt::hamming,
+            jaccard: popcnt::jaccard,
+        });
+        if lut_bits {
+            k.hamming = after_detection!(v2::hamming_lut);
+            k.jaccard = after_detection!(v2::jaccard_lut);
+        }
+        Some(k)
+    }
+
+    /// AVX-512 F + BW on top of the AVX2 level (the caller checked [`avx2`] first; no CPU has
+    /// one without the other). With `sub_paths`, the int8 kernels use VNNI and the bit kernels
+    /// VPOPCNTDQ when those are present; otherwise `vpmaddwd` + add, and 64-bit `popcnt`.
+    pub fn avx512(sub_paths: bool) -> Option<Kernels> {
+        let ok = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
+        if !ok {
+            return None;
+        }
+        let mut k = table_after_detection!("avx512", {
+            dot_f32: v512::dot_f32,
+            l2sq_f32: v512::l2sq_f32,
+            l1_f32: v512::l1_f32,
+            cos_f32: v512::cos_f32,
+            dot_f16: v512::dot_f16,
+            l2sq_f16: v512::l2sq_f16,
+            l1_f16: v512::l1_f16,
+            cos_f16: v512::cos_f16,
+            dot_i8: v512::madd::dot_i8,
+            l2sq_i8: v512::madd::l2sq_i8,
+            l1_i8: v512::l1_i8,
+            cos_i8: v512::madd::cos_i8,
+            hamming: popcnt::hamming,
+            jaccard: popcnt::jaccard,
+        });
+        if sub_paths && is_x86_feature_detected!("avx512vnni") {
+            k.dot_i8 = after_detection!(v512::vnni::dot_i8);
+            k.l2sq_i8 = after_detection!(v512::vnni::l2sq_i8);
+            k.cos_i8 = after_detection!(v512::vnni::cos_i8);
+        }
+        if sub_paths && is_x86_feature_detected!("avx512vpopcntdq") {
+            k.hamming = after_detection!(v512::hamming_vpopcnt);
+            k.jaccard = after_detection!(v512::jaccard_vpopcnt);
+        }
+        Some(k)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn neon_table() -> Option<Kernels> {
+    use neon as n;
+    if !std::arch::is_aarch64_feature_detected!("neon") {
+        return None;
+    }
+    Some(table_after_detection!("neon", {
+        dot_f32: n::dot_f32,
+        l2sq_f32: n::l2sq_f32,
+        l1_f32: n::l1_f32,
+        cos_f32: n::cos_f32,
+        dot_f16: n::dot_f16,
+        l2sq_f16: n::l2sq_f16,
+        l1_f16: n::l1_f16,
+        cos_f16: n::cos_f16,
+        dot_i8: n::dot_i8,
+        l2sq_i8: n::l2sq_i8,
+        l1_i8: n::l1_i8,
+        cos_i8: n::cos_i8,
+        hamming: n::hamming,
+        jaccard: n::jaccard,
+    }))
+}

@@ -1,0 +1,477 @@
+//! Kernel tests: the scalar reference against hand-computed values, and every kernel table this
+//! CPU supports ([`available`]) against the scalar reference — exactly for int8 and bit kernels,
+//! within a rounding tolerance for float kernels (see [`close`]) — over awkward lengths,
+//! misaligned slices, extreme values, and random inputs (proptest).
+
+use super::*;
+use half::f16;
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// Lengths around every vector width (4, 8, 16, 32, 64 elements) and a few long ones.
+const LENGTHS: [usize; 13] = [1, 3, 15, 16, 17, 31, 33, 63, 64, 65, 127, 1000, 4097];
+
+/// The SIMD tables (everything but the scalar reference), plus the fallback variants other CPUs
+/// get (e.g. AVX-512 without VNNI). May be empty on a plain CPU.
+fn simd_tables() -> Vec<Kernels> {
+    let mut v: Vec<Kernels> = available().into_iter().filter(|k| k.name != "scalar").collect();
+    v.extend(crate::ffi::simd::fallback_variants());
+    v
+}
+
+/// A copy of `data` starting exactly `misalign` bytes past a 64-byte boundary, so a slice is
+/// misaligned for 16/32/64-byte vectors on purpose (and aligned, with `misalign == 0`).
+struct Placed<T> {
+    buf: Vec<T>,
+    start: usize,
+    len: usize,
+}
+
+impl<T: Copy + Default> Placed<T> {
+    fn new(data: &[T], misalign: usize) -> Self {
+        let size = size_of::<T>();
+        assert_eq!(misalign % size, 0, "misalignment must be a multiple of the element size");
+        let mut buf = vec![T::default(); data.len() + 64 / size + 1];
+        let addr = buf.as_ptr().addr();
+        let start = (0..64 / size).find(|i| (addr + i * size) % 64 == misalign % 64).expect("element-aligned buffer");
+        buf[start..start + data.len()].copy_from_slice(data);
+        Placed { buf, start, len: data.len() }
+    }
+    fn get(&self) -> &[T] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+/// Float tolerance. Every kernel sums the same rounded terms (products of f16 values are exact
+/// in f32; an FMA may skip one rounding of an f32 product, an error of at most u·|term|) in a
+/// different order, so the results differ only by summation rounding: at most n·u·Σ|terms| in
+/// the worst case (u = 2^-24 ≈ 6e-8), and about u·sqrt(n/3)·Σ|terms| in practice for the
+/// reference's sequential loop (rounding errors are a random walk: ≈ 1.4e-6·Σ|terms| at n = 5000,
+/// the longest here). 1e-5·Σ|terms| is ~7 standard deviations above that, so random inputs do not
+/// flake, yet it is tight enough that a lost or doubled element shows (that is also checked
+/// exactly, with integer-valued floats, in `float_kernels_exact_on_integer_values`). Structured
+/// inputs whose roundings could all go one way are kept to n ≤ 128, where even the worst-case
+/// bounds of both sides add up to less (≈ (127 + 13)·u ≈ 8.3e-6 of Σ|terms|).
+/// The absolute term only matters when every term is zero.
+const REL_TOL: f64 = 1e-5;
+
+fn close(got: f32, want: f32, sum_abs: f64) -> bool {
+    (got as f64 - want as f64).abs() <= REL_TOL * sum_abs + f64::from(f32::MIN_POSITIVE)
+}
+
+/// Σ|x·y|, Σx², Σy², Σ(x-y)², Σ|x-y| in f64.
+struct Magnitudes {
+    dot: f64,
+    norm_a: f64,
+    norm_b: f64,
+    l2sq: f64,
+    l1: f64,
+}
+
+fn magnitudes(a: impl Iterator<Item = f32>, b: impl Iterator<Item = f32>) -> Magnitudes {
+    let mut m = Magnitudes { dot: 0.0, norm_a: 0.0, norm_b: 0.0, l2sq: 0.0, l1: 0.0 };
+    for (x, y) in a.zip(b) {
+        let (x, y) = (x as f64, y as f64);
+        m.dot += (x * y).abs();
+        m.norm_a += x * x;
+        m.norm_b += y * y;
+        m.l2sq += (x - y) * (x - y);
+        m.l1 += (x - y).abs();
+    }
+    m
+}
+
+fn check_f32(k: &Kernels, a: &[f32], b: &[f32], what: &str) {
+    let r = &scalar::KERNELS;
+    let m = magnitudes(a.iter().copied(), b.iter().copied());
+    let ctx = || format!("{} {what} n={} a={:p} b={:p}", k.name, a.len(), a.as_ptr(), b.as_ptr());
+    let (got, want) = ((k.dot_f32)(a, b), (r.dot_f32)(a, b));
+    assert!(close(got, want, m.dot), "dot_f32 {}: {got} vs {want}", ctx());
+    let (got, want) = ((k.l2sq_f32)(a, b), (r.l2sq_f32)(a, b));
+    assert!(close(got, want, m.l2sq), "l2sq_f32 {}: {got} vs {want}", ctx());
+    let (got, want) = ((k.l1_f32)(a, b), (r.l1_f32)(a, b));
+    assert!(close(got, want, m.l1), "l1_f32 {}: {got} vs {want}", ctx());
+    let (got, want) = ((k.cos_f32)(a, b), (r.cos_f32)(a, b));
+    assert!(close(got.dot, want.dot, m.dot), "cos_f32.dot {}: {got:?} vs {want:?}", ctx());
+    assert!(close(got.norm_a, want.norm_a, m.norm_a), "cos_f32.norm_a {}: {got:?} vs {want:?}", ctx());
+    assert!(close(got.norm_b, want.norm_b, m.norm_b), "cos_f32.norm_b {}: {got:?} vs {want:?}", ctx());
+}
+
+fn check_f16(k: &Kernels, a: &[f16], b: &[f16], what: &str) {
+    let r = &scalar::KERNELS;
+    let m = magnitudes(a.iter().map(|x| x.to_f32()), b.iter().map(|x| x.to_f32()));
+    let ctx = || format!("{} {what} n={} a={:p} b={:p}", k.name, a.len(), a.as_ptr(), b.as_ptr());
+    let (got, want) = ((k.dot_f16)(a, b), (r.dot_f16)(a, b));
+    assert!(close(got, want, m.dot), "dot_f16 {}: {got} vs {want}", ctx());
+    let (got, want) = ((k.l2sq_f16)(a, b), (r.l2sq_f16)(a, b));
+    assert!(close(got, want, m.l2sq), "l2sq_f16 {}: {got} vs {want}", ctx());
+    let (got, want) = ((k.l1_f16)(a, b), (r.l1_f16)(a, b));
+    assert!(close(got, want, m.l1), "l1_f16 {}: {got} vs {want}", ctx());
+    let (got, want) = ((k.cos_f16)(a, b), (r.cos_f16)(a, b));
+    assert!(close(got.dot, want.dot, m.dot), "cos_f16.dot {}: {got:?} vs {want:?}", ctx());
+    assert!(close(got.norm_a, want.norm_a, m.norm_a), "cos_f16.norm_a {}: {got:?} vs {want:?}", ctx());
+    assert!(close(got.norm_b, want.norm_b, m.norm_b), "cos_f16.norm_b {}: {got:?} vs {want:?}", ctx());
+}
+
+/// Float kernels that must be bit-exact (all sums exactly representable).
+fn check_f32_exact(k: &Kernels, a: &[f32], b: &[f32]) {
+    let r = &scalar::KERNELS;
+    let n = a.len();
+    assert_eq!((k.dot_f32)(a, b), (r.dot_f32)(a, b), "dot_f32 {} n={n}", k.name);
+    assert_eq!((k.l2sq_f32)(a, b), (r.l2sq_f32)(a, b), "l2sq_f32 {} n={n}", k.name);
+    assert_eq!((k.l1_f32)(a, b), (r.l1_f32)(a, b), "l1_f32 {} n={n}", k.name);
+    assert_eq!((k.cos_f32)(a, b), (r.cos_f32)(a, b), "cos_f32 {} n={n}", k.name);
+}
+fn check_f16_exact(k: &Kernels, a: &[f16], b: &[f16]) {
+    let r = &scalar::KERNELS;
+    let n = a.len();
+    assert_eq!((k.dot_f16)(a, b), (r.dot_f16)(a, b), "dot_f16 {} n={n}", k.name);
+    assert_eq!((k.l2sq_f16)(a, b), (r.l2sq_f16)(a, b), "l2sq_f16 {} n={n}", k.name);
+    assert_eq!((k.l1_f16)(a, b), (r.l1_f16)(a, b), "l1_f16 {} n={n}", k.name);
+    assert_eq!((k.cos_f16)(a, b), (r.cos_f16)(a, b), "cos_f16 {} n={n}", k.name);
+}
+
+fn check_i8(k: &Kernels, a: &[i8], b: &[i8], what: &str) {
+    let r = &scalar::KERNELS;
+    let ctx = || format!("{} {what} n={} a={:p} b={:p}", k.name, a.len(), a.as_ptr(), b.as_ptr());
+    assert_eq!((k.dot_i8)(a, b), (r.dot_i8)(a, b), "dot_i8 {}", ctx());
+    assert_eq!((k.l2sq_i8)(a, b), (r.l2sq_i8)(a, b), "l2sq_i8 {}", ctx());
+    assert_eq!((k.l1_i8)(a, b), (r.l1_i8)(a, b), "l1_i8 {}", ctx());
+    assert_eq!((k.cos_i8)(a, b), (r.cos_i8)(a, b), "cos_i8 {}", ctx());
+}
+
+fn check_bits(k: &Kernels, a: &[u8], b: &[u8], what: &str) {
+    let r = &scalar::KERNELS;
+    let ctx = || format!("{} {what} n={} a={:p} b={:p}", k.name, a.len(), a.as_ptr(), b.as_ptr());
+    assert_eq!((k.hamming)(a, b), (r.hamming)(a, b), "hamming {}", ctx());
+    assert_eq!((k.jaccard)(a, b), (r.jaccard)(a, b), "jaccard {}", ctx());
+}
+
+fn random_f32s(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    let scale = [1e-3f32, 1.0, 1e3][rng.random_range(0..3)];
+    (0..n).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * scale).collect()
+}
+fn random_f16s(rng: &mut StdRng, n: usize) -> Vec<f16> {
+    let scale = [1e-3f32, 1.0, 100.0][rng.random_range(0..3)];
+    (0..n).map(|_| f16::from_f32((rng.random::<f32>() * 2.0 - 1.0) * scale)).collect()
+}
+fn random_i8s(rng: &mut StdRng, n: usize) -> Vec<i8> {
+    (0..n).map(|_| rng.random::<i8>()).collect()
+}
+fn random_u8s(rng: &mut StdRng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| rng.random::<u8>()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference itself.
+
+#[test]
+fn scalar_kernels_give_hand_computed_values() {
+    let k = &scalar::KERNELS;
+    let (a, b) = ([1.0f32, 2.0, 3.0], [4.0f32, -5.0, 6.0]);
+    assert_eq!((k.dot_f32)(&a, &b), 4.0 - 10.0 + 18.0);
+    assert_eq!((k.l2sq_f32)(&a, &b), 9.0 + 49.0 + 9.0);
+    assert_eq!((k.l1_f32)(&a, &b), 3.0 + 7.0 + 3.0);
+    assert_eq!((k.cos_f32)(&a, &b), CosParts { dot: 12.0, norm_a: 14.0, norm_b: 77.0 });
+    assert_eq!((k.dot_f32)(&[], &[]), 0.0);
+
+    let h = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>();
+    let (a, b) = (h(&[0.5, -1.5, 2.0]), h(&[2.0, 2.0, -0.25]));
+    assert_eq!((k.dot_f16)(&a, &b), 1.0 - 3.0 - 0.5);
+    assert_eq!((k.l2sq_f16)(&a, &b), 2.25 + 12.25 + 5.0625);
+    assert_eq!((k.l1_f16)(&a, &b), 1.5 + 3.5 + 2.25);
+    assert_eq!((k.cos_f16)(&a, &b), CosParts { dot: -2.5, norm_a: 6.5, norm_b: 8.0625 });
+    // The largest f16 squared is exact in f32: 65504^2 = 4,290,774,016.
+    assert_eq!((k.dot_f16)(&[f16::MAX], &[f16::MAX]), 4_290_774_016.0);
+    assert_eq!((k.dot_f16)(&[f16::from_bits(1)], &[f16::ONE]), 2f32.powi(-24));
+
+    let (a, b) = ([1i8, -128, 127], [-1i8, -128, -128]);
+    assert_eq!((k.dot_i8)(&a, &b), -1 + 16384 - 16256);
+    assert_eq!((k.l2sq_i8)(&a, &b), 4 + 255 * 255); // (-128) - (-128) adds 0
+    assert_eq!((k.l1_i8)(&a, &b), 2 + 255);
+    assert_eq!((k.cos_i8)(&a, &b), CosParts { dot: 127, norm_a: 1 + 16384 + 16129, norm_b: 1 + 16384 + 16384 });
+
+    let (a, b) = ([0b1011_0001u8, 0xff], [0b0011_1000u8, 0x0f]);
+    assert_eq!((k.hamming)(&a, &b), 3 + 4);
+    assert_eq!((k.jaccard)(&a, &b), (2 + 4, 5 + 8));
+    assert_eq!((k.jaccard)(&[0, 0], &[0, 0]), (0, 0));
+}
+
+#[test]
+fn tables_are_ordered_and_selectable() {
+    let all = available();
+    assert_eq!(all[0].name, "scalar");
+    let order = ["scalar", "avx2", "avx512", "neon"];
+    let ranks: Vec<usize> = all.iter().map(|k| order.iter().position(|&o| o == k.name).unwrap()).collect();
+    assert!(ranks.windows(2).all(|w| w[0] < w[1]), "tables out of order: {ranks:?}");
+    use crate::ffi::simd::select;
+    assert_eq!(select(None).name, all.last().unwrap().name);
+    assert_eq!(select(Some("scalar")).name, "scalar");
+    assert_eq!(select(Some("no-such-level")).name, "scalar");
+    for k in &all {
+        assert_eq!(select(Some(k.name)).name, k.name);
+    }
+    // A cap above what the CPU has gives the best it has at or below the cap.
+    let at_most_avx512 = all.iter().rev().find(|k| k.name != "neon").unwrap().name;
+    assert_eq!(select(Some("avx512")).name, at_most_avx512);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every table against the reference, fixed lengths and misalignments.
+
+#[test]
+fn float_kernels_match_scalar_at_awkward_lengths_and_offsets() {
+    let mut rng = StdRng::seed_from_u64(0x5eed_0f32);
+    for k in simd_tables() {
+        for n in LENGTHS {
+            let (a, b) = (random_f32s(&mut rng, n), random_f32s(&mut rng, n));
+            // Element offsets 0..=3 from a 64-byte boundary: aligned, then 4, 8, 12 bytes off.
+            for (oa, ob) in [(0, 0), (1, 0), (0, 2), (3, 1), (2, 3)] {
+                let (pa, pb) = (Placed::new(&a, 4 * oa), Placed::new(&b, 4 * ob));
+                check_f32(&k, pa.get(), pb.get(), &format!("offsets {oa},{ob}"));
+            }
+            let (a, b) = (random_f16s(&mut rng, n), random_f16s(&mut rng, n));
+            for (oa, ob) in [(0, 0), (1, 0), (0, 2), (3, 1), (2, 3)] {
+                let (pa, pb) = (Placed::new(&a, 2 * oa), Placed::new(&b, 2 * ob));
+                check_f16(&k, pa.get(), pb.get(), &format!("offsets {oa},{ob}"));
+            }
+        }
+    }
+}
+
+/// Small integers as floats: every product and partial sum is exactly representable (|sum| ≤
+/// 32^2·4097 < 2^24), so all kernels must agree bit for bit; a dropped or doubled element,
+/// or a tail lane read twice, cannot hide inside the rounding tolerance.
+#[test]
+fn float_kernels_exact_on_integer_values() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for k in simd_tables() {
+        for n in LENGTHS.into_iter().chain([2, 5, 7, 8, 9, 24, 40, 48, 80, 96, 129, 200]) {
+            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-16i32..=16) as f32).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-16i32..=16) as f32).collect();
+            for off in 0..4 {
+                check_f32_exact(&k, Placed::new(&a, 4 * off).get(), Placed::new(&b, 4 * ((off + 1) % 4)).get());
+            }
+            let (ha, hb): (Vec<f16>, Vec<f16>) =
+                (a.iter().map(|&x| f16::from_f32(x)).collect(), b.iter().map(|&x| f16::from_f32(x)).collect());
+            for off in 0..4 {
+                check_f16_exact(&k, Placed::new(&ha, 2 * off).get(), Placed::new(&hb, 2 * ((off + 3) % 4)).get());
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_and_bit_kernels_match_scalar_at_awkward_lengths_and_odd_offsets() {
+    let mut rng = StdRng::seed_from_u64(0x1_8b17);
+    for k in simd_tables() {
+        for n in LENGTHS {
+            let (a, b) = (random_i8s(&mut rng, n), random_i8s(&mut rng, n));
+            for (oa, ob) in [(0, 0), (1, 0), (0, 3), (3, 1), (5, 7), (33, 63)] {
+                let (pa, pb) = (Placed::new(&a, oa), Placed::new(&b, ob));
+                check_i8(&k, pa.get(), pb.get(), &format!("offsets {oa},{ob}"));
+            }
+            let (a, b) = (random_u8s(&mut rng, n), random_u8s(&mut rng, n));
+            for (oa, ob) in [(0, 0), (1, 0), (0, 3), (3, 1), (5, 7), (33, 63)] {
+                let (pa, pb) = (Placed::new(&a, oa), Placed::new(&b, ob));
+                check_bits(&k, pa.get(), pb.get(), &format!("offsets {oa},{ob}"));
+            }
+        }
+    }
+}
+
+/// 65,536 dims (the maximum) of the most extreme int8 values: the i32 lanes must not overflow.
+/// Also lengths past one 65,536-element reduction chunk.
+#[test]
+fn int8_extremes_do_not_overflow() {
+    const N: usize = 65_536;
+    let lo = vec![-128i8; N];
+    let hi = vec![127i8; N];
+    let mixed: Vec<i8> = (0..N).map(|i| if i % 2 == 0 { -128 } else { 127 }).collect();
+    let flipped: Vec<i8> = (0..N).map(|i| if i % 2 == 0 { 127 } else { -128 }).collect();
+    for k in available().into_iter().chain(crate::ffi::simd::fallback_variants()) {
+        let n = N as i64;
+        assert_eq!((k.dot_i8)(&lo, &lo), 16_384 * n, "{}", k.name);
+        assert_eq!((k.dot_i8)(&hi, &hi), 16_129 * n, "{}", k.name);
+        assert_eq!((k.dot_i8)(&lo, &hi), -16_256 * n, "{}", k.name);
+        assert_eq!((k.l2sq_i8)(&lo, &hi), 65_025 * N as u64, "{}", k.name);
+        assert_eq!((k.l2sq_i8)(&mixed, &flipped), 65_025 * N as u64, "{}", k.name);
+        assert_eq!((k.l1_i8)(&hi, &lo), 255 * N as u64, "{}", k.name);
+        assert_eq!((k.cos_i8)(&lo, &lo), CosParts { dot: 16_384 * n, norm_a: 16_384 * n, norm_b: 16_384 * n });
+        assert_eq!((k.cos_i8)(&lo, &hi), CosParts { dot: -16_256 * n, norm_a: 16_384 * n, norm_b: 16_129 * n });
+        for (a, b) in [(&lo, &lo), (&hi, &lo), (&mixed, &flipped), (&mixed, &lo), (&hi, &mixed)] {
+            check_i8(&k, a, b, "extremes");
+            check_i8(&k, &a[1..], &b[3..N - 2], "extremes, odd offsets");
+        }
+    }
+    // Longer than the kernels' 65,536-element reduction chunks, misaligned: 9 chunks of
+    // l2sq(127, -128) would overflow the i32 lanes (~2.4e9 per lane) if they were not reduced.
+    let big_lo = vec![-128i8; 9 * N + 77];
+    let big_hi = vec![127i8; 9 * N + 77];
+    for k in simd_tables() {
+        check_i8(&k, &big_lo[1..], &big_hi[1..], "9 chunks");
+        check_i8(&k, &big_lo[..9 * N], &big_lo[..9 * N], "9 chunks");
+    }
+}
+
+/// f16 specials: subnormals (smallest, largest, negative), the largest finite ±65504, zeros of
+/// both signs, the smallest normal, and ordinary values, in random mixes. Lengths stay ≤ 128 so
+/// that even one-sided rounding (n·u·Σ|terms|) stays inside the tolerance.
+#[test]
+fn f16_specials_match_scalar() {
+    let specials = [
+        f16::from_bits(0x0001),
+        f16::from_bits(0x8001),
+        f16::from_bits(0x03ff),
+        f16::from_bits(0x83ff),
+        f16::from_bits(0x0400),
+        f16::MAX,
+        f16::MIN,
+        f16::ZERO,
+        f16::NEG_ZERO,
+        f16::ONE,
+        f16::from_f32(-0.333),
+        f16::from_f32(1234.5),
+    ];
+    let mut rng = StdRng::seed_from_u64(0xf16);
+    for k in simd_tables() {
+        for n in [1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128] {
+            for _ in 0..8 {
+                let pick = |rng: &mut StdRng| (0..n).map(|_| specials[rng.random_range(0..specials.len())]).collect();
+                let (a, b): (Vec<f16>, Vec<f16>) = (pick(&mut rng), pick(&mut rng));
+                check_f16(&k, Placed::new(&a, 2).get(), Placed::new(&b, 6).get(), "specials");
+            }
+            for &s in &specials {
+                check_f16(&k, &vec![s; n], &vec![f16::MAX; n], "constant");
+                check_f16(&k, &vec![s; n], &vec![f16::from_bits(0x0001); n], "constant");
+            }
+        }
+    }
+    // Subnormals only: the tiny sums must be computed, not flushed to zero.
+    let sub: Vec<f16> = (1..=1000u16).map(|i| f16::from_bits(i % 0x400)).collect();
+    for k in available() {
+        assert!((k.l2sq_f16)(&sub, &vec![f16::ZERO; sub.len()]) > 0.0, "{}", k.name);
+        check_f16(&k, &sub, &sub, "subnormals");
+    }
+}
+
+/// Every finite f16 bit pattern widens to exactly `half`'s f32 value in every SIMD lane: a dot
+/// product against a one-hot vector of 1.0 picks out one lane, and adding zeros is exact.
+#[test]
+fn f16_widening_is_exact_for_every_finite_value() {
+    let all: Vec<f16> = (0..=u16::MAX).map(f16::from_bits).map(|x| if x.is_finite() { x } else { f16::ZERO }).collect();
+    for k in simd_tables() {
+        for block in all.chunks_exact(64) {
+            let mut one_hot = [f16::ZERO; 64];
+            for (i, &x) in block.iter().enumerate() {
+                one_hot[i] = f16::ONE;
+                let got = (k.dot_f16)(block, &one_hot);
+                assert_eq!(got, x.to_f32(), "{} f16 bits {:#06x} in lane {i}", k.name, x.to_bits());
+                one_hot[i] = f16::ZERO;
+            }
+        }
+    }
+}
+
+/// The same inputs give bit-identical results whatever their alignment, and call after call.
+#[test]
+fn results_do_not_depend_on_alignment() {
+    let mut rng = StdRng::seed_from_u64(99);
+    for k in available().into_iter().chain(crate::ffi::simd::fallback_variants()) {
+        for n in [17, 100, 1000, 4097] {
+            let (a, b) = (random_f32s(&mut rng, n), random_f32s(&mut rng, n));
+            let (ha, hb) = (random_f16s(&mut rng, n), random_f16s(&mut rng, n));
+            let first = ((k.dot_f32)(&a, &b), (k.l2sq_f32)(&a, &b), (k.cos_f32)(&a, &b), (k.l1_f16)(&ha, &hb));
+            let first_h = ((k.dot_f16)(&ha, &hb), (k.l2sq_f16)(&ha, &hb), (k.cos_f16)(&ha, &hb), (k.l1_f32)(&a, &b));
+            for off in 0..16 {
+                let (pa, pb) = (Placed::new(&a, 4 * off), Placed::new(&b, 4 * ((off * 7) % 16)));
+                let (qa, qb) = (Placed::new(&ha, 2 * off), Placed::new(&hb, 2 * ((off * 5) % 32)));
+                let (a, b, ha, hb) = (pa.get(), pb.get(), qa.get(), qb.get());
+                let again = ((k.dot_f32)(a, b), (k.l2sq_f32)(a, b), (k.cos_f32)(a, b), (k.l1_f16)(ha, hb));
+                let again_h = ((k.dot_f16)(ha, hb), (k.l2sq_f16)(ha, hb), (k.cos_f16)(ha, hb), (k.l1_f32)(a, b));
+                assert_eq!(format!("{first:?}"), format!("{again:?}"), "{} n={n} off={off}", k.name);
+                assert_eq!(format!("{first_h:?}"), format!("{again_h:?}"), "{} n={n} off={off}", k.name);
+            }
+        }
+    }
+}
+
+/// Callers pass equal lengths, but the kernels are safe functions: unequal lengths must not read
+/// out of bounds and behave like the reference (the common prefix).
+#[test]
+fn unequal_lengths_use_the_common_prefix() {
+    let mut rng = StdRng::seed_from_u64(3);
+    for k in simd_tables() {
+        for (n, m) in [(0, 5), (5, 0), (17, 100), (100, 17), (64, 65), (1000, 999)] {
+            let (a, b) = (random_f32s(&mut rng, n), random_f32s(&mut rng, m));
+            check_f32(&k, &a, &b, "unequal");
+            let (a, b) = (random_f16s(&mut rng, n), random_f16s(&mut rng, m));
+            check_f16(&k, &a, &b, "unequal");
+            let (a, b) = (random_i8s(&mut rng, n), random_i8s(&mut rng, m));
+            check_i8(&k, &a, &b, "unequal");
+            let (a, b) = (random_u8s(&mut rng, n), random_u8s(&mut rng, m));
+            check_bits(&k, &a, &b, "unequal");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests: random lengths, values and misalignments.
+
+fn f32_pair(max: usize) -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
+    (1..max).prop_flat_map(|n| {
+        let v = prop::collection::vec(-1000f32..1000f32, n);
+        (v.clone(), v)
+    })
+}
+fn f16_pair(max: usize) -> impl Strategy<Value = (Vec<f16>, Vec<f16>)> {
+    // Any finite f16 bit pattern: subnormals, ±65504 and everything between.
+    let finite = any::<u16>().prop_map(f16::from_bits).prop_filter("finite", |x| x.is_finite());
+    (1..max).prop_flat_map(move |n| {
+        let v = prop::collection::vec(finite.clone(), n);
+        (v.clone(), v)
+    })
+}
+fn i8_pair(max: usize) -> impl Strategy<Value = (Vec<i8>, Vec<i8>)> {
+    (1..max).prop_flat_map(|n| (prop::collection::vec(any::<i8>(), n), prop::collection::vec(any::<i8>(), n)))
+}
+fn u8_pair(max: usize) -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+    (1..max).prop_flat_map(|n| (prop::collection::vec(any::<u8>(), n), prop::collection::vec(any::<u8>(), n)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn prop_f32_kernels_match_scalar((a, b) in f32_pair(5000), oa in 0usize..16, ob in 0usize..16) {
+        let (pa, pb) = (Placed::new(&a, 4 * oa), Placed::new(&b, 4 * ob));
+        for k in simd_tables() {
+            check_f32(&k, pa.get(), pb.get(), "proptest");
+        }
+    }
+
+    #[test]
+    fn prop_f16_kernels_match_scalar((a, b) in f16_pair(5000), oa in 0usize..32, ob in 0usize..32) {
+        let (pa, pb) = (Placed::new(&a, 2 * oa), Placed::new(&b, 2 * ob));
+        for k in simd_tables() {
+            check_f16(&k, pa.get(), pb.get(), "proptest");
+        }
+    }
+
+    #[test]
+    fn prop_i8_kernels_match_scalar((a, b) in i8_pair(5000), oa in 0usize..64, ob in 0usize..64) {
+        let (pa, pb) = (Placed::new(&a, oa), Placed::new(&b, ob));
+        for k in simd_tables() {
+            check_i8(&k, pa.get(), pb.get(), "proptest");
+        }
+    }
+
+    #[test]
+    fn prop_bit_kernels_match_scalar((a, b) in u8_pair(2000), oa in 0usize..64, ob in 0usize..64) {
+        let (pa, pb) = (Placed::new(&a, oa), Placed::new(&b, ob));
+        for k in simd_tables() {
+            check_bits(&k, pa.get(), pb.get(), "proptest");
+        }
+    }
+}
