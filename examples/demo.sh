@@ -33,10 +33,12 @@ mkdir -p "$OUT"
 rm -f "$DB" "$DB-journal" "$DB-wal" "$DB-shm"
 gzip -dc data/demo/vectors.f16.gz >"$OUT/vectors.f16"   # 10,000 x 384 float16 LE = 7,680,000 bytes
 gzip -dc data/demo/defs.json.gz >"$OUT/defs.json"       # [[rowid, synset, pos, word, synonyms, definition], ...]
+                                                        # element i <-> vector i; rowid = row in ../shared/data/minilm
 
 # 2. Create the vindex table and load it with plain SQL: readfile() (a sqlite3-shell function)
 #    reads each file as one value, json_each() walks the texts, substr() cuts one 768-byte
-#    float16 vector per row out of the big blob.
+#    float16 vector per row out of the big blob (vector i goes with array element i, json_each's
+#    key; the rowids are not consecutive).
 #    substr() of a 7.7 MB value costs a copy of the whole value per row, so the blob is first
 #    cut into 100 chunks of 100 vectors (76,800 bytes) and every row is cut from its chunk.
 "$SQLITE3" -bail "$DB" <<SQL
@@ -64,10 +66,10 @@ INSERT INTO chunk SELECT c, substr((SELECT v FROM raw), c * 76800 + 1, 76800) FR
 BEGIN;
 INSERT INTO defs(rowid, embedding, pos, word, synonyms, definition, synset)
 SELECT r.value ->> 0,
-       substr(chunk.b, ((r.value ->> 0) - 1) % 100 * 768 + 1, 768),
+       substr(chunk.b, r.key % 100 * 768 + 1, 768),
        r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 1
 FROM json_each((SELECT j FROM raw)) AS r
-JOIN chunk ON chunk.c = ((r.value ->> 0) - 1) / 100;
+JOIN chunk ON chunk.c = r.key / 100;
 
 WITH RECURSIVE line(id, text, rest) AS (
     SELECT 0, NULL, (SELECT qt FROM raw)
