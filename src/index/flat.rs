@@ -95,6 +95,13 @@ impl Collector {
             Collector::All(v) => v.push(h),
         }
     }
+    /// How many hits are kept (None: all).
+    pub fn k(&self) -> Option<usize> {
+        match self {
+            Collector::TopK(t) => Some(t.k),
+            Collector::All(_) => None,
+        }
+    }
     /// Upper bound on useful distances (prunes nothing in `All` mode).
     #[inline]
     pub fn bound(&self) -> f64 {
@@ -158,6 +165,13 @@ pub struct Bounds {
 }
 
 impl Bounds {
+    /// For a distance known to lie in [lo, hi]: (may it pass, does it surely pass).
+    #[inline]
+    pub fn admits_interval(&self, lo: f64, hi: f64) -> (bool, bool) {
+        let may = self.lower.is_none_or(|(v, inc)| hi > v || (inc && hi == v))
+            && self.upper.is_none_or(|(v, inc)| lo < v || (inc && lo == v));
+        (may, self.admits(lo) && self.admits(hi))
+    }
     #[inline]
     pub fn admits(&self, d: f64) -> bool {
         if let Some((v, inc)) = self.lower
@@ -205,6 +219,19 @@ impl Scorer {
     }
     pub fn element_type(&self) -> ElementType {
         self.query.element_type()
+    }
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+    /// The query's elements when it is a float32 vector.
+    pub fn query_f32(&self) -> Option<&[f32]> {
+        match &self.query {
+            Vector::F32(q) => Some(q),
+            _ => None,
+        }
+    }
+    pub fn kernels(&self) -> &'static Kernels {
+        self.kernels
     }
     /// Bytes of one stored vector.
     pub fn vector_bytes(&self) -> usize {

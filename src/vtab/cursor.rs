@@ -3,11 +3,13 @@
 use super::TableInner;
 use super::config::ColumnKind;
 use super::layout::AlignedBuf;
+use super::layout::Layout;
 use super::plan::{Arg, Kind, Op, Plan, Target};
 use crate::error::{Error, Result};
 use crate::ffi::value::{Context, ValueRef};
 use crate::ffi::vtab::VTabCursor;
 use crate::index::flat::{Bounds, ChunkView, Collector, Hit, LazySorted, Scorer, TopK, scan_chunk};
+use crate::index::sq8::{self, Candidate, QueryCode, UpperBounds, prescan_chunk};
 use crate::store::{Loc, aux_col, meta_col};
 use crate::value::{Arg as SqlArg, OwnedValue, SqlValue};
 use crate::vector;
@@ -213,7 +215,6 @@ impl TableInner {
         bounds: &Bounds,
         out: &mut Collector,
     ) -> Result<()> {
-        let vb = self.store.vector_bytes[vslot];
         let cap = self.store.capacity;
         // Per-chunk bitmaps of candidate slots.
         let masks: Option<BTreeMap<i64, Vec<u8>>> = candidates.map(|c| {
@@ -225,69 +226,162 @@ impl TableInner {
             m
         });
         self.with_layout(|layout| {
-            let mut reader = None;
-            let mut buf = AlignedBuf::zeroed(vb * cap);
-            let mut paged = false;
-            for i in 0..layout.chunks.len() {
-                let id = layout.chunks[i].id;
-                let mask = match &masks {
-                    Some(m) => match m.get(&id) {
-                        Some(mask) => Some(mask.as_slice()),
-                        None => continue,
-                    },
-                    None => None,
-                };
-                if layout.chunks[i].used == 0 {
-                    continue;
-                }
-                let sparse = mask.is_some_and(|m| m.iter().map(|b| b.count_ones() as usize).sum::<usize>() * 16 < cap);
-                if layout.chunks[i].vectors[vslot].is_none() {
-                    paged = true;
-                    if sparse {
-                        // Few candidates here: read just their vectors.
-                        let c = &layout.chunks[i];
-                        let mask = mask.unwrap_or(&[]);
-                        for slot in 0..cap {
-                            if mask[slot / 8] & (1 << (slot % 8)) != 0 && c.is_used(slot) {
-                                let dst = &mut buf.bytes_mut()[slot * vb..(slot + 1) * vb];
-                                self.store.read_vector(vslot, Loc { chunk: id, slot }, dst)?;
-                            }
-                        }
-                    } else {
-                        let r = match reader.as_mut() {
-                            None => reader.insert(self.store.vector_reader(vslot, id)?),
-                            Some(r) => {
-                                r.reopen(id)?;
-                                r
-                            }
-                        };
-                        if r.len() != vb * cap {
-                            return Err(self.store.bad_chunk_len(vslot, id, r.len()));
-                        }
-                        r.read(buf.bytes_mut(), 0)?;
-                        // Keep it for the next query if memory allows.
-                        let full = std::mem::replace(&mut buf, AlignedBuf::zeroed(0));
-                        buf = match layout.offer_cache(id, vslot, full) {
-                            Some(back) => back,
-                            None => AlignedBuf::zeroed(vb * cap),
-                        };
-                    }
-                }
-                let c = &layout.chunks[i];
-                let vectors = match &c.vectors[vslot] {
-                    Some(cached) => cached.bytes(),
-                    None => buf.bytes(),
-                };
-                let view = ChunkView { id, validity: &c.validity, rowids: &c.rowids, vectors };
-                scan_chunk(&view, mask, scorer, bounds, out);
-            }
-            if paged {
-                self.queries_paged.set(self.queries_paged.get() + 1);
-            } else {
-                self.queries_cached.set(self.queries_cached.get() + 1);
+            let prescan = match (out.k(), scorer.query_f32()) {
+                (Some(k), Some(q)) if layout.fully_coded(vslot) && sq8::supports(scorer.metric()) => Some((k, q)),
+                _ => None,
+            };
+            match prescan {
+                Some((k, q)) => self.prescan(layout, vslot, scorer, q, k, masks.as_ref(), bounds, out)?,
+                None => self.full_scan(layout, vslot, scorer, masks.as_ref(), bounds, out)?,
             }
             Ok(())
         })
+    }
+
+    /// Score from float32 vectors (cached, or read from the pages and cached when the budget
+    /// allows, coding them for the prescan on the way).
+    fn full_scan(
+        &self,
+        layout: &mut Layout,
+        vslot: usize,
+        scorer: &Scorer,
+        masks: Option<&BTreeMap<i64, Vec<u8>>>,
+        bounds: &Bounds,
+        out: &mut Collector,
+    ) -> Result<()> {
+        let vb = self.store.vector_bytes[vslot];
+        let cap = self.store.capacity;
+        let mut reader = None;
+        let mut buf = AlignedBuf::zeroed(vb * cap);
+        let mut paged = false;
+        for i in 0..layout.chunks.len() {
+            let id = layout.chunks[i].id;
+            let mask = match masks {
+                Some(m) => match m.get(&id) {
+                    Some(mask) => Some(mask.as_slice()),
+                    None => continue,
+                },
+                None => None,
+            };
+            if layout.chunks[i].used == 0 {
+                continue;
+            }
+            let sparse = mask.is_some_and(|m| m.iter().map(|b| b.count_ones() as usize).sum::<usize>() * 16 < cap);
+            if layout.chunks[i].vectors[vslot].is_none() {
+                paged = true;
+                if sparse {
+                    // Few candidates here: read just their vectors.
+                    let c = &layout.chunks[i];
+                    let mask = mask.unwrap_or(&[]);
+                    for slot in 0..cap {
+                        if mask[slot / 8] & (1 << (slot % 8)) != 0 && c.is_used(slot) {
+                            let dst = &mut buf.bytes_mut()[slot * vb..(slot + 1) * vb];
+                            self.store.read_vector(vslot, Loc { chunk: id, slot }, dst)?;
+                        }
+                    }
+                } else {
+                    let r = match reader.as_mut() {
+                        None => reader.insert(self.store.vector_reader(vslot, id)?),
+                        Some(r) => {
+                            r.reopen(id)?;
+                            r
+                        }
+                    };
+                    if r.len() != vb * cap {
+                        return Err(self.store.bad_chunk_len(vslot, id, r.len()));
+                    }
+                    r.read(buf.bytes_mut(), 0)?;
+                    // Code it for the prescan and keep it for the next query if memory allows.
+                    layout.build_codes(i, vslot, buf.bytes());
+                    let full = std::mem::replace(&mut buf, AlignedBuf::zeroed(0));
+                    buf = match layout.offer_cache(id, vslot, full) {
+                        Some(back) => back,
+                        None => AlignedBuf::zeroed(vb * cap),
+                    };
+                }
+            } else if layout.chunks[i].codes[vslot].is_none()
+                && let Some(v) = layout.chunks[i].vectors[vslot].as_ref().map(|b| b.bytes().to_vec())
+            {
+                layout.build_codes(i, vslot, &v);
+            }
+            let c = &layout.chunks[i];
+            let vectors = match &c.vectors[vslot] {
+                Some(cached) => cached.bytes(),
+                None => buf.bytes(),
+            };
+            let view = ChunkView { id, validity: &c.validity, rowids: &c.rowids, vectors };
+            scan_chunk(&view, mask, scorer, bounds, out);
+        }
+        let counter = if paged { &self.queries_paged } else { &self.queries_cached };
+        counter.set(counter.get() + 1);
+        Ok(())
+    }
+
+    /// Exact top-k through the int8 prescan (see `index::sq8`): bound every row from its code,
+    /// then score in float32 only the rows that can still be among the k best.
+    #[allow(clippy::too_many_arguments)]
+    fn prescan(
+        &self,
+        layout: &mut Layout,
+        vslot: usize,
+        scorer: &Scorer,
+        q: &[f32],
+        k: usize,
+        masks: Option<&BTreeMap<i64, Vec<u8>>>,
+        bounds: &Bounds,
+        out: &mut Collector,
+    ) -> Result<()> {
+        let qc = QueryCode::new(q, scorer.metric());
+        let mut upper = UpperBounds::new(k);
+        let mut cands: Vec<Candidate> = Vec::new();
+        let kernels = scorer.kernels();
+        let admit = |lo: f64, hi: f64| bounds.admits_interval(lo, hi);
+        for (i, c) in layout.chunks.iter().enumerate() {
+            let mask = match masks {
+                Some(m) => match m.get(&c.id) {
+                    Some(mask) => Some(mask.as_slice()),
+                    None => continue,
+                },
+                None => None,
+            };
+            let Some(codes) = c.codes[vslot].as_ref() else { continue };
+            prescan_chunk(codes, &c.validity, mask, i as u32, &qc, kernels, &admit, &mut upper, &mut cands);
+        }
+        let t = upper.threshold();
+        cands.retain(|c| c.lower <= t);
+        cands.sort_unstable_by_key(|c| (c.chunk_pos, c.slot));
+        let vb = self.store.vector_bytes[vslot];
+        let mut reader: Option<crate::ffi::stmt::Blob> = None;
+        let mut one = AlignedBuf::zeroed(vb);
+        for cand in cands {
+            let c = &layout.chunks[cand.chunk_pos as usize];
+            let slot = cand.slot as usize;
+            let v: &[u8] = match &c.vectors[vslot] {
+                Some(buf) => &buf.bytes()[slot * vb..(slot + 1) * vb],
+                None => {
+                    let r = match reader.as_mut() {
+                        Some(r) if r.rowid() == c.id => r,
+                        Some(r) => {
+                            r.reopen(c.id)?;
+                            r
+                        }
+                        None => reader.insert(self.store.vector_reader(vslot, c.id)?),
+                    };
+                    if r.len() != vb * self.store.capacity {
+                        return Err(self.store.bad_chunk_len(vslot, c.id, r.len()));
+                    }
+                    r.read(one.bytes_mut(), slot * vb)?;
+                    one.bytes()
+                }
+            };
+            let Some(d) = scorer.score(v) else { continue };
+            if d > out.bound() || !bounds.admits(d) {
+                continue;
+            }
+            out.push(Hit { distance: d, rowid: c.rowids[slot], chunk: c.id, slot: cand.slot });
+        }
+        self.queries_cached.set(self.queries_cached.get() + 1);
+        Ok(())
     }
 
     fn scan(&self, plan: &Plan, args: &[ValueRef<'_>]) -> Result<Rows> {

@@ -1,14 +1,17 @@
 //! The in-memory picture of a table's chunks (which slots are used, by which rowids) and,
-//! memory permitting, a decoded copy of their vectors. It is valid for exactly one value of the
-//! generation counter: readers rebuild it when the counter moved; the connection's own writes
-//! update it in step with the pages; ROLLBACK drops it.
+//! memory permitting, a decoded copy of their vectors and of their int8 codes (see
+//! `index::sq8`). It is valid for exactly one value of the generation counter: readers rebuild
+//! it when the counter moved; the connection's own writes update it in step with the pages;
+//! ROLLBACK drops it.
 
 use crate::error::{Error, Result};
+pub use crate::index::buf::AlignedBuf;
+use crate::index::sq8::Codes;
 use crate::store::{Loc, Store};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Bytes of decoded vectors held by all vindex tables of this process, and the limit.
+/// Bytes of decoded vectors and codes held by all vindex tables of this process, and the limit.
 static CACHE_USED: AtomicUsize = AtomicUsize::new(0);
 static CACHE_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_CACHE_LIMIT);
 pub const DEFAULT_CACHE_LIMIT: usize = 1 << 30;
@@ -31,31 +34,6 @@ fn release(n: usize) {
     CACHE_USED.fetch_sub(n, Ordering::Relaxed);
 }
 
-/// A byte buffer aligned for any element type (backed by u64 words).
-#[derive(Clone)]
-pub struct AlignedBuf {
-    words: Vec<u64>,
-    len: usize,
-}
-
-impl AlignedBuf {
-    pub fn zeroed(len: usize) -> Self {
-        AlignedBuf { words: vec![0u64; len.div_ceil(8)], len }
-    }
-    pub fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice(&self.words)[..self.len]
-    }
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut bytemuck::cast_slice_mut(&mut self.words)[..self.len]
-    }
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
 pub struct ChunkMeta {
     pub id: i64,
     pub validity: Vec<u8>,
@@ -63,6 +41,8 @@ pub struct ChunkMeta {
     pub used: usize,
     /// Decoded vectors per vector column (None: not cached).
     pub vectors: Vec<Option<AlignedBuf>>,
+    /// int8 codes per vector column (float32 columns whose metric the prescan serves).
+    pub codes: Vec<Option<Codes>>,
 }
 
 impl ChunkMeta {
@@ -72,6 +52,17 @@ impl ChunkMeta {
     fn first_free(&self) -> Option<usize> {
         self.validity.iter().enumerate().find(|(_, b)| **b != 0xff).map(|(i, b)| i * 8 + (!b).trailing_zeros() as usize)
     }
+    fn held_bytes(&self) -> usize {
+        self.vectors.iter().flatten().map(|b| b.len()).sum::<usize>()
+            + self.codes.iter().flatten().map(|c| c.bytes()).sum::<usize>()
+    }
+}
+
+/// What a vector column keeps in memory besides its pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnCache {
+    /// Dimensions when the column keeps int8 codes (float32 columns, prescan metrics).
+    pub code_dims: Option<usize>,
 }
 
 pub struct Layout {
@@ -82,8 +73,9 @@ pub struct Layout {
     pos: HashMap<i64, usize>,
     /// Ids of chunks with at least one free slot (where inserts go).
     with_room: BTreeSet<i64>,
+    columns: Vec<ColumnCache>,
     cached_bytes: usize,
-    /// False once a chunk could not be cached for lack of budget (stop trying until rebuilt).
+    /// False once something could not be cached for lack of budget (until the next query).
     pub cache_enabled: bool,
 }
 
@@ -95,11 +87,12 @@ impl Drop for Layout {
 
 impl Layout {
     /// Read every chunk's validity and rowids (no vectors).
-    pub fn load(store: &Store, generation: i64) -> Result<Layout> {
+    pub fn load(store: &Store, generation: i64, columns: Vec<ColumnCache>) -> Result<Layout> {
         let cap = store.capacity;
         let sql = format!("SELECT id, validity, rowids FROM {} ORDER BY id", store.names.chunks());
         let mut st = store.stmts.get(&sql)?;
         let mut chunks = Vec::new();
+        let nv = columns.len();
         while st.step()? {
             let id = st.column_i64(0);
             let validity = st.column_blob(1).to_vec();
@@ -117,12 +110,19 @@ impl Layout {
             let rowids: Vec<i64> =
                 rowid_bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect();
             let used = validity.iter().map(|b| b.count_ones() as usize).sum();
-            chunks.push(ChunkMeta { id, validity, rowids, used, vectors: vec![None; store.vector_bytes.len()] });
+            chunks.push(ChunkMeta {
+                id,
+                validity,
+                rowids,
+                used,
+                vectors: (0..nv).map(|_| None).collect(),
+                codes: (0..nv).map(|_| None).collect(),
+            });
         }
         drop(st);
         let pos = chunks.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
         let with_room = chunks.iter().filter(|c| c.used < cap).map(|c| c.id).collect();
-        Ok(Layout { generation, capacity: cap, chunks, pos, with_room, cached_bytes: 0, cache_enabled: true })
+        Ok(Layout { generation, capacity: cap, chunks, pos, with_room, columns, cached_bytes: 0, cache_enabled: true })
     }
 
     pub fn chunk(&self, id: i64) -> Option<&ChunkMeta> {
@@ -133,6 +133,9 @@ impl Layout {
     }
     pub fn position(&self, id: i64) -> Option<usize> {
         self.pos.get(&id).copied()
+    }
+    pub fn column(&self, vslot: usize) -> ColumnCache {
+        self.columns[vslot]
     }
 
     pub fn rows(&self) -> usize {
@@ -149,13 +152,16 @@ impl Layout {
     pub fn fully_cached(&self, vslot: usize) -> bool {
         self.chunks.iter().all(|c| c.vectors[vslot].is_some())
     }
+    /// True when every chunk of column `vslot` has int8 codes.
+    pub fn fully_coded(&self, vslot: usize) -> bool {
+        self.columns[vslot].code_dims.is_some() && self.chunks.iter().all(|c| c.codes[vslot].is_some())
+    }
 
-    /// Drop every cached vector (when the process is over its cache limit).
+    /// Drop every cached vector and code (when the process is over its cache limit).
     pub fn drop_cache(&mut self) {
         for c in &mut self.chunks {
-            for v in &mut c.vectors {
-                *v = None;
-            }
+            c.vectors.iter_mut().for_each(|v| *v = None);
+            c.codes.iter_mut().for_each(|v| *v = None);
         }
         release(self.cached_bytes);
         self.cached_bytes = 0;
@@ -185,6 +191,42 @@ impl Layout {
         }
     }
 
+    /// Compute and keep int8 codes for chunk at position `i` from its float32 `vectors`, if the
+    /// column keeps codes and the budget allows.
+    pub fn build_codes(&mut self, i: usize, vslot: usize, vectors: &[u8]) {
+        let Some(dims) = self.columns[vslot].code_dims else { return };
+        if !self.cache_enabled || self.chunks[i].codes[vslot].is_some() {
+            return;
+        }
+        let cap = self.capacity;
+        let mut codes = Codes::new(cap, dims);
+        if !try_reserve(codes.bytes()) {
+            self.cache_enabled = false;
+            return;
+        }
+        let f: &[f32] = match bytemuck::try_cast_slice(vectors) {
+            Ok(f) => f,
+            Err(_) => {
+                release(codes.bytes());
+                return;
+            }
+        };
+        let c = &mut self.chunks[i];
+        for slot in 0..cap {
+            if c.is_used(slot) {
+                let x = &f[slot * dims..(slot + 1) * dims];
+                if !crate::index::sq8::codable(x) {
+                    release(codes.bytes());
+                    self.columns[vslot].code_dims = None;
+                    return;
+                }
+                codes.set(slot, x);
+            }
+        }
+        self.cached_bytes += codes.bytes();
+        c.codes[vslot] = Some(codes);
+    }
+
     /// Where the next inserted row goes: the first free slot of the lowest chunk with room, or
     /// slot 0 of a new chunk (`new_chunk` = true). Deterministic for a given table state.
     pub fn allocate(&self) -> (Loc, bool) {
@@ -197,26 +239,42 @@ impl Layout {
         (Loc { chunk: id, slot: 0 }, true)
     }
 
-    pub fn add_chunk(&mut self, id: i64, n_vectors: usize) {
+    /// Add an empty chunk. Its vectors and codes are kept in memory (as zeros) for every
+    /// column whose other chunks are all in memory, so a complete cache stays complete.
+    pub fn add_chunk(&mut self, id: i64, vector_bytes: &[usize]) {
         let cap = self.capacity;
-        let mut vectors = Vec::with_capacity(n_vectors);
-        // A new chunk is cached (all zeros) when the rest of the table is, so the cache stays whole.
-        for _ in 0..n_vectors {
-            vectors.push(None);
-        }
-        let meta = ChunkMeta { id, validity: vec![0; cap / 8], rowids: vec![0; cap], used: 0, vectors };
+        let nv = vector_bytes.len();
+        let had_chunks = !self.chunks.is_empty();
+        let meta = ChunkMeta {
+            id,
+            validity: vec![0; cap / 8],
+            rowids: vec![0; cap],
+            used: 0,
+            vectors: (0..nv).map(|_| None).collect(),
+            codes: (0..nv).map(|_| None).collect(),
+        };
         let i = self.chunks.partition_point(|c| c.id < id);
         self.chunks.insert(i, meta);
         self.with_room.insert(id);
         self.reindex();
-    }
-
-    /// Make a new chunk's cached vectors exist when the other chunks of that column are cached.
-    pub fn cache_new_chunk(&mut self, id: i64, vslot: usize, bytes: usize) {
-        let others_cached =
-            self.chunks.iter().filter(|c| c.id != id).all(|c| c.vectors[vslot].is_some()) && self.chunks.len() > 1;
-        if others_cached {
-            let _ = self.offer_cache(id, vslot, AlignedBuf::zeroed(bytes));
+        if !had_chunks {
+            return;
+        }
+        for (v, &b) in vector_bytes.iter().enumerate() {
+            let all_vectors = self.chunks.iter().filter(|c| c.id != id).all(|c| c.vectors[v].is_some());
+            let all_codes = self.chunks.iter().filter(|c| c.id != id).all(|c| c.codes[v].is_some());
+            if all_vectors {
+                let _ = self.offer_cache(id, v, AlignedBuf::zeroed(b * cap));
+            }
+            if let Some(dims) = self.columns[v].code_dims
+                && all_codes
+            {
+                let codes = Codes::new(cap, dims);
+                if self.cache_enabled && try_reserve(codes.bytes()) {
+                    self.cached_bytes += codes.bytes();
+                    self.chunks[i].codes[v] = Some(codes);
+                }
+            }
         }
     }
 
@@ -224,7 +282,7 @@ impl Layout {
         if let Some(i) = self.position(id) {
             let c = self.chunks.remove(i);
             self.with_room.remove(&id);
-            let freed: usize = c.vectors.iter().flatten().map(|b| b.len()).sum();
+            let freed = c.held_bytes();
             self.cached_bytes -= freed;
             release(freed);
             self.reindex();
@@ -255,8 +313,7 @@ impl Layout {
                     }
                 }
             }
-            let full = c.used >= cap;
-            if full {
+            if c.used >= cap {
                 self.with_room.remove(&loc.chunk);
             } else {
                 self.with_room.insert(loc.chunk);
@@ -264,13 +321,30 @@ impl Layout {
         }
     }
 
+    /// Mirror a vector write into cached vectors and codes.
     pub fn write_vector(&mut self, vslot: usize, loc: Loc, bytes: &[u8]) {
-        if let Some(c) = self.chunk_mut(loc.chunk)
-            && let Some(buf) = c.vectors[vslot].as_mut()
-        {
+        let code_dims = self.columns[vslot].code_dims;
+        let Some(i) = self.position(loc.chunk) else { return };
+        let c = &mut self.chunks[i];
+        if let Some(buf) = c.vectors[vslot].as_mut() {
             let n = bytes.len();
             if let Some(dst) = buf.bytes_mut().get_mut(loc.slot * n..(loc.slot + 1) * n) {
                 dst.copy_from_slice(bytes);
+            }
+        }
+        if let (Some(codes), Some(_)) = (c.codes[vslot].as_mut(), code_dims) {
+            let x: Vec<f32> = bytemuck::pod_collect_to_vec(bytes);
+            if crate::index::sq8::codable(&x) {
+                codes.set(loc.slot, &x);
+            } else {
+                // Drop the column's codes: the prescan no longer applies.
+                for c in &mut self.chunks {
+                    if let Some(old) = c.codes[vslot].take() {
+                        self.cached_bytes -= old.bytes();
+                        release(old.bytes());
+                    }
+                }
+                self.columns[vslot].code_dims = None;
             }
         }
     }

@@ -123,7 +123,7 @@ impl TableInner {
         let mut st = self.state.borrow_mut();
         if st.layout.as_ref().is_none_or(|l| l.generation != generation) {
             st.layout = None;
-            st.layout = Some(Layout::load(&self.store, generation)?);
+            st.layout = Some(Layout::load(&self.store, generation, self.column_caches())?);
         }
         let layout = st.layout.as_mut().ok_or_else(|| Error::invalid("layout unavailable"))?;
         if layout.cached_bytes() > 0 && layout::cache_used() > layout::cache_limit() {
@@ -131,6 +131,21 @@ impl TableInner {
         }
         layout.cache_enabled = true;
         f(layout)
+    }
+
+    /// What each vector column keeps in memory: int8 codes for float32 columns whose metric
+    /// the exact prescan serves.
+    pub fn column_caches(&self) -> Vec<layout::ColumnCache> {
+        self.def
+            .vectors()
+            .map(|(_, c)| match c.kind {
+                ColumnKind::Vector { ty, dims, metric, .. } => layout::ColumnCache {
+                    code_dims: (ty == crate::vector::ElementType::Float32 && crate::index::sq8::supports(metric))
+                        .then_some(dims),
+                },
+                _ => layout::ColumnCache { code_dims: None },
+            })
+            .collect()
     }
 
     /// Forget in-memory state (after ROLLBACK, or an error in the middle of a write).

@@ -161,7 +161,7 @@ impl TableInner {
         }
         if st.layout.is_none() {
             let generation = self.store.generation()?;
-            st.layout = Some(Layout::load(&self.store, generation)?);
+            st.layout = Some(Layout::load(&self.store, generation, self.column_caches())?);
         }
         Ok(())
     }
@@ -220,15 +220,7 @@ impl TableInner {
         let rowid = self.write_row_record(rowid, loc, pk.as_deref(), &rv)?;
         if new_chunk {
             self.store.create_chunk(loc.chunk)?;
-            let nv = self.def.n_vectors();
-            let vb = self.store.vector_bytes.clone();
-            let cap = self.store.capacity;
-            self.layout_mut(|l| {
-                l.add_chunk(loc.chunk, nv);
-                for (s, b) in vb.iter().enumerate() {
-                    l.cache_new_chunk(loc.chunk, s, b * cap);
-                }
-            })?;
+            self.layout_mut(|l| l.add_chunk(loc.chunk, &self.store.vector_bytes))?;
         }
         self.store.set_slot(loc.chunk, loc.slot, Some(rowid))?;
         self.layout_mut(|l| l.set_slot(loc, Some(rowid)))?;

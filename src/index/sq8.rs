@@ -1,0 +1,314 @@
+//! Exact search through an int8 prescan.
+//!
+//! Each float32 vector also gets an int8 code: `x ≈ s·c` with `s = max|x| / 127` and
+//! `c_i = round(x_i / s)`, so `|x_i − s·c_i| ≤ s/2`. The query is coded the same way. The exact
+//! integer dot product of the codes, with the scales and the vectors' L1 norms, gives the true
+//! dot product within a bound that holds for every vector (no probabilities), so each row gets
+//! an interval that surely contains the distance the float32 kernel would compute. A scan over
+//! the codes (a quarter of the bytes) keeps the k smallest upper ends; only rows whose lower
+//! end is below the k-th upper end can be in the top k, and just those are scored exactly. The
+//! result is the same rows and distances as scoring every vector in float32.
+//!
+//! Bound: with q = s_q·c + e, x = s_x·d + f (|e_i| ≤ s_q/2, |f_i| ≤ s_x/2),
+//! q·x − s_q·s_x·(c·d) = s_q·Σc_i f_i + s_x·Σd_i e_i + Σe_i f_i, so
+//! |error| ≤ (s_x/2)(‖q‖₁ + n·s_q/2) + (s_q/2)(‖x‖₁ + n·s_x/2) + n·s_q·s_x/4.
+//! On top of it, margins for the float32 kernels' own rounding (γ_n = n·2⁻²⁴ relative to the
+//! sum of |terms|) and for norms stored in float32.
+
+use super::buf::AlignedBuf;
+use crate::vector::distance::{Kernels, Metric};
+
+/// Codes of one chunk's vectors (of one column).
+pub struct Codes {
+    pub codes: AlignedBuf,
+    pub scale: Vec<f32>,
+    /// ‖x‖₁, rounded up.
+    pub l1: Vec<f32>,
+    /// ‖x‖₂.
+    pub norm: Vec<f32>,
+    pub dims: usize,
+}
+
+impl Codes {
+    pub fn new(capacity: usize, dims: usize) -> Self {
+        Codes {
+            codes: AlignedBuf::zeroed(capacity * dims),
+            scale: vec![0.0; capacity],
+            l1: vec![0.0; capacity],
+            norm: vec![0.0; capacity],
+            dims,
+        }
+    }
+    /// Bytes of memory held.
+    pub fn bytes(&self) -> usize {
+        self.codes.len() + 12 * self.scale.len()
+    }
+    /// (Re)code the vector in `slot`.
+    pub fn set(&mut self, slot: usize, x: &[f32]) {
+        let d = self.dims;
+        let out: &mut [i8] = bytemuck::cast_slice_mut(&mut self.codes.bytes_mut()[slot * d..(slot + 1) * d]);
+        let (s, l1, norm) = encode(x, out);
+        self.scale[slot] = s;
+        self.l1[slot] = l1;
+        self.norm[slot] = norm;
+    }
+    pub fn code(&self, slot: usize) -> &[i8] {
+        let d = self.dims;
+        bytemuck::cast_slice(&self.codes.bytes()[slot * d..(slot + 1) * d])
+    }
+}
+
+/// Whether a float32 vector can be coded (every element finite and not too large for the
+/// bound arithmetic; vectors in the table are always finite).
+pub fn codable(x: &[f32]) -> bool {
+    x.iter().all(|v| v.is_finite() && v.abs() < 1e30)
+}
+
+/// Code `x` into `out`; returns (scale, ‖x‖₁ rounded up, ‖x‖₂).
+pub fn encode(x: &[f32], out: &mut [i8]) -> (f32, f32, f32) {
+    let max = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let scale = max / 127.0;
+    let (mut l1, mut sq) = (0.0f64, 0.0f64);
+    for (c, &v) in out.iter_mut().zip(x) {
+        let v64 = v as f64;
+        l1 += v64.abs();
+        sq += v64 * v64;
+        *c = if scale > 0.0 { (v64 / scale as f64).round().clamp(-127.0, 127.0) as i8 } else { 0 };
+    }
+    let mut l1f = l1 as f32;
+    if (l1f as f64) < l1 {
+        l1f = l1f.next_up();
+    }
+    (scale, l1f, sq.sqrt() as f32)
+}
+
+/// The query, coded, with what the bounds need.
+pub struct QueryCode {
+    pub codes: Vec<i8>,
+    scale: f64,
+    l1: f64,
+    norm: f64,
+    n: f64,
+    /// Relative rounding allowance for float32 sums of n terms (generous).
+    gamma: f64,
+    metric: Metric,
+}
+
+/// Metrics the prescan serves (float32 columns).
+pub fn supports(metric: Metric) -> bool {
+    matches!(metric, Metric::L2 | Metric::Cosine | Metric::Ip)
+}
+
+impl QueryCode {
+    pub fn new(q: &[f32], metric: Metric) -> Self {
+        let mut codes = vec![0i8; q.len()];
+        let (scale, l1, norm) = encode(q, &mut codes);
+        let n = q.len() as f64;
+        let u = f64::powi(2.0, -24);
+        QueryCode {
+            codes,
+            scale: scale as f64,
+            l1: l1 as f64,
+            norm: norm as f64,
+            n,
+            gamma: 2.0 * n * u / (1.0 - n * u),
+            metric,
+        }
+    }
+
+    /// An interval surely holding the distance the float32 kernels give for the vector with
+    /// code dot product `dot_codes`, scale `sx`, ‖x‖₁ `l1x` and ‖x‖₂ `nx`. None: undefined
+    /// (cosine of a zero vector).
+    #[inline]
+    pub fn interval(&self, dot_codes: i64, sx: f32, l1x: f32, nx: f32) -> Option<(f64, f64)> {
+        let (sq, sx, l1x, nx) = (self.scale, sx as f64, l1x as f64, nx as f64);
+        let n = self.n;
+        let approx = sq * sx * dot_codes as f64;
+        let err = ((sx / 2.0) * (self.l1 + n * sq / 2.0) + (sq / 2.0) * (l1x + n * sx / 2.0) + n * sq * sx / 4.0)
+            * (1.0 + 1e-9)
+            + 1e-300;
+        // Norms are stored in float32: allow a few units in the last place.
+        let norm_slack = 8.0 * f64::powi(2.0, -24);
+        let g = self.gamma;
+        match self.metric {
+            Metric::Cosine => {
+                let denom = self.norm * nx;
+                if denom == 0.0 {
+                    return None;
+                }
+                let center = 1.0 - approx / denom;
+                let margin = err / denom + 4.0 * g + norm_slack + 1e-12;
+                Some((center - margin, center + margin))
+            }
+            Metric::L2 => {
+                let qq = self.norm * self.norm;
+                let xx = nx * nx;
+                let d2 = qq + xx - 2.0 * approx;
+                let slack = 2.0 * err + (qq + xx) * norm_slack;
+                let f = 2.0 * g + norm_slack;
+                let lo = ((d2 - slack).max(0.0) * (1.0 - f)).max(0.0).sqrt();
+                let hi = ((d2 + slack).max(0.0) * (1.0 + f)).sqrt();
+                Some((lo, hi))
+            }
+            Metric::Ip => {
+                let margin = err + 2.0 * g * self.norm * nx * (1.0 + norm_slack) + 1e-300;
+                Some((-approx - margin, -approx + margin))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The k smallest upper ends seen so far (a max-heap on f64).
+pub struct UpperBounds {
+    k: usize,
+    heap: std::collections::BinaryHeap<OrdF64>,
+}
+
+struct OrdF64(f64);
+impl PartialEq for OrdF64 {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.total_cmp(&o.0).is_eq()
+    }
+}
+impl Eq for OrdF64 {}
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for OrdF64 {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+impl UpperBounds {
+    pub fn new(k: usize) -> Self {
+        UpperBounds { k, heap: std::collections::BinaryHeap::with_capacity(k.min(1 << 16) + 1) }
+    }
+    /// Rows whose lower end exceeds this cannot be in the top k.
+    #[inline]
+    pub fn threshold(&self) -> f64 {
+        if self.heap.len() < self.k { f64::INFINITY } else { self.heap.peek().map_or(f64::INFINITY, |x| x.0) }
+    }
+    #[inline]
+    pub fn push(&mut self, upper: f64) {
+        if self.k == 0 {
+            return;
+        }
+        if self.heap.len() < self.k {
+            self.heap.push(OrdF64(upper));
+        } else if let Some(mut top) = self.heap.peek_mut()
+            && upper < top.0
+        {
+            *top = OrdF64(upper);
+        }
+    }
+}
+
+/// A row that may be in the top k: its lower end and where it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate {
+    pub lower: f64,
+    /// Index of the chunk in the layout.
+    pub chunk_pos: u32,
+    pub slot: u32,
+}
+
+/// Scan one chunk's codes. `admit(lo, hi)` applies distance constraints: it returns
+/// (may pass, surely passes).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn prescan_chunk(
+    codes: &Codes,
+    validity: &[u8],
+    only: Option<&[u8]>,
+    chunk_pos: u32,
+    q: &QueryCode,
+    kernels: &Kernels,
+    admit: &impl Fn(f64, f64) -> (bool, bool),
+    upper: &mut UpperBounds,
+    out: &mut Vec<Candidate>,
+) {
+    for (byte_i, &bits) in validity.iter().enumerate() {
+        let mut bits = match only {
+            Some(m) => bits & m.get(byte_i).copied().unwrap_or(0),
+            None => bits,
+        };
+        while bits != 0 {
+            let slot = byte_i * 8 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let dot = (kernels.dot_i8)(&q.codes, codes.code(slot));
+            let Some((lo, hi)) = q.interval(dot, codes.scale[slot], codes.l1[slot], codes.norm[slot]) else { continue };
+            if lo > upper.threshold() {
+                continue;
+            }
+            let (may, surely) = admit(lo, hi);
+            if !may {
+                continue;
+            }
+            if surely {
+                upper.push(hi);
+            }
+            out.push(Candidate { lower: lo, chunk_pos, slot: slot as u32 });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::distance::{f32_distance, scalar};
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn intervals_contain_the_float32_distance() {
+        let k = crate::vector::distance::kernels();
+        let mut seed = 42u64;
+        for &dims in &[1usize, 3, 16, 100, 384, 1000] {
+            for metric in [Metric::L2, Metric::Cosine, Metric::Ip] {
+                for trial in 0..200 {
+                    // Mix scales, skew and sparsity.
+                    let scale = [1e-3f32, 1.0, 37.0][trial % 3];
+                    let q: Vec<f32> = (0..dims).map(|_| lcg(&mut seed) * scale).collect();
+                    let x: Vec<f32> = (0..dims)
+                        .map(|i| {
+                            if trial % 5 == 0 && i % 3 != 0 {
+                                0.0
+                            } else {
+                                (lcg(&mut seed) + 0.3 * (trial % 2) as f32) * scale
+                            }
+                        })
+                        .collect();
+                    let mut cx = vec![0i8; dims];
+                    let (sx, l1x, nx) = encode(&x, &mut cx);
+                    let qc = QueryCode::new(&q, metric);
+                    let dot = (scalar::KERNELS.dot_i8)(&qc.codes, &cx);
+                    let Some((lo, hi)) = qc.interval(dot, sx, l1x, nx) else {
+                        assert!(x.iter().all(|v| *v == 0.0) || q.iter().all(|v| *v == 0.0));
+                        continue;
+                    };
+                    for kern in [k, &scalar::KERNELS] {
+                        if let Some(d) = f32_distance(kern, metric, &x, &q) {
+                            assert!(lo <= d && d <= hi, "{metric:?} dims={dims} trial={trial}: {lo} <= {d} <= {hi}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn upper_bounds_keep_the_k_smallest() {
+        let mut u = UpperBounds::new(3);
+        for v in [5.0, 1.0, 4.0, 2.0, 3.0] {
+            u.push(v);
+        }
+        assert_eq!(u.threshold(), 3.0);
+    }
+}
