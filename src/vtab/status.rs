@@ -32,6 +32,9 @@ const COLUMNS: &[&str] = &[
     "cache_state",
     "cache_bytes",
     "cache_limit",
+    "prescan",
+    "queries_from_memory",
+    "queries_from_pages",
 ];
 
 pub struct StatusTable {
@@ -97,15 +100,26 @@ fn collect(t: &StatusTable) -> Result<Vec<Vec<OwnedValue>>> {
             let s = &inner.store;
             let generation = s.generation()?;
             let (rows, free, chunks, cache) = inner.with_layout(|l| {
-                let per_col: Vec<(bool, bool)> = (0..s.vector_bytes.len())
-                    .map(|v| (l.fully_cached(v), l.chunks.iter().any(|c| c.vectors[v].is_some())))
+                let per_col: Vec<(bool, bool, &'static str)> = (0..s.vector_bytes.len())
+                    .map(|v| {
+                        let prescan = if l.column(v).code_dims.is_none() {
+                            "n/a"
+                        } else if l.fully_coded(v) {
+                            "ready"
+                        } else if l.chunks.iter().any(|c| c.codes[v].is_some()) {
+                            "partial"
+                        } else {
+                            "none"
+                        };
+                        (l.fully_cached(v), l.chunks.iter().any(|c| c.vectors[v].is_some()), prescan)
+                    })
                     .collect();
                 Ok((l.rows() as i64, l.free_slots() as i64, l.chunks.len() as i64, (per_col, l.cached_bytes() as i64)))
             })?;
             let bytes = disk_bytes(db, &schema, &name, &crate::store::shadow_suffixes(&inner.def));
             for (_, col) in inner.def.vectors() {
                 let ColumnKind::Vector { ty, dims, metric, slot } = col.kind else { continue };
-                let (full, some) = cache.0[slot];
+                let (full, some, prescan) = cache.0[slot];
                 let state = if chunks == 0 || (full && some) {
                     if chunks == 0 { "empty" } else { "full" }
                 } else if some {
@@ -133,6 +147,9 @@ fn collect(t: &StatusTable) -> Result<Vec<Vec<OwnedValue>>> {
                     OwnedValue::Text(state.into()),
                     OwnedValue::Integer(cache.1),
                     OwnedValue::Integer(layout::cache_limit() as i64),
+                    OwnedValue::Text(prescan.into()),
+                    OwnedValue::Integer(inner.queries_cached.get() as i64),
+                    OwnedValue::Integer(inner.queries_paged.get() as i64),
                 ]);
             }
         }
