@@ -8,7 +8,7 @@ EXT := dist/vindex.so
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: all loadable demo test test-rust test-python test-cli bench clean lint venv
+.PHONY: all loadable demo test test-rust test-python test-cli test-examples bench clean lint venv demo-data
 
 all: loadable
 
@@ -32,7 +32,7 @@ venv: $(VENV)/.ok
 demo: loadable
 	./examples/demo.sh
 
-test: test-rust test-cli test-python
+test: lint test-rust test-cli test-python test-examples
 
 test-rust:
 	$(CARGO) test --all-targets
@@ -42,6 +42,17 @@ test-cli: loadable
 
 test-python: loadable venv
 	$(PY) -m pytest -q tests/python
+
+# The usage examples of the README keep working.
+test-examples: loadable
+	sqlite3 :memory: '.load ./dist/vindex' '.read examples/shell.sql' >/dev/null
+	$(PYTHON_SYS) examples/python_demo.py >/dev/null
+	$(CARGO) run --quiet --example rust_app >/dev/null
+	./examples/demo.sh >/dev/null
+
+# Developers only: regenerate data/demo from ../shared/data (see data/demo/README.md).
+demo-data:
+	$(PYTHON_SYS) scripts/make_demo_data.py
 
 lint:
 	$(CARGO) fmt --check
