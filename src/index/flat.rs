@@ -76,83 +76,11 @@ impl TopK {
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
+    pub fn k(&self) -> usize {
+        self.k
+    }
     pub fn into_sorted(self) -> Vec<Hit> {
         self.heap.into_sorted_vec().into_iter().map(|h| h.0).collect()
-    }
-}
-
-/// Where hits go during a scan.
-pub enum Collector {
-    TopK(TopK),
-    All(Vec<Hit>),
-}
-
-impl Collector {
-    #[inline]
-    pub fn push(&mut self, h: Hit) {
-        match self {
-            Collector::TopK(t) => t.push(h),
-            Collector::All(v) => v.push(h),
-        }
-    }
-    /// How many hits are kept (None: all).
-    pub fn k(&self) -> Option<usize> {
-        match self {
-            Collector::TopK(t) => Some(t.k),
-            Collector::All(_) => None,
-        }
-    }
-    /// Upper bound on useful distances (prunes nothing in `All` mode).
-    #[inline]
-    pub fn bound(&self) -> f64 {
-        match self {
-            Collector::TopK(t) => t.bound(),
-            Collector::All(_) => f64::INFINITY,
-        }
-    }
-    /// Hits in ascending order (`All`: unsorted; use [`LazySorted`]).
-    pub fn finish(self) -> Vec<Hit> {
-        match self {
-            Collector::TopK(t) => t.into_sorted(),
-            Collector::All(v) => v,
-        }
-    }
-}
-
-/// Hands out hits in ascending order without sorting all of them up front: each refill selects
-/// the next batch (batches grow geometrically) with a linear-time selection.
-pub struct LazySorted {
-    hits: Vec<Hit>,
-    sorted: usize,
-    next_batch: usize,
-}
-
-impl LazySorted {
-    pub fn new(hits: Vec<Hit>, first_batch: usize) -> Self {
-        LazySorted { hits, sorted: 0, next_batch: first_batch.max(1) }
-    }
-    pub fn len(&self) -> usize {
-        self.hits.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.hits.is_empty()
-    }
-    /// The i-th smallest hit (i must be taken in increasing order).
-    pub fn get(&mut self, i: usize) -> Option<&Hit> {
-        if i >= self.hits.len() {
-            return None;
-        }
-        while i >= self.sorted {
-            let rest = &mut self.hits[self.sorted..];
-            let n = self.next_batch.min(rest.len());
-            if n < rest.len() {
-                rest.select_nth_unstable_by(n - 1, |a, b| a.cmp_key(b));
-            }
-            rest[..n].sort_unstable_by(|a, b| a.cmp_key(b));
-            self.sorted += n;
-            self.next_batch = self.next_batch.saturating_mul(4);
-        }
-        self.hits.get(i)
     }
 }
 
@@ -278,7 +206,7 @@ pub struct ChunkView<'a> {
 
 /// Score the used slots of `chunk` (those in `only`, when given: a bitmap over slots) into `out`.
 #[inline]
-pub fn scan_chunk(chunk: &ChunkView<'_>, only: Option<&[u8]>, scorer: &Scorer, bounds: &Bounds, out: &mut Collector) {
+pub fn scan_chunk(chunk: &ChunkView<'_>, only: Option<&[u8]>, scorer: &Scorer, bounds: &Bounds, out: &mut TopK) {
     let n = scorer.vector_bytes();
     for (byte_i, &bits) in chunk.validity.iter().enumerate() {
         let mut bits = match only {
@@ -320,18 +248,6 @@ mod tests {
     }
 
     #[test]
-    fn lazy_sorted_yields_everything_in_order() {
-        let hits: Vec<Hit> = (0..1000).map(|i| hit(((i * 7919) % 1000) as f64 / 10.0, i)).collect();
-        let mut all = hits.clone();
-        all.sort_by(|a, b| a.cmp_key(b));
-        let mut lazy = LazySorted::new(hits, 3);
-        for (i, want) in all.iter().enumerate() {
-            assert_eq!(lazy.get(i), Some(want));
-        }
-        assert_eq!(lazy.get(1000), None);
-    }
-
-    #[test]
     fn bounds() {
         let mut b = Bounds::default();
         b.add_upper(2.0, false);
@@ -353,9 +269,9 @@ mod tests {
         let rowids: Vec<i64> = (0..cap as i64).map(|s| 100 + s).collect();
         let chunk = ChunkView { id: 1, validity: &validity, rowids: &rowids, vectors: bytemuck::cast_slice(&data) };
         let scorer = Scorer::new(Vector::F32(Cow::Owned(q.clone())), Metric::L2);
-        let mut out = Collector::TopK(TopK::new(4));
+        let mut out = TopK::new(4);
         scan_chunk(&chunk, None, &scorer, &Bounds::default(), &mut out);
-        let got: Vec<i64> = out.finish().iter().map(|h| h.rowid).collect();
+        let got: Vec<i64> = out.into_sorted().iter().map(|h| h.rowid).collect();
         let mut brute: Vec<(f64, i64)> = (0..cap)
             .filter(|s| s % 3 != 0)
             .map(|s| {

@@ -8,7 +8,7 @@ use super::plan::{Arg, Kind, Op, Plan, Target};
 use crate::error::{Error, Result};
 use crate::ffi::value::{Context, ValueRef};
 use crate::ffi::vtab::VTabCursor;
-use crate::index::flat::{Bounds, ChunkView, Collector, Hit, LazySorted, Scorer, TopK, scan_chunk};
+use crate::index::flat::{Bounds, ChunkView, Hit, Scorer, TopK, scan_chunk};
 use crate::index::sq8::{self, Candidate, QueryCode, UpperBounds, prescan_chunk};
 use crate::store::{Loc, aux_col, meta_col};
 use crate::value::{Arg as SqlArg, OwnedValue, SqlValue};
@@ -20,7 +20,9 @@ use std::rc::Rc;
 enum Rows {
     Empty,
     Sorted(Vec<Hit>),
-    Lazy(LazySorted),
+    /// KNN without k or LIMIT: the best `k` so far, found again with a larger k when SQLite
+    /// asks for more rows (a smaller k's result is always a prefix of a larger k's).
+    Growing(Box<Growing>),
     /// (rowid, chunk, slot)
     Scan(Vec<(i64, i64, u32)>),
 }
@@ -33,6 +35,22 @@ pub struct VindexCursor {
     meta_row: Option<(i64, Vec<OwnedValue>)>,
     aux_row: Option<(i64, Vec<OwnedValue>)>,
 }
+
+struct Growing {
+    vslot: usize,
+    scorer: Scorer,
+    candidates: Option<Candidates>,
+    bounds: Bounds,
+    k: usize,
+    hits: Vec<Hit>,
+    /// Fewer than k rows came back: there are no more.
+    exhausted: bool,
+}
+
+/// First batch of a KNN query without k or LIMIT (SQLite 3.40's `ORDER BY distance LIMIT n`),
+/// and the factor it grows by.
+const FIRST_BATCH: usize = 64;
+const GROWTH: usize = 8;
 
 /// Rows passing the pushed-down filters: (rowid, chunk, slot), in rowid order.
 type Candidates = Vec<(i64, i64, u32)>;
@@ -194,16 +212,29 @@ impl TableInner {
             return Ok((Rows::Empty, k));
         }
         let scorer = Scorer::new(query, metric);
-        let mut out = match want {
-            Some(n) => Collector::TopK(TopK::new(usize::try_from(n).unwrap_or(usize::MAX))),
-            None => Collector::All(Vec::new()),
-        };
-        self.scan_vectors(vslot, &scorer, candidates.as_deref(), &bounds, &mut out)?;
-        let rows = match (want, out) {
-            (Some(_), out) => Rows::Sorted(out.finish()),
-            (None, out) => Rows::Lazy(LazySorted::new(out.finish(), 32)),
+        let rows = match want {
+            Some(n) => {
+                let mut out = TopK::new(usize::try_from(n).unwrap_or(usize::MAX));
+                self.scan_vectors(vslot, &scorer, candidates.as_deref(), &bounds, &mut out)?;
+                Rows::Sorted(out.into_sorted())
+            }
+            None => {
+                let mut g =
+                    Growing { vslot, scorer, candidates, bounds, k: FIRST_BATCH, hits: Vec::new(), exhausted: false };
+                self.grow(&mut g)?;
+                Rows::Growing(Box::new(g))
+            }
         };
         Ok((rows, k))
+    }
+
+    /// Find the best `g.k` rows.
+    fn grow(&self, g: &mut Growing) -> Result<()> {
+        let mut out = TopK::new(g.k);
+        self.scan_vectors(g.vslot, &g.scorer, g.candidates.as_deref(), &g.bounds, &mut out)?;
+        g.hits = out.into_sorted();
+        g.exhausted = g.hits.len() < g.k;
+        Ok(())
     }
 
     /// Score every used slot (or every candidate) of vector column `vslot`.
@@ -213,7 +244,7 @@ impl TableInner {
         scorer: &Scorer,
         candidates: Option<&[(i64, i64, u32)]>,
         bounds: &Bounds,
-        out: &mut Collector,
+        out: &mut TopK,
     ) -> Result<()> {
         let cap = self.store.capacity;
         // Per-chunk bitmaps of candidate slots.
@@ -227,7 +258,7 @@ impl TableInner {
         });
         self.with_layout(|layout| {
             let prescan = match (out.k(), scorer.query_f32()) {
-                (Some(k), Some(q)) if layout.fully_coded(vslot) && sq8::supports(scorer.metric()) => Some((k, q)),
+                (k, Some(q)) if layout.fully_coded(vslot) && sq8::supports(scorer.metric()) => Some((k, q)),
                 _ => None,
             };
             match prescan {
@@ -247,7 +278,7 @@ impl TableInner {
         scorer: &Scorer,
         masks: Option<&BTreeMap<i64, Vec<u8>>>,
         bounds: &Bounds,
-        out: &mut Collector,
+        out: &mut TopK,
     ) -> Result<()> {
         let vb = self.store.vector_bytes[vslot];
         let cap = self.store.capacity;
@@ -329,7 +360,7 @@ impl TableInner {
         k: usize,
         masks: Option<&BTreeMap<i64, Vec<u8>>>,
         bounds: &Bounds,
-        out: &mut Collector,
+        out: &mut TopK,
     ) -> Result<()> {
         let qc = QueryCode::new(q, scorer.metric());
         let mut upper = UpperBounds::new(k);
@@ -466,8 +497,8 @@ impl VindexCursor {
             Rows::Sorted(h) => {
                 h.get(self.pos).map(|h| (h.rowid, Loc { chunk: h.chunk, slot: h.slot as usize }, Some(h.distance)))
             }
-            Rows::Lazy(l) => {
-                l.get(self.pos).map(|h| (h.rowid, Loc { chunk: h.chunk, slot: h.slot as usize }, Some(h.distance)))
+            Rows::Growing(g) => {
+                g.hits.get(self.pos).map(|h| (h.rowid, Loc { chunk: h.chunk, slot: h.slot as usize }, Some(h.distance)))
             }
             Rows::Scan(r) => {
                 r.get(self.pos).map(|&(rowid, chunk, slot)| (rowid, Loc { chunk, slot: slot as usize }, None))
@@ -520,8 +551,15 @@ impl VTabCursor for VindexCursor {
         Ok(())
     }
 
-    fn next(&mut self, _tab: &super::VindexTable) -> Result<()> {
+    fn next(&mut self, tab: &super::VindexTable) -> Result<()> {
         self.pos += 1;
+        if let Rows::Growing(g) = &mut self.rows
+            && self.pos >= g.hits.len()
+            && !g.exhausted
+        {
+            g.k = g.k.saturating_mul(GROWTH);
+            tab.inner.grow(g)?;
+        }
         Ok(())
     }
 
@@ -529,7 +567,7 @@ impl VTabCursor for VindexCursor {
         match &self.rows {
             Rows::Empty => true,
             Rows::Sorted(h) => self.pos >= h.len(),
-            Rows::Lazy(l) => self.pos >= l.len(),
+            Rows::Growing(g) => self.pos >= g.hits.len(),
             Rows::Scan(r) => self.pos >= r.len(),
         }
     }
