@@ -18,7 +18,7 @@ loadable: $(EXT)
 $(EXT): FORCE
 	VINDEX_GIT_COMMIT=$(GIT_COMMIT) VINDEX_BUILD_DATE=$(BUILD_DATE) $(CARGO) build --release --features loadable --lib
 	@mkdir -p dist
-	@cmp -s target/release/libvindex.so $(EXT) || cp target/release/libvindex.so $(EXT)
+	@cmp -s target/release/libvindex.so $(EXT) || { cp target/release/libvindex.so $(EXT).tmp && mv -f $(EXT).tmp $(EXT); }
 
 FORCE:
 
@@ -58,10 +58,19 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-bench: loadable venv
-	$(PY) bench/functions.py
-	$(PY) bench/knn.py
+# Benchmarks (not part of `make test`): peers from PyPI in their own venv.
+BENCH_VENV ?= bench/.venv
+$(BENCH_VENV)/.ok: bench/requirements.txt
+	$(PYTHON_SYS) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+bench: loadable $(BENCH_VENV)/.ok
+	$(BENCH_VENV)/bin/python bench/functions.py
+	$(BENCH_VENV)/bin/python bench/knn.py
+	$(BENCH_VENV)/bin/python bench/scan_layout.py
+	$(CARGO) run --release --quiet --example kernel_bench
 
 clean:
 	$(CARGO) clean
-	rm -rf dist $(VENV)
+	rm -rf dist $(VENV) $(BENCH_VENV)

@@ -1,7 +1,7 @@
 //! Scalar SQL functions: registration and the panic-catching trampoline.
 
 use super::stmt::Db;
-use super::value::{Context, args_from_raw};
+use super::value::{Context, ValueRef};
 use crate::error::{Error, Result, code};
 use crate::value::{Arg, Output, SqlValue};
 use libsqlite3_sys as ffi;
@@ -49,16 +49,27 @@ unsafe extern "C" fn scalar_trampoline(
         let ud = context.user_data();
         // SAFETY: user data was set to a `ScalarFn` pointer by `create_scalar`.
         let f: ScalarFn = unsafe { std::mem::transmute::<*mut std::ffi::c_void, ScalarFn>(ud) };
-        let values = unsafe { args_from_raw(argc, argv) };
-        let mut small = [Arg::new(SqlValue::Null); 4];
-        let mut big = Vec::new();
-        let args: &[Arg<'_>] = if values.len() <= small.len() {
-            for (slot, v) in small.iter_mut().zip(&values) {
-                *slot = Arg::with_subtype(v.get(), v.subtype());
-            }
-            &small[..values.len()]
+        let raw: &[*mut ffi::sqlite3_value] = if argc > 0 && !argv.is_null() {
+            // SAFETY: argv holds argc valid values for the duration of this call.
+            unsafe { std::slice::from_raw_parts(argv, argc as usize) }
         } else {
-            big.extend(values.iter().map(|v| Arg::with_subtype(v.get(), v.subtype())));
+            &[]
+        };
+        // SAFETY: each pointer is a valid value for this call.
+        let arg = |p: &*mut ffi::sqlite3_value| {
+            let v = unsafe { ValueRef::from_raw(*p) };
+            Arg::with_subtype(v.get(), v.subtype())
+        };
+        // No allocation for the usual one to three arguments.
+        let mut small = [Arg::new(SqlValue::Null); 4];
+        let big: Vec<Arg<'_>>;
+        let args: &[Arg<'_>] = if raw.len() <= small.len() {
+            for (slot, p) in small.iter_mut().zip(raw) {
+                *slot = arg(p);
+            }
+            &small[..raw.len()]
+        } else {
+            big = raw.iter().map(arg).collect();
             &big
         };
         f(args)
