@@ -213,14 +213,10 @@ impl Layout {
         };
         let c = &mut self.chunks[i];
         for slot in 0..cap {
-            if c.is_used(slot) {
-                let x = &f[slot * dims..(slot + 1) * dims];
-                if !crate::index::sq8::codable(x) {
-                    release(codes.bytes());
-                    self.columns[vslot].code_dims = None;
-                    return;
-                }
-                codes.set(slot, x);
+            if c.is_used(slot) && !codes.set(slot, &f[slot * dims..(slot + 1) * dims]) {
+                release(codes.bytes());
+                self.columns[vslot].code_dims = None;
+                return;
             }
         }
         self.cached_bytes += codes.bytes();
@@ -334,9 +330,7 @@ impl Layout {
         }
         if let (Some(codes), Some(_)) = (c.codes[vslot].as_mut(), code_dims) {
             let x: Vec<f32> = bytemuck::pod_collect_to_vec(bytes);
-            if crate::index::sq8::codable(&x) {
-                codes.set(loc.slot, &x);
-            } else {
+            if !codes.set(loc.slot, &x) {
                 // Drop the column's codes: the prescan no longer applies.
                 for c in &mut self.chunks {
                     if let Some(old) = c.codes[vslot].take() {

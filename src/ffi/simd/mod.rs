@@ -180,3 +180,22 @@ fn neon_table() -> Option<Kernels> {
         jaccard: n::jaccard,
     }))
 }
+
+/// int8 coding of a float32 vector (`index::sq8::encode_portable`), compiled with AVX2 where
+/// the CPU has it: it is what the first KNN query on a connection spends its time on.
+pub fn encode_sq8(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static AVX2: OnceLock<bool> = OnceLock::new();
+        if *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
+                crate::index::sq8::encode_portable(x, out)
+            }
+            // SAFETY: AVX2 and FMA were detected on this CPU.
+            return unsafe { avx2(x, out) };
+        }
+    }
+    crate::index::sq8::encode_portable(x, out)
+}
