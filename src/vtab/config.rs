@@ -220,6 +220,7 @@ fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -
         return Err(Error::invalid(format!("column {name}: bit vectors need a multiple of 8 dimensions, not {dims}")));
     }
     let mut metric = if ty == ElementType::Bit { Metric::Hamming } else { Metric::L2 };
+    let mut metric_given = false;
     for opt in rest[close + 1..].split_whitespace() {
         let (k, v) = opt.split_once('=').ok_or_else(|| {
             Error::invalid(format!(
@@ -228,6 +229,10 @@ fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -
         })?;
         match k.to_ascii_lowercase().as_str() {
             "distance" | "distance_metric" | "metric" => {
+                if metric_given {
+                    return Err(Error::invalid(format!("column {name}: the distance is given more than once")));
+                }
+                metric_given = true;
                 metric = Metric::parse(v).ok_or_else(|| {
                     Error::invalid(format!(
                         "column {name}: unknown distance '{v}' (expected l2, cosine, ip, l1, hamming or jaccard)"

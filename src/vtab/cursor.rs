@@ -34,6 +34,9 @@ pub struct VindexCursor {
     k: Option<i64>,
     meta_row: Option<(i64, Vec<OwnedValue>)>,
     aux_row: Option<(i64, Vec<OwnedValue>)>,
+    /// The table's write count when the query ran: when it moved, rows are re-checked as the
+    /// cursor reaches them (a row deleted meanwhile is skipped, a moved one read where it is).
+    writes_seen: u64,
 }
 
 struct Growing {
@@ -45,6 +48,14 @@ struct Growing {
     hits: Vec<Hit>,
     /// Fewer than k rows came back: there are no more.
     exhausted: bool,
+}
+
+impl Growing {
+    /// After finding the best `k` again, continue right after `last` (by distance, then
+    /// rowid), so rows deleted meanwhile shift nothing.
+    fn position_after(&self, last: &Hit) -> usize {
+        self.hits.partition_point(|h| h.cmp_key(last) != std::cmp::Ordering::Greater)
+    }
 }
 
 /// First batch of a KNN query without k or LIMIT (SQLite 3.40's `ORDER BY distance LIMIT n`),
@@ -450,7 +461,8 @@ impl TableInner {
         let mut st = self.store.stmts.get(&sql)?;
         st.bind_i64(1, rowid)?;
         if !st.step()? {
-            return Err(Error::corrupt(format!("{}: row {rowid} is missing", self.store.names.raw("rows"))));
+            // Deleted after the query started (SQLite allows that): no values.
+            return Ok(vec![OwnedValue::Null; cols.len()]);
         }
         Ok((0..cols.len()).map(|i| st.column_owned(i)).collect())
     }
@@ -468,6 +480,27 @@ impl TableInner {
     }
 
     /// Bytes of vector column `vslot` at `loc`.
+    /// The vector of `rowid`, found at `loc` when the query ran; None when the row was deleted
+    /// since (or moved: then it is read where it is now).
+    fn vector_of(&self, vslot: usize, rowid: i64, loc: Loc) -> Result<Option<Vec<u8>>> {
+        let generation = self.store.generation()?;
+        let still_there = {
+            let st = self.state.borrow();
+            st.layout.as_ref().filter(|l| l.generation == generation).and_then(|l| {
+                let c = l.chunk(loc.chunk)?;
+                Some(c.is_used(loc.slot) && c.rowids.get(loc.slot) == Some(&rowid))
+            })
+        };
+        let loc = match still_there {
+            Some(true) => loc,
+            _ => match self.store.location(rowid)? {
+                Some(now) => now,
+                None => return Ok(None),
+            },
+        };
+        self.vector_at(vslot, loc).map(Some)
+    }
+
     pub fn vector_at(&self, vslot: usize, loc: Loc) -> Result<Vec<u8>> {
         let n = self.store.vector_bytes[vslot];
         {
@@ -487,7 +520,25 @@ impl TableInner {
 
 impl VindexCursor {
     pub fn new(t: Rc<TableInner>) -> Self {
-        VindexCursor { t, rows: Rows::Empty, pos: 0, k: None, meta_row: None, aux_row: None }
+        VindexCursor { t, rows: Rows::Empty, pos: 0, k: None, meta_row: None, aux_row: None, writes_seen: 0 }
+    }
+
+    fn set_current_loc(&mut self, loc: Loc) {
+        let pos = self.pos;
+        let hit = match &mut self.rows {
+            Rows::Sorted(h) => h.get_mut(pos),
+            Rows::Growing(g) => g.hits.get_mut(pos),
+            Rows::Scan(r) => {
+                if let Some(x) = r.get_mut(pos) {
+                    (x.1, x.2) = (loc.chunk, loc.slot as u32);
+                }
+                None
+            }
+            Rows::Empty => None,
+        };
+        if let Some(h) = hit {
+            (h.chunk, h.slot) = (loc.chunk, loc.slot as u32);
+        }
     }
 
     /// (rowid, loc, distance) of the current row.
@@ -533,6 +584,7 @@ impl VTabCursor for VindexCursor {
     ) -> Result<()> {
         let t = &tab.inner;
         self.pos = 0;
+        self.writes_seen = t.writes.get();
         self.meta_row = None;
         self.aux_row = None;
         self.k = None;
@@ -553,14 +605,31 @@ impl VTabCursor for VindexCursor {
 
     fn next(&mut self, tab: &super::VindexTable) -> Result<()> {
         self.pos += 1;
-        if let Rows::Growing(g) = &mut self.rows
-            && self.pos >= g.hits.len()
-            && !g.exhausted
-        {
-            g.k = g.k.saturating_mul(GROWTH);
-            tab.inner.grow(g)?;
+        loop {
+            if let Rows::Growing(g) = &mut self.rows
+                && self.pos >= g.hits.len()
+                && !g.exhausted
+                && let Some(last) = g.hits.last().copied()
+            {
+                g.k = g.k.saturating_mul(GROWTH);
+                tab.inner.grow(g)?;
+                self.pos = g.position_after(&last);
+            }
+            if self.writes_seen == tab.inner.writes.get() || self.eof() {
+                return Ok(());
+            }
+            // This connection wrote to the table while the query ran.
+            self.meta_row = None;
+            self.aux_row = None;
+            let Some((rowid, _, _)) = self.current() else { return Ok(()) };
+            match tab.inner.store.location(rowid)? {
+                Some(now) => {
+                    self.set_current_loc(now);
+                    return Ok(());
+                }
+                None => self.pos += 1,
+            }
         }
-        Ok(())
     }
 
     fn eof(&self) -> bool {
@@ -575,6 +644,10 @@ impl VTabCursor for VindexCursor {
     fn column(&mut self, tab: &super::VindexTable, ctx: &mut Context, i: i32) -> Result<()> {
         let t = tab.inner.clone();
         let Some((rowid, loc, distance)) = self.current() else { return Ok(()) };
+        // In an UPDATE, columns that are not assigned come back unchanged without being read.
+        if ctx.nochange() {
+            return Ok(());
+        }
         let i = i as usize;
         let def = &t.def;
         if i == def.distance_col() {
@@ -596,14 +669,13 @@ impl VTabCursor for VindexCursor {
             return Ok(());
         };
         match col.kind {
-            ColumnKind::Vector { ty, slot, .. } => {
-                if ctx.nochange() {
-                    return Ok(());
+            ColumnKind::Vector { ty, slot, .. } => match t.vector_of(slot, rowid, loc)? {
+                Some(bytes) => {
+                    ctx.set_blob(&bytes);
+                    ctx.set_subtype(ty.subtype());
                 }
-                let bytes = t.vector_at(slot, loc)?;
-                ctx.set_blob(&bytes);
-                ctx.set_subtype(ty.subtype());
-            }
+                None => ctx.set_null(),
+            },
             ColumnKind::IntegerPk => ctx.set_i64(rowid),
             ColumnKind::TextPk => {
                 let v = self.meta_value(rowid, 0)?;
@@ -615,9 +687,6 @@ impl VTabCursor for VindexCursor {
                 ctx.set_value(v.as_ref());
             }
             ColumnKind::Aux { slot, .. } => {
-                if ctx.nochange() {
-                    return Ok(());
-                }
                 let v = self.aux_value(rowid, slot)?;
                 ctx.set_value(v.as_ref());
             }

@@ -74,6 +74,8 @@ pub struct TableInner {
     /// Number of KNN queries answered from cached vectors / from pages (for vindex_status).
     pub queries_cached: Cell<u64>,
     pub queries_paged: Cell<u64>,
+    /// Writes through this connection (INSERT/UPDATE/DELETE/commands), for open cursors.
+    pub writes: Cell<u64>,
 }
 
 pub struct VindexTable {
@@ -110,6 +112,7 @@ impl VindexTable {
             state: RefCell::new(State { layout: None, bumped: false }),
             queries_cached: Cell::new(0),
             queries_paged: Cell::new(0),
+            writes: Cell::new(0),
         });
         reg.add(&inner);
         Ok((decl, VindexTable { inner }))
@@ -181,6 +184,7 @@ impl VTab for VindexTable {
         store::drop_tables(t.db, &t.store.names, &t.def)
     }
     fn update(&self, op: Update<'_>) -> Result<i64> {
+        self.inner.writes.set(self.inner.writes.get() + 1);
         let r = update::apply(&self.inner, op);
         if r.is_err() {
             // Pages are restored by the statement rollback; memory must not run ahead of them.

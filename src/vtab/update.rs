@@ -142,28 +142,40 @@ impl TableInner {
         Ok(rv)
     }
 
-    /// Bump the generation once per write transaction and make sure the layout is current.
-    fn begin_write(&self) -> Result<()> {
+    /// Make sure the layout reflects the pages (reload it if another connection wrote).
+    fn prepare_write(&self) -> Result<()> {
         let mut st = self.state.borrow_mut();
         if st.bumped && st.layout.is_some() {
             return Ok(());
         }
-        if !st.bumped {
-            let generation = self.store.generation()?;
-            if st.layout.as_ref().is_some_and(|l| l.generation != generation) {
-                st.layout = None;
-            }
-            let new_gen = self.store.bump_generation()?;
-            if let Some(l) = st.layout.as_mut() {
-                l.generation = new_gen;
-            }
-            st.bumped = true;
-        }
-        if st.layout.is_none() {
-            let generation = self.store.generation()?;
+        let generation = self.store.generation()?;
+        if st.layout.as_ref().is_none_or(|l| l.generation != generation) {
+            st.layout = None;
             st.layout = Some(Layout::load(&self.store, generation, self.column_caches())?);
         }
         Ok(())
+    }
+
+    /// Bump the generation once per write transaction (call before or right after the first
+    /// page write of a statement, never before a check that may still fail: SQLite keeps
+    /// no statement journal for single-row writes to a virtual table).
+    fn mark_written(&self) -> Result<()> {
+        let mut st = self.state.borrow_mut();
+        if st.bumped {
+            return Ok(());
+        }
+        let new_gen = self.store.bump_generation()?;
+        if let Some(l) = st.layout.as_mut() {
+            l.generation = new_gen;
+        }
+        st.bumped = true;
+        Ok(())
+    }
+
+    /// Both: the layout is current and the generation counts this transaction as a writer.
+    fn begin_write(&self) -> Result<()> {
+        self.prepare_write()?;
+        self.mark_written()
     }
 
     fn layout_mut<R>(&self, f: impl FnOnce(&mut Layout) -> R) -> Result<R> {
@@ -215,9 +227,11 @@ impl TableInner {
                 self.delete(v)?;
             }
         }
-        self.begin_write()?;
+        self.prepare_write()?;
         let (loc, new_chunk) = self.layout_mut(|l| l.allocate())?;
+        // The first write, and where a uniqueness conflict shows: nothing changed before it.
         let rowid = self.write_row_record(rowid, loc, pk.as_deref(), &rv)?;
+        self.mark_written()?;
         if new_chunk {
             self.store.create_chunk(loc.chunk)?;
             self.layout_mut(|l| l.add_chunk(loc.chunk, &self.store.vector_bytes))?;
@@ -367,7 +381,8 @@ impl TableInner {
             .store
             .location(old_rowid)?
             .ok_or_else(|| Error::invalid(format!("{}: row {old_rowid} does not exist", self.tname())))?;
-        let mut new_rowid = rowid_value(new_rowid_arg.get(), "rowid")?.unwrap_or(old_rowid);
+        let mut new_rowid = rowid_value(new_rowid_arg.get(), "rowid")?
+            .ok_or_else(|| Error::invalid(format!("{}: the rowid cannot be set to NULL", self.tname())))?;
         if let Some(p) = rv.int_pk {
             match p {
                 Some(p) if new_rowid == old_rowid => new_rowid = p,
