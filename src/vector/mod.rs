@@ -154,31 +154,33 @@ fn check_dims(dims: usize) -> Result<()> {
     Ok(())
 }
 
+/// The error for the first non-finite element (`is_nan` / `is_finite` of the element type).
+fn non_finite_error(nan: bool, i: usize) -> Error {
+    let what = if nan { "NaN" } else { "infinite" };
+    Error::invalid(format!("element {i} of the vector is {what}; vectors must hold finite numbers"))
+}
+
 fn check_finite_f32(v: &[f32]) -> Result<()> {
     // Branch-free over the exponent bits so it vectorizes; find the culprit only on failure.
     let bits: &[u32] = bytemuck::cast_slice(v);
-    let any_bad = bits.iter().fold(0u32, |acc, b| acc | u32::from(b & 0x7f80_0000 == 0x7f80_0000));
-    if any_bad == 0 {
+    if bits.iter().fold(0u32, |acc, b| acc | u32::from(b & 0x7f80_0000 == 0x7f80_0000)) == 0 {
         return Ok(());
     }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        let what = if v[i].is_nan() { "NaN" } else { "infinite" };
-        return Err(Error::invalid(format!("element {i} of the vector is {what}; vectors must hold finite numbers")));
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(non_finite_error(v[i].is_nan(), i)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn check_finite_f16(v: &[f16]) -> Result<()> {
     let bits: &[u16] = bytemuck::cast_slice(v);
-    let any_bad = bits.iter().fold(0u16, |acc, b| acc | u16::from(b & 0x7c00 == 0x7c00));
-    if any_bad == 0 {
+    if bits.iter().fold(0u16, |acc, b| acc | u16::from(b & 0x7c00 == 0x7c00)) == 0 {
         return Ok(());
     }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        let what = if v[i].is_nan() { "NaN" } else { "infinite" };
-        return Err(Error::invalid(format!("element {i} of the vector is {what}; vectors must hold finite numbers")));
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(non_finite_error(v[i].is_nan(), i)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Decode a blob holding elements of type `ty`.

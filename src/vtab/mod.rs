@@ -196,21 +196,12 @@ impl VTab for VindexTable {
         self.inner.state.borrow_mut().bumped = false;
         Ok(())
     }
-    fn sync(&self) -> Result<()> {
-        Ok(())
-    }
     fn commit(&self) -> Result<()> {
         self.inner.state.borrow_mut().bumped = false;
         Ok(())
     }
     fn rollback(&self) -> Result<()> {
         self.inner.forget();
-        Ok(())
-    }
-    fn savepoint(&self, _n: i32) -> Result<()> {
-        Ok(())
-    }
-    fn release(&self, _n: i32) -> Result<()> {
         Ok(())
     }
     fn rollback_to(&self, _n: i32) -> Result<()> {
