@@ -8,11 +8,13 @@
 //! (int8 dot: 2 integer ops per element); hamming reports only bytes/s and ns/vector. It also
 //! times the fallback sub-paths other CPUs take (AVX-512 without VNNI/VPOPCNTDQ, AVX2 LUT bits).
 //! The slices are wherever the allocator put them (typically 16-byte aligned): 64-byte loads
-//! then straddle cache lines, which costs cache-resident AVX-512 runs noticeably.
+//! then straddle cache lines, which costs cache-resident AVX-512 runs noticeably. The `*_f32u`
+//! rows time the float32 kernels over little-endian bytes (what `vec_distance_*` runs on float32
+//! blobs) on copies of the same data placed 1 byte off 4-byte alignment.
 
 use std::hint::black_box;
 use std::time::Instant;
-use vindex::vector::distance::{Kernels, available};
+use vindex::vector::distance::{F32Le, Kernels, available, f32_le};
 
 const RUNS: usize = 5;
 const CACHED_VECTORS: usize = 1_000;
@@ -46,11 +48,15 @@ impl Gen {
 
 /// Picks one float32 kernel (dot, l2sq) out of a table.
 type PickF32 = fn(&Kernels) -> fn(&[f32], &[f32]) -> f32;
+/// Picks one float32-bytes kernel (dot, l2sq) out of a table.
+type PickF32U = fn(&Kernels) -> fn(&[F32Le], &[F32Le]) -> f32;
 
 /// Which kernel a row measures, with its data.
 enum Case<'a> {
     F32(PickF32, &'a [f32], &'a [f32]),
     CosF32(&'a [f32], &'a [f32]),
+    F32U(PickF32U, &'a [F32Le], &'a [F32Le]),
+    CosF32U(&'a [F32Le], &'a [F32Le]),
     F16L2(&'a [half::f16], &'a [half::f16]),
     I8Dot(&'a [i8], &'a [i8]),
     Hamming(&'a [u8], &'a [u8]),
@@ -72,6 +78,18 @@ fn one_pass(k: &Kernels, case: &Case<'_>, dims: usize) -> f64 {
                 s += (p.dot + p.norm_a + p.norm_b) as f64;
             }
         }
+        Case::F32U(pick, q, db) => {
+            let f = pick(k);
+            for v in db.chunks_exact(dims) {
+                s += f(black_box(q), v) as f64;
+            }
+        }
+        Case::CosF32U(q, db) => {
+            for v in db.chunks_exact(dims) {
+                let p = (k.cos_f32u)(black_box(q), v);
+                s += (p.dot + p.norm_a + p.norm_b) as f64;
+            }
+        }
         Case::F16L2(q, db) => {
             for v in db.chunks_exact(dims) {
                 s += (k.l2sq_f16)(black_box(q), v) as f64;
@@ -89,6 +107,12 @@ fn one_pass(k: &Kernels, case: &Case<'_>, dims: usize) -> f64 {
         }
     }
     s
+}
+
+/// The little-endian bytes of `v` starting 1 byte into the returned buffer, so a view of them
+/// (`f32_le(&buf[1..])`) is not 4-byte aligned when the allocation is.
+fn bytes_off_by_one(v: &[f32]) -> Vec<u8> {
+    std::iter::once(0).chain(v.iter().flat_map(|x| x.to_le_bytes())).collect()
 }
 
 struct Row {
@@ -114,12 +138,19 @@ fn main() {
     let qb: Vec<u8> = (0..128).map(|_| g.next() as u8).collect();
     let dbb: Vec<u8> = (0..CACHED_VECTORS * 128).map(|_| g.next() as u8).collect();
 
+    let (q32u_buf, db32u_buf) = (bytes_off_by_one(&q32), bytes_off_by_one(&db32));
+    let q32u = f32_le(&q32u_buf[1..]).expect("whole floats");
+    let db32u = f32_le(&db32u_buf[1..]).expect("whole floats");
+
     let dot: PickF32 = |k| k.dot_f32;
     let l2: PickF32 = |k| k.l2sq_f32;
+    let dot_u: PickF32U = |k| k.dot_f32u;
+    let l2_u: PickF32U = |k| k.l2sq_f32u;
     let cases: Vec<(Row, Case<'_>)> = [384, 768]
         .into_iter()
         .flat_map(|d| {
             let db = &db32[..CACHED_VECTORS * d];
+            let dbu = &db32u[..CACHED_VECTORS * d];
             [
                 (
                     Row { kernel: "dot_f32", dims: d, flops_per_elem: 2.0, bytes_per_vec: 4 * d },
@@ -132,6 +163,18 @@ fn main() {
                 (
                     Row { kernel: "cos_f32", dims: d, flops_per_elem: 6.0, bytes_per_vec: 4 * d },
                     Case::CosF32(&q32[..d], db),
+                ),
+                (
+                    Row { kernel: "dot_f32u", dims: d, flops_per_elem: 2.0, bytes_per_vec: 4 * d },
+                    Case::F32U(dot_u, &q32u[..d], dbu),
+                ),
+                (
+                    Row { kernel: "l2sq_f32u", dims: d, flops_per_elem: 2.0, bytes_per_vec: 4 * d },
+                    Case::F32U(l2_u, &q32u[..d], dbu),
+                ),
+                (
+                    Row { kernel: "cos_f32u", dims: d, flops_per_elem: 6.0, bytes_per_vec: 4 * d },
+                    Case::CosF32U(&q32u[..d], dbu),
                 ),
             ]
         })
@@ -231,6 +274,12 @@ fn main() {
     let big: &[f32] = bytemuck::cast_slice(&backing);
     let bytes = std::mem::size_of_val(big) as f64;
     let q = &q32[..STREAM_DIMS];
+    // A copy of the same values 1 byte off 4-byte alignment, for the float32-bytes kernels. (Not
+    // the same memory read from 1 byte in: that regroups the bytes into other floats, many of
+    // them subnormal, whose slow arithmetic would be timed instead of the loads.)
+    let bigu_buf = bytes_off_by_one(big);
+    let bigu = f32_le(&bigu_buf[1..]).expect("whole floats");
+    let qu = &q32u[..STREAM_DIMS];
 
     // Read-bandwidth baseline: the faster of two plain loops summing the buffer's u64 words,
     // front to back (8 accumulators) and as 4 interleaved streams (more prefetch parallelism).
@@ -278,8 +327,14 @@ fn main() {
         bytes / four_streams / 1e9
     );
     println!("{:<9} {:>8} {:>10} {:>9} {:>16}", "kernel", "table", "ns/vector", "GB/s", "% of read bw");
-    let stream_cases: [(&str, Case<'_>); 3] =
-        [("dot_f32", Case::F32(dot, q, big)), ("l2sq_f32", Case::F32(l2, q, big)), ("cos_f32", Case::CosF32(q, big))];
+    let stream_cases: [(&str, Case<'_>); 6] = [
+        ("dot_f32", Case::F32(dot, q, big)),
+        ("l2sq_f32", Case::F32(l2, q, big)),
+        ("cos_f32", Case::CosF32(q, big)),
+        ("dot_f32u", Case::F32U(dot_u, qu, bigu)),
+        ("l2sq_f32u", Case::F32U(l2_u, qu, bigu)),
+        ("cos_f32u", Case::CosF32U(qu, bigu)),
+    ];
     let mut best_simd: Option<(&str, &str, f64)> = None;
     for (name, case) in &stream_cases {
         for k in &tables {

@@ -245,25 +245,15 @@ pub fn vec_slice(args: &[Arg<'_>]) -> Result<Output> {
     Ok(out_vector(&out))
 }
 
-thread_local! {
-    /// Aligned copies of unaligned float32 blobs (SQLite gives pointers into its pages).
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-}
-
-fn f32_view<'a>(bytes: &'a [u8], scratch: &'a mut Vec<f32>) -> &'a [f32] {
-    match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-        Ok(s) => s,
-        Err(_) => {
-            scratch.clear();
-            scratch.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
-            scratch
-        }
-    }
-}
-
 /// The common case of a distance between two float32 blobs, without allocating and without
 /// the per-element finiteness checks: a non-finite input makes the result non-finite, and
 /// then the checked path below reports it. None: not this case.
+///
+/// The blobs are read in place whatever their alignment, by the kernels over little-endian
+/// float32 bytes: no copy, and the same result as the float32 kernels for the same values.
+/// (Table columns arrive 8-byte aligned: SQLite's OP_Column copies a blob out of its page into
+/// the register's own buffer. A blob bound with SQLITE_STATIC, or returned by another function
+/// or virtual table without a copy, may have any address.)
 fn fast_f32_distance(args: &[Arg<'_>], metric: Metric) -> Option<f64> {
     let f32_tag = |st: u32| st == 0 || st == crate::vector::SUBTYPE_F32;
     match (args[0].value, args[1].value) {
@@ -272,15 +262,11 @@ fn fast_f32_distance(args: &[Arg<'_>], metric: Metric) -> Option<f64> {
                 && f32_tag(args[1].subtype)
                 && a.len() == b.len()
                 && !a.is_empty()
-                && a.len() % 4 == 0
                 && a.len() / 4 <= crate::vector::MAX_DIMS
                 && metric.supports(ElementType::Float32) =>
         {
-            SCRATCH.with(|s| {
-                let (sa, sb) = &mut *s.borrow_mut();
-                let (x, y) = (f32_view(a, sa), f32_view(b, sb));
-                distance::f32_distance(distance::kernels(), metric, x, y).filter(|d| d.is_finite())
-            })
+            let (x, y) = (distance::f32_le(a)?, distance::f32_le(b)?);
+            distance::f32u_distance(distance::kernels(), metric, x, y).filter(|d| d.is_finite())
         }
         _ => None,
     }

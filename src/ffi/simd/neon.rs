@@ -9,7 +9,7 @@
 //! float16 is widened to f32 exactly with integer ops (see `ld_f16`), on stable Rust >= 1.89.
 //! int8 sums go through i16 products into i32 lanes, reduced to i64 every [`I8_CHUNK`] elements.
 
-use crate::vector::distance::CosParts;
+use crate::vector::distance::{CosParts, F32Le};
 use core::arch::aarch64::*;
 use half::f16;
 
@@ -29,6 +29,15 @@ fn ld_f32(x: &[f32; 4]) -> float32x4_t {
     // SAFETY: reads exactly the 4 floats `x` borrows; `vld1q` needs only element alignment,
     // which a `&[f32; 4]` has.
     unsafe { vld1q_f32(x.as_ptr()) }
+}
+/// Four little-endian float32 values at any address, loaded as bytes (`vld1q_u8` needs no
+/// alignment) and reinterpreted: on little-endian aarch64 (every supported Linux, macOS and
+/// Windows target) byte lane `4i..4i+4` is float lane `i`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn ld_f32u(x: &[F32Le; 4]) -> float32x4_t {
+    // SAFETY: reads exactly the 16 bytes `x` borrows, as bytes (alignment 1).
+    vreinterpretq_f32_u8(unsafe { vld1q_u8(x.as_ptr().cast()) })
 }
 /// Four f16 values widened to f32, exactly (what `fcvtl` does; done with integer ops because
 /// the float16 NEON intrinsics are only stable since Rust 1.94). Per lane, with `em` the
@@ -74,6 +83,10 @@ fn ld_u8(x: &[u8; 16]) -> uint8x16_t {
 #[inline(always)]
 fn same(x: f32) -> f32 {
     x
+}
+#[inline(always)]
+fn f32_le(x: F32Le) -> f32 {
+    f32::from_le_bytes(x)
 }
 #[inline(always)]
 fn f16_to_f32(x: f16) -> f32 {
@@ -151,35 +164,30 @@ macro_rules! cos_kernel {
     };
 }
 
-float_kernel!(dot_f32, f32, ld_f32, same, |acc, x, y| vfmaq_f32(acc, x, y), |x, y| x * y);
-float_kernel!(
-    l2sq_f32,
-    f32,
-    ld_f32,
-    same,
-    |acc, x, y| {
-        let d = vsubq_f32(x, y);
-        vfmaq_f32(acc, d, d)
-    },
-    |x, y| (x - y) * (x - y)
-);
-float_kernel!(l1_f32, f32, ld_f32, same, |acc, x, y| vaddq_f32(acc, vabdq_f32(x, y)), |x, y| (x - y).abs());
-cos_kernel!(cos_f32, f32, ld_f32, same);
+/// The four float kernels (dot, l2sq, l1, cos) for one element type: the float32, the
+/// float32-bytes and the float16 kernels are the same code with another load.
+macro_rules! float_kernels {
+    ($T:ty, $ld:ident, $cvt:path, $dot:ident, $l2sq:ident, $l1:ident, $cos:ident) => {
+        float_kernel!($dot, $T, $ld, $cvt, |acc, x, y| vfmaq_f32(acc, x, y), |x, y| x * y);
+        float_kernel!(
+            $l2sq,
+            $T,
+            $ld,
+            $cvt,
+            |acc, x, y| {
+                let d = vsubq_f32(x, y);
+                vfmaq_f32(acc, d, d)
+            },
+            |x, y| (x - y) * (x - y)
+        );
+        float_kernel!($l1, $T, $ld, $cvt, |acc, x, y| vaddq_f32(acc, vabdq_f32(x, y)), |x, y| (x - y).abs());
+        cos_kernel!($cos, $T, $ld, $cvt);
+    };
+}
 
-float_kernel!(dot_f16, f16, ld_f16, f16_to_f32, |acc, x, y| vfmaq_f32(acc, x, y), |x, y| x * y);
-float_kernel!(
-    l2sq_f16,
-    f16,
-    ld_f16,
-    f16_to_f32,
-    |acc, x, y| {
-        let d = vsubq_f32(x, y);
-        vfmaq_f32(acc, d, d)
-    },
-    |x, y| (x - y) * (x - y)
-);
-float_kernel!(l1_f16, f16, ld_f16, f16_to_f32, |acc, x, y| vaddq_f32(acc, vabdq_f32(x, y)), |x, y| (x - y).abs());
-cos_kernel!(cos_f16, f16, ld_f16, f16_to_f32);
+float_kernels!(f32, ld_f32, same, dot_f32, l2sq_f32, l1_f32, cos_f32);
+float_kernels!(F32Le, ld_f32u, f32_le, dot_f32u, l2sq_f32u, l1_f32u, cos_f32u);
+float_kernels!(f16, ld_f16, f16_to_f32, dot_f16, l2sq_f16, l1_f16, cos_f16);
 
 /// `acc + x*y` over 16 int8 pairs: i16 products (|x*y| <= 16,384 fits), pairwise into i32.
 #[inline]

@@ -10,12 +10,15 @@
 //! a load can only read memory the borrow covers; tails shorter than a vector are either summed
 //! in scalar code (AVX2) or read with masked loads (AVX-512), whose masked-off lanes touch no
 //! memory. Nothing depends on the address of the data: loads are unaligned (`loadu`) and the
-//! summation order is a function of the length alone, so results are deterministic.
+//! summation order is a function of the length alone, so results are deterministic. The
+//! `*_f32u` kernels take float32 values as little-endian bytes (`F32Le`, alignment 1: a blob at
+//! any address); they are the float32 kernels with another loader, so they give bit-identical
+//! results for the same values.
 //!
 //! The int8 kernels accumulate in i32 lanes and reduce to i64 every [`I8_CHUNK`] elements,
 //! which keeps every lane far from overflow for slices of any length (see [`I8_CHUNK`]).
 
-use crate::vector::distance::CosParts;
+use crate::vector::distance::{CosParts, F32Le};
 use core::arch::x86_64::*;
 use half::f16;
 
@@ -45,6 +48,10 @@ fn f16_to_f32(x: f16) -> f32 {
 #[inline(always)]
 fn same(x: f32) -> f32 {
     x
+}
+#[inline(always)]
+fn f32_le(x: F32Le) -> f32 {
+    f32::from_le_bytes(x)
 }
 
 /// Exact scalar int8 sums for tails: (dot, l2sq, l1) are computed by the callers from these.
@@ -143,6 +150,14 @@ pub mod avx2 {
     fn ld_f32(x: &[f32; 8]) -> __m256 {
         // SAFETY: reads exactly the 8 floats `x` borrows; `loadu` needs no alignment.
         unsafe { _mm256_loadu_ps(x.as_ptr()) }
+    }
+    /// 8 little-endian float32 values at any address.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn ld_f32u(x: &[F32Le; 8]) -> __m256 {
+        // SAFETY: reads exactly the 32 bytes `x` borrows; `loadu` needs no alignment (`x` has
+        // none beyond 1). x86 is little-endian, so the lanes are the values the bytes encode.
+        unsafe { _mm256_loadu_ps(x.as_ptr().cast()) }
     }
     #[inline]
     #[target_feature(enable = "avx,f16c")]
@@ -264,49 +279,37 @@ pub mod avx2 {
         };
     }
 
-    float_kernel!(dot_f32, f32, ld_f32, same, |acc, x, y| _mm256_fmadd_ps(x, y, acc), |x, y| x * y);
-    float_kernel!(
-        l2sq_f32,
-        f32,
-        ld_f32,
-        same,
-        |acc, x, y| {
-            let d = _mm256_sub_ps(x, y);
-            _mm256_fmadd_ps(d, d, acc)
-        },
-        |x, y| (x - y) * (x - y)
-    );
-    float_kernel!(
-        l1_f32,
-        f32,
-        ld_f32,
-        same,
-        |acc, x, y| _mm256_add_ps(acc, _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y))),
-        |x, y| (x - y).abs()
-    );
-    cos_kernel!(cos_f32, f32, ld_f32, same);
+    /// The four float kernels (dot, l2sq, l1, cos) for one element type: the float32, the
+    /// float32-bytes and the float16 kernels are the same code with another load.
+    macro_rules! float_kernels {
+        ($T:ty, $ld:ident, $cvt:path, $dot:ident, $l2sq:ident, $l1:ident, $cos:ident) => {
+            float_kernel!($dot, $T, $ld, $cvt, |acc, x, y| _mm256_fmadd_ps(x, y, acc), |x, y| x * y);
+            float_kernel!(
+                $l2sq,
+                $T,
+                $ld,
+                $cvt,
+                |acc, x, y| {
+                    let d = _mm256_sub_ps(x, y);
+                    _mm256_fmadd_ps(d, d, acc)
+                },
+                |x, y| (x - y) * (x - y)
+            );
+            float_kernel!(
+                $l1,
+                $T,
+                $ld,
+                $cvt,
+                |acc, x, y| _mm256_add_ps(acc, _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y))),
+                |x, y| (x - y).abs()
+            );
+            cos_kernel!($cos, $T, $ld, $cvt);
+        };
+    }
 
-    float_kernel!(dot_f16, f16, ld_f16, f16_to_f32, |acc, x, y| _mm256_fmadd_ps(x, y, acc), |x, y| x * y);
-    float_kernel!(
-        l2sq_f16,
-        f16,
-        ld_f16,
-        f16_to_f32,
-        |acc, x, y| {
-            let d = _mm256_sub_ps(x, y);
-            _mm256_fmadd_ps(d, d, acc)
-        },
-        |x, y| (x - y) * (x - y)
-    );
-    float_kernel!(
-        l1_f16,
-        f16,
-        ld_f16,
-        f16_to_f32,
-        |acc, x, y| _mm256_add_ps(acc, _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y))),
-        |x, y| (x - y).abs()
-    );
-    cos_kernel!(cos_f16, f16, ld_f16, f16_to_f32);
+    float_kernels!(f32, ld_f32, same, dot_f32, l2sq_f32, l1_f32, cos_f32);
+    float_kernels!(F32Le, ld_f32u, f32_le, dot_f32u, l2sq_f32u, l1_f32u, cos_f32u);
+    float_kernels!(f16, ld_f16, f16_to_f32, dot_f16, l2sq_f16, l1_f16, cos_f16);
 
     /// int8 kernels: sign-extend 16 values to i16, `vpmaddwd` pairs into i32 lanes (2
     /// accumulators), reduce to i64 once per `I8_CHUNK` elements.
@@ -469,6 +472,24 @@ pub mod avx512 {
         // `min(x.len(), 16)` elements of `x`; masked-off lanes access no memory (no fault).
         unsafe { _mm512_maskz_loadu_ps(m, x.as_ptr()) }
     }
+    /// 16 little-endian float32 values at any address.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn ld_f32u(x: &[F32Le; 16]) -> __m512 {
+        // SAFETY: reads exactly the 64 bytes `x` borrows; `loadu` needs no alignment (`x` has
+        // none beyond 1). x86 is little-endian, so the lanes are the values the bytes encode.
+        unsafe { _mm512_loadu_ps(x.as_ptr().cast()) }
+    }
+    /// The first `min(x.len(), 16)` values of `x` (any address), zeros in the other lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn ld_f32u_tail(x: &[F32Le]) -> __m512 {
+        let m = low_mask(x.len(), 16) as __mmask16;
+        // SAFETY: only lanes whose mask bit is set are read, and those are the 4-byte groups of
+        // the first `min(x.len(), 16)` elements of `x`; masked-off lanes access no memory (no
+        // fault); `loadu` needs no alignment.
+        unsafe { _mm512_maskz_loadu_ps(m, x.as_ptr().cast()) }
+    }
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn ld_f16(x: &[f16; 16]) -> __m512 {
@@ -601,27 +622,25 @@ pub mod avx512 {
         };
     }
 
-    float_kernel!(dot_f32, f32, "avx512f", ld_f32, ld_f32_tail, |acc, x, y| _mm512_fmadd_ps(x, y, acc));
-    float_kernel!(l2sq_f32, f32, "avx512f", ld_f32, ld_f32_tail, |acc, x, y| {
-        let d = _mm512_sub_ps(x, y);
-        _mm512_fmadd_ps(d, d, acc)
-    });
-    float_kernel!(l1_f32, f32, "avx512f", ld_f32, ld_f32_tail, |acc, x, y| _mm512_add_ps(
-        acc,
-        _mm512_abs_ps(_mm512_sub_ps(x, y))
-    ));
-    cos_kernel!(cos_f32, f32, "avx512f", ld_f32, ld_f32_tail);
+    /// The four float kernels for one element type (see the AVX2 version).
+    macro_rules! float_kernels {
+        ($T:ty, $feat:literal, $ld:ident, $ld_tail:ident, $dot:ident, $l2sq:ident, $l1:ident, $cos:ident) => {
+            float_kernel!($dot, $T, $feat, $ld, $ld_tail, |acc, x, y| _mm512_fmadd_ps(x, y, acc));
+            float_kernel!($l2sq, $T, $feat, $ld, $ld_tail, |acc, x, y| {
+                let d = _mm512_sub_ps(x, y);
+                _mm512_fmadd_ps(d, d, acc)
+            });
+            float_kernel!($l1, $T, $feat, $ld, $ld_tail, |acc, x, y| _mm512_add_ps(
+                acc,
+                _mm512_abs_ps(_mm512_sub_ps(x, y))
+            ));
+            cos_kernel!($cos, $T, $feat, $ld, $ld_tail);
+        };
+    }
 
-    float_kernel!(dot_f16, f16, "avx512f,avx512bw", ld_f16, ld_f16_tail, |acc, x, y| _mm512_fmadd_ps(x, y, acc));
-    float_kernel!(l2sq_f16, f16, "avx512f,avx512bw", ld_f16, ld_f16_tail, |acc, x, y| {
-        let d = _mm512_sub_ps(x, y);
-        _mm512_fmadd_ps(d, d, acc)
-    });
-    float_kernel!(l1_f16, f16, "avx512f,avx512bw", ld_f16, ld_f16_tail, |acc, x, y| _mm512_add_ps(
-        acc,
-        _mm512_abs_ps(_mm512_sub_ps(x, y))
-    ));
-    cos_kernel!(cos_f16, f16, "avx512f,avx512bw", ld_f16, ld_f16_tail);
+    float_kernels!(f32, "avx512f", ld_f32, ld_f32_tail, dot_f32, l2sq_f32, l1_f32, cos_f32);
+    float_kernels!(F32Le, "avx512f", ld_f32u, ld_f32u_tail, dot_f32u, l2sq_f32u, l1_f32u, cos_f32u);
+    float_kernels!(f16, "avx512f,avx512bw", ld_f16, ld_f16_tail, dot_f16, l2sq_f16, l1_f16, cos_f16);
 
     /// `acc + a0*b0 + a1*b1` per i32 lane, without VNNI.
     #[inline]

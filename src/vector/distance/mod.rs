@@ -19,8 +19,26 @@ pub struct CosParts<T> {
     pub norm_b: T,
 }
 
+/// A float32 held as its 4 little-endian bytes. Its alignment is 1, so `&[F32Le]` views any byte
+/// buffer in place, whatever its address (see [`f32_le`]): a blob needs no aligned copy.
+pub type F32Le = [u8; 4];
+
+/// `bytes` as little-endian float32 values, without copying and whatever its alignment; `None`
+/// when the length is not a multiple of 4.
+#[inline]
+pub fn f32_le(bytes: &[u8]) -> Option<&[F32Le]> {
+    match bytes.as_chunks::<4>() {
+        (v, []) => Some(v),
+        _ => None,
+    }
+}
+
 /// The kernel table. All slices of one call have equal length (callers check); none needs to
 /// be aligned beyond its element type.
+///
+/// The `*_f32u` kernels are the float32 ones over [`F32Le`] (memory of any alignment). For the
+/// same values they give bit-identical results to their `*_f32` counterparts of the same table:
+/// they are the same code with another load.
 #[derive(Clone, Copy)]
 pub struct Kernels {
     /// Which implementation this is: "scalar", "avx2", "avx512", "neon".
@@ -29,6 +47,10 @@ pub struct Kernels {
     pub l2sq_f32: fn(&[f32], &[f32]) -> f32,
     pub l1_f32: fn(&[f32], &[f32]) -> f32,
     pub cos_f32: fn(&[f32], &[f32]) -> CosParts<f32>,
+    pub dot_f32u: fn(&[F32Le], &[F32Le]) -> f32,
+    pub l2sq_f32u: fn(&[F32Le], &[F32Le]) -> f32,
+    pub l1_f32u: fn(&[F32Le], &[F32Le]) -> f32,
+    pub cos_f32u: fn(&[F32Le], &[F32Le]) -> CosParts<f32>,
     pub dot_f16: fn(&[f16], &[f16]) -> f32,
     pub l2sq_f16: fn(&[f16], &[f16]) -> f32,
     pub l1_f16: fn(&[f16], &[f16]) -> f32,
@@ -167,6 +189,27 @@ pub fn f32_distance(k: &Kernels, metric: Metric, x: &[f32], y: &[f32]) -> Option
             if d.is_finite() { d as f64 } else { x.iter().zip(y).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum() }
         }
         Metric::Cosine => return cosine_from_parts(widen_f32((k.cos_f32)(x, y))),
+        Metric::Hamming | Metric::Jaccard => return None,
+    })
+}
+
+/// [`f32_distance`] over float32 values of any alignment (see [`F32Le`]); the same result for the
+/// same values.
+#[inline]
+pub fn f32u_distance(k: &Kernels, metric: Metric, x: &[F32Le], y: &[F32Le]) -> Option<f64> {
+    Some(match metric {
+        Metric::L2 => ((k.l2sq_f32u)(x, y) as f64).sqrt(),
+        Metric::Ip => -((k.dot_f32u)(x, y) as f64),
+        Metric::L1 => {
+            let d = (k.l1_f32u)(x, y);
+            if d.is_finite() {
+                d as f64
+            } else {
+                let f = |v: &F32Le| f32::from_le_bytes(*v) as f64;
+                x.iter().zip(y).map(|(a, b)| (f(a) - f(b)).abs()).sum()
+            }
+        }
+        Metric::Cosine => return cosine_from_parts(widen_f32((k.cos_f32u)(x, y))),
         Metric::Hamming | Metric::Jaccard => return None,
     })
 }

@@ -1,52 +1,85 @@
 //! Plain scalar reference kernels: the definition every SIMD kernel is tested against.
 //! Straightforward loops, one accumulator, no tricks.
 
-use super::{CosParts, Kernels};
+use super::{CosParts, F32Le, Kernels};
 use half::f16;
 
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+// The float kernels, generic over how an element becomes an f32 (`w`): the f32, float32-bytes
+// and f16 versions below are the same loops.
+#[inline(always)]
+fn dot_by<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> f32 {
+    a.iter().zip(b).map(|(&x, &y)| w(x) * w(y)).sum()
 }
-pub fn l2sq_f32(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-pub fn l1_f32(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
-}
-pub fn cos_f32(a: &[f32], b: &[f32]) -> CosParts<f32> {
-    let mut p = CosParts::default();
-    for (x, y) in a.iter().zip(b) {
-        p.dot += x * y;
-        p.norm_a += x * x;
-        p.norm_b += y * y;
-    }
-    p
-}
-
-pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x.to_f32() * y.to_f32()).sum()
-}
-pub fn l2sq_f16(a: &[f16], b: &[f16]) -> f32 {
+#[inline(always)]
+fn l2sq_by<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> f32 {
     a.iter()
         .zip(b)
-        .map(|(x, y)| {
-            let d = x.to_f32() - y.to_f32();
+        .map(|(&x, &y)| {
+            let d = w(x) - w(y);
             d * d
         })
         .sum()
 }
-pub fn l1_f16(a: &[f16], b: &[f16]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x.to_f32() - y.to_f32()).abs()).sum()
+#[inline(always)]
+fn l1_by<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> f32 {
+    a.iter().zip(b).map(|(&x, &y)| (w(x) - w(y)).abs()).sum()
 }
-pub fn cos_f16(a: &[f16], b: &[f16]) -> CosParts<f32> {
+#[inline(always)]
+fn cos_by<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> CosParts<f32> {
     let mut p = CosParts::default();
-    for (x, y) in a.iter().zip(b) {
-        let (x, y) = (x.to_f32(), y.to_f32());
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (w(x), w(y));
         p.dot += x * y;
         p.norm_a += x * x;
         p.norm_b += y * y;
     }
     p
+}
+
+fn same(x: f32) -> f32 {
+    x
+}
+fn f16_to_f32(x: f16) -> f32 {
+    x.to_f32()
+}
+
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    dot_by(a, b, same)
+}
+pub fn l2sq_f32(a: &[f32], b: &[f32]) -> f32 {
+    l2sq_by(a, b, same)
+}
+pub fn l1_f32(a: &[f32], b: &[f32]) -> f32 {
+    l1_by(a, b, same)
+}
+pub fn cos_f32(a: &[f32], b: &[f32]) -> CosParts<f32> {
+    cos_by(a, b, same)
+}
+
+pub fn dot_f32u(a: &[F32Le], b: &[F32Le]) -> f32 {
+    dot_by(a, b, f32::from_le_bytes)
+}
+pub fn l2sq_f32u(a: &[F32Le], b: &[F32Le]) -> f32 {
+    l2sq_by(a, b, f32::from_le_bytes)
+}
+pub fn l1_f32u(a: &[F32Le], b: &[F32Le]) -> f32 {
+    l1_by(a, b, f32::from_le_bytes)
+}
+pub fn cos_f32u(a: &[F32Le], b: &[F32Le]) -> CosParts<f32> {
+    cos_by(a, b, f32::from_le_bytes)
+}
+
+pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
+    dot_by(a, b, f16_to_f32)
+}
+pub fn l2sq_f16(a: &[f16], b: &[f16]) -> f32 {
+    l2sq_by(a, b, f16_to_f32)
+}
+pub fn l1_f16(a: &[f16], b: &[f16]) -> f32 {
+    l1_by(a, b, f16_to_f32)
+}
+pub fn cos_f16(a: &[f16], b: &[f16]) -> CosParts<f32> {
+    cos_by(a, b, f16_to_f32)
 }
 
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i64 {
@@ -88,6 +121,10 @@ pub const KERNELS: Kernels = Kernels {
     l2sq_f32,
     l1_f32,
     cos_f32,
+    dot_f32u,
+    l2sq_f32u,
+    l1_f32u,
+    cos_f32u,
     dot_f16,
     l2sq_f16,
     l1_f16,

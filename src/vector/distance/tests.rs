@@ -1,7 +1,8 @@
 //! Kernel tests: the scalar reference against hand-computed values, and every kernel table this
 //! CPU supports ([`available`]) against the scalar reference — exactly for int8 and bit kernels,
 //! within a rounding tolerance for float kernels (see [`close`]) — over awkward lengths,
-//! misaligned slices, extreme values, and random inputs (proptest).
+//! misaligned slices, extreme values, and random inputs (proptest). The float32-bytes kernels
+//! (`*_f32u`) must equal their table's float32 kernels bit for bit, at any byte offset.
 
 use super::*;
 use half::f16;
@@ -132,6 +133,49 @@ fn check_f16_exact(k: &Kernels, a: &[f16], b: &[f16]) {
     assert_eq!((k.cos_f16)(a, b), (r.cos_f16)(a, b), "cos_f16 {} n={n}", k.name);
 }
 
+/// Little-endian bytes of `v`.
+fn le_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The float32-bytes kernels of `k` on the bytes of `a` and `b`, placed `oa` and `ob` bytes past
+/// a 64-byte boundary (any offset: 1, 2, 3 are not even 4-byte aligned): bit-identical to the
+/// float32 kernels of the same table on `a` and `b`, and within tolerance of the reference.
+fn check_f32u(k: &Kernels, a: &[f32], b: &[f32], oa: usize, ob: usize, what: &str) {
+    let (pa, pb) = (Placed::new(&le_bytes(a), oa), Placed::new(&le_bytes(b), ob));
+    let (ua, ub) = (f32_le(pa.get()).unwrap(), f32_le(pb.get()).unwrap());
+    assert_eq!((ua.len(), ub.len()), (a.len(), b.len()));
+    let ctx =
+        || format!("{} {what} n={} byte offsets {oa},{ob} a={:p} b={:p}", k.name, a.len(), ua.as_ptr(), ub.as_ptr());
+    let bits = |p: CosParts<f32>| (p.dot.to_bits(), p.norm_a.to_bits(), p.norm_b.to_bits());
+    let (got, want) = ((k.dot_f32u)(ua, ub), (k.dot_f32)(a, b));
+    assert_eq!(got.to_bits(), want.to_bits(), "dot_f32u {}: {got} vs dot_f32 {want}", ctx());
+    let (got, want) = ((k.l2sq_f32u)(ua, ub), (k.l2sq_f32)(a, b));
+    assert_eq!(got.to_bits(), want.to_bits(), "l2sq_f32u {}: {got} vs l2sq_f32 {want}", ctx());
+    let (got, want) = ((k.l1_f32u)(ua, ub), (k.l1_f32)(a, b));
+    assert_eq!(got.to_bits(), want.to_bits(), "l1_f32u {}: {got} vs l1_f32 {want}", ctx());
+    let (got, want) = ((k.cos_f32u)(ua, ub), (k.cos_f32)(a, b));
+    assert_eq!(bits(got), bits(want), "cos_f32u {}: {got:?} vs cos_f32 {want:?}", ctx());
+
+    let r = &scalar::KERNELS;
+    let m = magnitudes(a.iter().copied(), b.iter().copied());
+    let (got, want) = ((k.dot_f32u)(ua, ub), (r.dot_f32)(a, b));
+    assert!(close(got, want, m.dot), "dot_f32u {} vs reference: {got} vs {want}", ctx());
+    let (got, want) = ((k.l2sq_f32u)(ua, ub), (r.l2sq_f32)(a, b));
+    assert!(close(got, want, m.l2sq), "l2sq_f32u {} vs reference: {got} vs {want}", ctx());
+    let (got, want) = ((k.l1_f32u)(ua, ub), (r.l1_f32)(a, b));
+    assert!(close(got, want, m.l1), "l1_f32u {} vs reference: {got} vs {want}", ctx());
+    let (got, want) = ((k.cos_f32u)(ua, ub), (r.cos_f32)(a, b));
+    assert!(close(got.dot, want.dot, m.dot), "cos_f32u.dot {} vs reference: {got:?} vs {want:?}", ctx());
+    assert!(close(got.norm_a, want.norm_a, m.norm_a), "cos_f32u.norm_a {}: {got:?} vs {want:?}", ctx());
+    assert!(close(got.norm_b, want.norm_b, m.norm_b), "cos_f32u.norm_b {}: {got:?} vs {want:?}", ctx());
+}
+
+/// Every table, the reference included, and the fallback variants.
+fn all_tables() -> Vec<Kernels> {
+    available().into_iter().chain(crate::ffi::simd::fallback_variants()).collect()
+}
+
 fn check_i8(k: &Kernels, a: &[i8], b: &[i8], what: &str) {
     let r = &scalar::KERNELS;
     let ctx = || format!("{} {what} n={} a={:p} b={:p}", k.name, a.len(), a.as_ptr(), b.as_ptr());
@@ -260,6 +304,91 @@ fn float_kernels_exact_on_integer_values() {
             }
         }
     }
+}
+
+/// Byte offsets of the float32-bytes kernels' inputs from a 64-byte boundary: aligned, the odd
+/// offsets 1, 2, 3, and a few that misalign one side for 16/32/64-byte vectors only.
+const BYTE_OFFSETS: [(usize, usize); 9] = [(0, 0), (1, 0), (0, 2), (3, 1), (2, 3), (1, 1), (3, 3), (5, 0), (4, 63)];
+
+#[test]
+fn f32u_kernels_are_bit_identical_to_f32_kernels_at_odd_byte_offsets() {
+    let mut rng = StdRng::seed_from_u64(0xf32_0b17e5);
+    for k in all_tables() {
+        for n in LENGTHS.into_iter().chain([2, 5, 7, 8, 9, 24, 40, 48, 80, 96, 129, 200]) {
+            let (a, b) = (random_f32s(&mut rng, n), random_f32s(&mut rng, n));
+            for (oa, ob) in BYTE_OFFSETS {
+                check_f32u(&k, &a, &b, oa, ob, "random");
+            }
+            // Small integers: exact, so equal to the reference bit for bit as well.
+            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-16i32..=16) as f32).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-16i32..=16) as f32).collect();
+            for (oa, ob) in BYTE_OFFSETS {
+                check_f32u(&k, &a, &b, oa, ob, "integers");
+                let (pa, pb) = (Placed::new(&le_bytes(&a), oa), Placed::new(&le_bytes(&b), ob));
+                let (ua, ub) = (f32_le(pa.get()).unwrap(), f32_le(pb.get()).unwrap());
+                let r = &scalar::KERNELS;
+                assert_eq!((k.dot_f32u)(ua, ub), (r.dot_f32)(&a, &b), "dot_f32u {} n={n}", k.name);
+                assert_eq!((k.l2sq_f32u)(ua, ub), (r.l2sq_f32)(&a, &b), "l2sq_f32u {} n={n}", k.name);
+                assert_eq!((k.l1_f32u)(ua, ub), (r.l1_f32)(&a, &b), "l1_f32u {} n={n}", k.name);
+                assert_eq!((k.cos_f32u)(ua, ub), (r.cos_f32)(&a, &b), "cos_f32u {} n={n}", k.name);
+            }
+        }
+    }
+}
+
+/// Values that overflow, infinities, NaN, signed zeros and subnormals go through the float32-bytes
+/// kernels exactly as through the float32 ones, and [`f32u_distance`] equals [`f32_distance`]
+/// for every metric (including the L1 overflow fallback and cosine with a zero vector).
+#[test]
+fn f32u_distance_equals_f32_distance_on_special_values() {
+    let specials = [
+        0.0f32,
+        -0.0,
+        f32::from_bits(1),
+        -f32::MIN_POSITIVE,
+        1.0,
+        -3.5,
+        3e38,
+        -3e38,
+        f32::MAX,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ];
+    let same = |x: Option<f64>, y: Option<f64>| x.map(f64::to_bits) == y.map(f64::to_bits);
+    let mut rng = StdRng::seed_from_u64(0x5bec);
+    for k in all_tables() {
+        for n in [1, 7, 16, 17, 33, 65, 100] {
+            for round in 0..12 {
+                let pick = |rng: &mut StdRng| -> Vec<f32> {
+                    (0..n).map(|_| specials[rng.random_range(0..specials.len())]).collect()
+                };
+                let (a, b): (Vec<f32>, Vec<f32>) = match round {
+                    0 => (vec![3e38; n], vec![-3e38; n]), // L1 overflows in f32, not in f64
+                    1 => (vec![0.0; n], pick(&mut rng)),  // cosine undefined
+                    _ => (pick(&mut rng), pick(&mut rng)),
+                };
+                let (pa, pb) = (Placed::new(&le_bytes(&a), 1), Placed::new(&le_bytes(&b), 3));
+                let (ua, ub) = (f32_le(pa.get()).unwrap(), f32_le(pb.get()).unwrap());
+                for metric in [Metric::L2, Metric::Cosine, Metric::Ip, Metric::L1] {
+                    let (got, want) = (f32u_distance(&k, metric, ua, ub), f32_distance(&k, metric, &a, &b));
+                    assert!(same(got, want), "{} {} n={n}: {got:?} vs {want:?} for {a:?} {b:?}", k.name, metric.name());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_le_views_bytes_in_place() {
+    let bytes = le_bytes(&[1.5, -2.0, 7.25]);
+    let p = Placed::new(&bytes, 3);
+    let v = f32_le(p.get()).unwrap();
+    assert_eq!(v.as_ptr().cast::<u8>(), p.get().as_ptr());
+    assert_eq!(v.iter().map(|x| f32::from_le_bytes(*x)).collect::<Vec<_>>(), [1.5, -2.0, 7.25]);
+    assert_eq!(f32_le(&[]).map(<[F32Le]>::len), Some(0));
+    assert!(f32_le(&bytes[1..]).is_none());
+    assert!(f32_le(&bytes[..5]).is_none());
 }
 
 #[test]
@@ -406,6 +535,7 @@ fn unequal_lengths_use_the_common_prefix() {
         for (n, m) in [(0, 5), (5, 0), (17, 100), (100, 17), (64, 65), (1000, 999)] {
             let (a, b) = (random_f32s(&mut rng, n), random_f32s(&mut rng, m));
             check_f32(&k, &a, &b, "unequal");
+            check_f32u(&k, &a, &b, 1, 2, "unequal");
             let (a, b) = (random_f16s(&mut rng, n), random_f16s(&mut rng, m));
             check_f16(&k, &a, &b, "unequal");
             let (a, b) = (random_i8s(&mut rng, n), random_i8s(&mut rng, m));
@@ -448,6 +578,13 @@ proptest! {
         let (pa, pb) = (Placed::new(&a, 4 * oa), Placed::new(&b, 4 * ob));
         for k in simd_tables() {
             check_f32(&k, pa.get(), pb.get(), "proptest");
+        }
+    }
+
+    #[test]
+    fn prop_f32u_kernels_match_f32_kernels((a, b) in f32_pair(5000), oa in 0usize..64, ob in 0usize..64) {
+        for k in all_tables() {
+            check_f32u(&k, &a, &b, oa, ob, "proptest");
         }
     }
 
