@@ -253,24 +253,6 @@ impl Store {
         self.generation()
     }
 
-    pub fn row_count(&self) -> Result<i64> {
-        let sql = format!("SELECT count(*) FROM {}", self.names.rows());
-        let mut st = self.stmts.get(&sql)?;
-        st.step()?;
-        let n = st.column_i64(0);
-        st.reset();
-        Ok(n)
-    }
-
-    pub fn max_rowid(&self) -> Result<Option<i64>> {
-        let sql = format!("SELECT max(rowid) FROM {}", self.names.rows());
-        let mut st = self.stmts.get(&sql)?;
-        st.step()?;
-        let v = if st.column_is_null(0) { None } else { Some(st.column_i64(0)) };
-        st.reset();
-        Ok(v)
-    }
-
     pub fn location(&self, rowid: i64) -> Result<Option<Loc>> {
         let sql = format!("SELECT chunk, slot FROM {} WHERE rowid = ?1", self.names.rows());
         let mut st = self.stmts.get(&sql)?;
@@ -347,30 +329,6 @@ impl Store {
         Ok(())
     }
 
-    pub fn max_chunk_id(&self) -> Result<Option<i64>> {
-        let sql = format!("SELECT max(id) FROM {}", self.names.chunks());
-        let mut st = self.stmts.get(&sql)?;
-        st.step()?;
-        let v = if st.column_is_null(0) { None } else { Some(st.column_i64(0)) };
-        st.reset();
-        Ok(v)
-    }
-
-    pub fn read_validity(&self, chunk: i64) -> Result<Vec<u8>> {
-        let b = self.blob("chunks", "validity", chunk, false)?;
-        if b.len() != self.capacity / 8 {
-            return Err(Error::corrupt(format!(
-                "{}: chunk {chunk} validity has {} bytes, expected {}",
-                self.names.raw("chunks"),
-                b.len(),
-                self.capacity / 8
-            )));
-        }
-        let mut v = vec![0u8; b.len()];
-        b.read(&mut v, 0)?;
-        Ok(v)
-    }
-
     /// Mark `slot` of `chunk` used by `rowid` (Some) or free (None).
     pub fn set_slot(&self, chunk: i64, slot: usize, rowid: Option<i64>) -> Result<()> {
         let mut vb = self.blob("chunks", "validity", chunk, true)?;
@@ -392,11 +350,6 @@ impl Store {
         debug_assert_eq!(bytes.len(), n);
         let mut b = self.blob(&vectors_suffix(vslot), "data", loc.chunk, true)?;
         b.write(bytes, loc.slot * n)
-    }
-
-    pub fn zero_vector(&self, vslot: usize, loc: Loc) -> Result<()> {
-        let zeros = vec![0u8; self.vector_bytes[vslot]];
-        self.write_vector(vslot, loc, &zeros)
     }
 
     pub fn read_vector(&self, vslot: usize, loc: Loc, out: &mut [u8]) -> Result<()> {
