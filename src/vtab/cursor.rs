@@ -484,16 +484,23 @@ impl TableInner {
     /// since (or moved: then it is read where it is now).
     fn vector_of(&self, vslot: usize, rowid: i64, loc: Loc) -> Result<Option<Vec<u8>>> {
         let generation = self.store.generation()?;
-        let still_there = {
+        let n = self.store.vector_bytes[vslot];
+        let loc = {
             let st = self.state.borrow();
-            st.layout.as_ref().filter(|l| l.generation == generation).and_then(|l| {
-                let c = l.chunk(loc.chunk)?;
-                Some(c.is_used(loc.slot) && c.rowids.get(loc.slot) == Some(&rowid))
-            })
+            let current = st.layout.as_ref().filter(|l| l.generation == generation);
+            match current.and_then(|l| l.chunk(loc.chunk).map(|c| (l, c))) {
+                Some((l, c)) if c.is_used(loc.slot) && c.rowids.get(loc.slot) == Some(&rowid) => {
+                    if let Some(b) = l.cached_vector(vslot, loc, n) {
+                        return Ok(Some(b.to_vec()));
+                    }
+                    Some(loc)
+                }
+                _ => None,
+            }
         };
-        let loc = match still_there {
-            Some(true) => loc,
-            _ => match self.store.location(rowid)? {
+        let loc = match loc {
+            Some(loc) => loc,
+            None => match self.store.location(rowid)? {
                 Some(now) => now,
                 None => return Ok(None),
             },
