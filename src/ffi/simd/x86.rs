@@ -54,29 +54,11 @@ fn f32_le(x: F32Le) -> f32 {
     f32::from_le_bytes(x)
 }
 
-/// Exact scalar int8 sums for tails: (dot, l2sq, l1) are computed by the callers from these.
-#[inline(always)]
-fn i8_dot_tail(a: &[i8], b: &[i8]) -> i64 {
-    a.iter().zip(b).map(|(&x, &y)| x as i64 * y as i64).sum()
-}
+/// Exact scalar int8 sums for tails: the scalar reference kernels themselves.
+use crate::vector::distance::scalar::{cos_i8 as i8_cos_tail, dot_i8 as i8_dot_tail, l1_i8 as i8_l1_tail};
 #[inline(always)]
 fn i8_l2sq_tail(a: &[i8], b: &[i8]) -> i64 {
-    a.iter().zip(b).map(|(&x, &y)| (x as i64 - y as i64) * (x as i64 - y as i64)).sum()
-}
-#[inline(always)]
-fn i8_l1_tail(a: &[i8], b: &[i8]) -> u64 {
-    a.iter().zip(b).map(|(&x, &y)| (x as i64 - y as i64).unsigned_abs()).sum()
-}
-#[inline(always)]
-fn i8_cos_tail(a: &[i8], b: &[i8]) -> CosParts<i64> {
-    let mut p = CosParts::default();
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (x as i64, y as i64);
-        p.dot += x * y;
-        p.norm_a += x * x;
-        p.norm_b += y * y;
-    }
-    p
+    crate::vector::distance::scalar::l2sq_i8(a, b) as i64
 }
 #[inline(always)]
 fn add_parts(p: &mut CosParts<i64>, q: CosParts<i64>) {
