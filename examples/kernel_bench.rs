@@ -1,6 +1,6 @@
 //! Distance-kernel microbenchmark: `cargo run --release --example kernel_bench`.
 //!
-//! For every kernel table this CPU supports (`vindex::vector::distance::available()`):
+//! For every kernel table this CPU supports (`vindex::simd::available()`):
 //! (a) cache-resident: one query against 1,000 vectors, repeated → GFLOP/s and ns/vector;
 //! (b) memory-streaming: one query against 100,000 × 768 float32 vectors (307 MB, allocated
 //!     once) → GB/s and ns/vector, next to a plain read-bandwidth baseline on the same buffer.
@@ -14,7 +14,8 @@
 
 use std::hint::black_box;
 use std::time::Instant;
-use vindex::vector::distance::{F32Le, Kernels, available, f32_le};
+use vindex::simd::available;
+use vindex::vector::distance::{F32Le, Kernels, f32_le};
 
 const RUNS: usize = 5;
 const CACHED_VECTORS: usize = 1_000;
@@ -239,7 +240,7 @@ fn main() {
     }
 
     // Fallback sub-paths other CPUs take (int8 without VNNI, bits without VPOPCNTDQ / by LUT).
-    let variants = vindex::ffi::simd::fallback_variants();
+    let variants = vindex::simd::fallback_variants();
     if !variants.is_empty() {
         println!("    fallback variants (not selected on this CPU):");
         for (row, case) in cases.iter().filter(|(r, _)| matches!(r.kernel, "dot_i8" | "hamming")) {

@@ -3,6 +3,7 @@
 
 use super::stmt::Db;
 use crate::error::Error;
+pub use ffi::{sqlite3, sqlite3_api_routines};
 use libsqlite3_sys as ffi;
 use std::os::raw::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -23,7 +24,10 @@ fn write_err(pz_err: *mut *mut c_char, msg: &str) {
     }
 }
 
-fn init(db: *mut ffi::sqlite3, pz_err: *mut *mut c_char) -> c_int {
+/// What the extension registers on each connection (the crate root passes its own).
+pub type Registrar = fn(Db) -> Result<(), Error>;
+
+fn init(db: *mut ffi::sqlite3, pz_err: *mut *mut c_char, register: Registrar) -> c_int {
     let version = super::api::libversion_number();
     if version < super::api::MIN_SQLITE_VERSION {
         write_err(
@@ -34,7 +38,7 @@ fn init(db: *mut ffi::sqlite3, pz_err: *mut *mut c_char) -> c_int {
     }
     // SAFETY: SQLite hands us a valid connection for the duration of the call.
     let handle = unsafe { Db::from_raw(db) };
-    match catch_unwind(AssertUnwindSafe(|| crate::register_all(handle))) {
+    match catch_unwind(AssertUnwindSafe(|| register(handle))) {
         Ok(Ok(())) => ffi::SQLITE_OK,
         Ok(Err(e)) => {
             write_err(pz_err, &e.message());
@@ -52,16 +56,17 @@ fn fmt_version(v: c_int) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
 }
 
-/// The loadable extension's entry point. SQLite derives its name from `vindex.so`.
+/// The body of the loadable extension's entry point: remember SQLite's api-routines table,
+/// then register.
 ///
 /// # Safety
-/// Called by SQLite with a valid connection and api-routines table.
+/// The arguments SQLite passes to a loadable extension's entry point.
 #[cfg(feature = "loadable")]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sqlite3_vindex_init(
+pub unsafe fn init_loadable(
     db: *mut ffi::sqlite3,
     pz_err: *mut *mut c_char,
     p_api: *mut ffi::sqlite3_api_routines,
+    register: Registrar,
 ) -> c_int {
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: p_api is SQLite's own table.
@@ -72,7 +77,7 @@ pub unsafe extern "C" fn sqlite3_vindex_init(
         Ok(())
     }));
     match r {
-        Ok(Ok(())) => init(db, pz_err),
+        Ok(Ok(())) => init(db, pz_err, register),
         Ok(Err(msg)) => {
             write_err(pz_err, &msg);
             ffi::SQLITE_ERROR
@@ -81,17 +86,24 @@ pub unsafe extern "C" fn sqlite3_vindex_init(
     }
 }
 
-/// Register vindex's functions and modules on an open connection of a Rust app that links
-/// this crate statically (e.g. `unsafe { vindex::register(conn.handle()) }` with rusqlite).
+/// The body of an auto-extension hook (static builds).
+///
+/// # Safety
+/// The arguments SQLite passes to an auto-extension.
+pub unsafe fn init_auto(db: *mut ffi::sqlite3, pz_err: *mut *mut c_char, register: Registrar) -> c_int {
+    init(db, pz_err, register)
+}
+
+/// Register on an open connection of a Rust app that links this crate statically.
 ///
 /// # Safety
 /// `db` must be a valid, open connection handle, used only from this thread during the call.
-pub unsafe fn register(db: *mut ffi::sqlite3) -> Result<(), Error> {
+pub unsafe fn register_on(db: *mut ffi::sqlite3, register: Registrar) -> Result<(), Error> {
     if db.is_null() {
         return Err(Error::invalid("vindex::register: null connection handle"));
     }
     let mut err: *mut c_char = std::ptr::null_mut();
-    let rc = init(db, &mut err);
+    let rc = init(db, &mut err, register);
     if rc == ffi::SQLITE_OK {
         return Ok(());
     }
@@ -106,22 +118,73 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> Result<(), Error> {
     Err(Error::Sqlite { code: rc, msg })
 }
 
-#[cfg(not(feature = "loadable"))]
-unsafe extern "C" fn auto_init(
-    db: *mut ffi::sqlite3,
-    pz_err: *mut *mut c_char,
-    _p_api: *const ffi::sqlite3_api_routines,
-) -> c_int {
-    init(db, pz_err)
-}
+/// The signature of an auto-extension hook.
+pub type AutoInit =
+    unsafe extern "C" fn(*mut ffi::sqlite3, *mut *mut c_char, *const ffi::sqlite3_api_routines) -> c_int;
 
-/// Make every connection opened from now on in this process load vindex
-/// (`sqlite3_auto_extension`). Only for apps that link SQLite and vindex statically.
+/// `sqlite3_auto_extension(hook)`: every connection opened from now on runs `hook`.
 #[cfg(not(feature = "loadable"))]
-pub fn register_auto_extension() -> Result<(), Error> {
-    let rc = unsafe { ffi::sqlite3_auto_extension(Some(auto_init)) };
+pub fn auto_extension(hook: AutoInit) -> Result<(), Error> {
+    // SAFETY: hook is a valid extern "C" function for the life of the process.
+    let rc = unsafe { ffi::sqlite3_auto_extension(Some(hook)) };
     if rc != ffi::SQLITE_OK {
         return Err(Error::Sqlite { code: rc, msg: "sqlite3_auto_extension failed".into() });
     }
     Ok(())
+}
+
+/// Defines the crate's entry points around a registration function: the loadable extension's
+/// `sqlite3_vindex_init` (feature `loadable`), `register(db)` for Rust apps and
+/// `register_auto_extension()`. A macro so that the crate root, which knows what to register,
+/// expands it, and this module (where the `unsafe` is written) needs nothing from above.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! define_entry_points {
+    ($register:path) => {
+        /// The loadable extension's entry point. SQLite derives its name from `vindex.so`.
+        ///
+        /// # Safety
+        /// Called by SQLite with a valid connection and api-routines table.
+        #[cfg(feature = "loadable")]
+        #[allow(unsafe_code)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn sqlite3_vindex_init(
+            db: *mut $crate::ffi::entry::sqlite3,
+            pz_err: *mut *mut ::std::os::raw::c_char,
+            p_api: *mut $crate::ffi::entry::sqlite3_api_routines,
+        ) -> ::std::os::raw::c_int {
+            // SAFETY: forwarded as SQLite passed them.
+            unsafe { $crate::ffi::entry::init_loadable(db, pz_err, p_api, $register) }
+        }
+
+        /// Register vindex's functions and modules on an open connection of a Rust app that
+        /// links this crate statically (e.g. `unsafe { vindex::register(conn.handle()) }` with
+        /// rusqlite).
+        ///
+        /// # Safety
+        /// `db` must be a valid, open connection handle, used only from this thread during the call.
+        #[allow(unsafe_code)]
+        pub unsafe fn register(db: *mut $crate::ffi::entry::sqlite3) -> $crate::Result<()> {
+            // SAFETY: the caller's promise.
+            unsafe { $crate::ffi::entry::register_on(db, $register) }
+        }
+
+        #[cfg(not(feature = "loadable"))]
+        #[allow(unsafe_code)]
+        unsafe extern "C" fn auto_init(
+            db: *mut $crate::ffi::entry::sqlite3,
+            pz_err: *mut *mut ::std::os::raw::c_char,
+            _p_api: *const $crate::ffi::entry::sqlite3_api_routines,
+        ) -> ::std::os::raw::c_int {
+            // SAFETY: forwarded as SQLite passed them.
+            unsafe { $crate::ffi::entry::init_auto(db, pz_err, $register) }
+        }
+
+        /// Make every connection opened from now on in this process load vindex
+        /// (`sqlite3_auto_extension`). Only for apps that link SQLite and vindex statically.
+        #[cfg(not(feature = "loadable"))]
+        pub fn register_auto_extension() -> $crate::Result<()> {
+            $crate::ffi::entry::auto_extension(auto_init)
+        }
+    };
 }

@@ -1,10 +1,9 @@
-//! The only home of `unsafe`: SQLite's C API, wrapped in safe types and panic-catching
-//! trampolines, and the run-time-dispatched SIMD kernels' entry points.
+//! SQLite's C API, wrapped in safe types and panic-catching trampolines: one of the two homes of
+//! `unsafe` (the other is `crate::simd`).
 
 pub mod api;
 pub mod entry;
 pub mod func;
-pub mod simd;
 pub mod stmt;
 pub mod value;
 pub mod vtab;

@@ -266,7 +266,7 @@ fn fast_f32_distance(args: &[Arg<'_>], metric: Metric) -> Option<f64> {
                 && metric.supports(ElementType::Float32) =>
         {
             let (x, y) = (distance::f32_le(a)?, distance::f32_le(b)?);
-            distance::f32u_distance(distance::kernels(), metric, x, y).filter(|d| d.is_finite())
+            distance::f32u_distance(crate::simd::kernels(), metric, x, y).filter(|d| d.is_finite())
         }
         _ => None,
     }
@@ -279,7 +279,8 @@ fn distance_fn(fname: &str, args: &[Arg<'_>], metric: Metric) -> Result<Output> 
     }
     let a = arg_vector(fname, args, 0)?;
     let b = arg_vector(fname, args, 1)?;
-    let d = distance::distance(metric, &a, &b).map_err(|e| e.context(&format!("{fname}()")))?;
+    let d = distance::distance_with(crate::simd::kernels(), metric, &a, &b)
+        .map_err(|e| e.context(&format!("{fname}()")))?;
     Ok(match d {
         // Cosine with a zero vector is undefined: NULL (sqlite-vec returns NaN, which SQLite stores as NULL).
         None => Output::null(),
@@ -384,15 +385,15 @@ pub fn vec_quantize_int8(args: &[Arg<'_>]) -> Result<Output> {
 }
 
 pub fn vec_version(_args: &[Arg<'_>]) -> Result<Output> {
-    Ok(Output::text(crate::VERSION))
+    Ok(Output::text(crate::version::VERSION))
 }
 
 pub fn vec_debug(_args: &[Arg<'_>]) -> Result<Output> {
-    let k = distance::kernels();
-    let avail: Vec<&str> = distance::available().iter().map(|k| k.name).collect();
+    let k = crate::simd::kernels();
+    let avail: Vec<&str> = crate::simd::available().iter().map(|k| k.name).collect();
     Ok(Output::text(format!(
         "Version: {}\nDate: {}\nCommit: {}\nBuild flags: kernels={} (this CPU supports: {})",
-        crate::VERSION,
+        crate::version::VERSION,
         option_env!("VINDEX_BUILD_DATE").unwrap_or("unknown"),
         option_env!("VINDEX_GIT_COMMIT").unwrap_or("unknown"),
         k.name,
@@ -408,9 +409,9 @@ pub fn vindex_cache_limit(args: &[Arg<'_>]) -> Result<Output> {
         if n < 0 {
             return Err(Error::invalid("vindex_cache_limit(): the limit must be 0 or more bytes"));
         }
-        crate::vtab::layout::set_cache_limit(n as usize);
+        crate::store::cache::set_cache_limit(n as usize);
     }
-    Ok(Output::int(crate::vtab::layout::cache_limit() as i64))
+    Ok(Output::int(crate::store::cache::cache_limit() as i64))
 }
 
 #[cfg(test)]

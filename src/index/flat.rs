@@ -143,7 +143,7 @@ pub struct Scorer {
 impl Scorer {
     pub fn new(query: Vector<'static>, metric: Metric) -> Self {
         let bytes = query.as_bytes().len();
-        Scorer { query, metric, kernels: distance::kernels(), bytes }
+        Scorer { query, metric, kernels: crate::simd::kernels(), bytes }
     }
     pub fn element_type(&self) -> ElementType {
         self.query.element_type()

@@ -10,12 +10,14 @@
 //!   back to back (`capacity * bytes_per_vector`).
 //! - `s.t_aux(rowid INTEGER PRIMARY KEY, a00, ...)`: auxiliary columns, when the table has any.
 
+pub mod cache;
+pub mod def;
 pub mod stmts;
 
 use crate::error::{Error, Result};
 use crate::ffi::stmt::{Blob, Db};
 use crate::value::OwnedValue;
-use crate::vtab::config::{ColumnKind, TableDef, quote_ident};
+use def::{ColumnKind, TableDef, quote_ident};
 pub use stmts::StmtCache;
 
 /// Version of the on-disk format described in docs/FORMAT.md.
@@ -136,7 +138,7 @@ pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize) -> 
         "INSERT INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION}), ('generation', 0), \
          ('chunk_capacity', {capacity}), ('created_by', '{}');\n",
         names.info(),
-        crate::VERSION
+        crate::version::VERSION
     );
     db.exec(&sql)
 }

@@ -3,6 +3,7 @@
 
 pub mod distance;
 pub mod json;
+pub mod sq8;
 
 use crate::error::{Error, Result};
 use crate::value::{Arg, SqlValue};

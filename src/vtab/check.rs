@@ -2,8 +2,8 @@
 //! verify that the shadow tables agree with each other, reporting each disagreement.
 
 use super::TableInner;
-use super::config::ColumnKind;
 use crate::error::Result;
+use crate::store::def::ColumnKind;
 use crate::store::{FORMAT_VERSION, vectors_suffix};
 use crate::value::SqlValue;
 use crate::vector::{ElementType, from_blob};

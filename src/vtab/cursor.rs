@@ -1,7 +1,6 @@
 //! Cursors: running a plan (KNN or scan) and producing column values.
 
 use super::TableInner;
-use super::config::ColumnKind;
 use super::layout::AlignedBuf;
 use super::layout::Layout;
 use super::plan::{Arg, Kind, Op, Plan, Target};
@@ -10,6 +9,7 @@ use crate::ffi::value::{Context, ValueRef};
 use crate::ffi::vtab::VTabCursor;
 use crate::index::flat::{Bounds, ChunkView, Hit, Scorer, TopK, scan_chunk};
 use crate::index::sq8::{self, Candidate, QueryCode, UpperBounds, prescan_chunk};
+use crate::store::def::ColumnKind;
 use crate::store::{Loc, aux_col, meta_col};
 use crate::value::{Arg as SqlArg, OwnedValue, SqlValue};
 use crate::vector;
@@ -112,8 +112,10 @@ impl TableInner {
                     format!("a.{}", aux_col(*slot))
                 }
             };
-            let coll =
-                collation.as_ref().map(|c| format!(" COLLATE {}", super::config::quote_ident(c))).unwrap_or_default();
+            let coll = collation
+                .as_ref()
+                .map(|c| format!(" COLLATE {}", crate::store::def::quote_ident(c)))
+                .unwrap_or_default();
             let v = args.get(i).ok_or_else(|| Error::invalid("missing filter argument"))?;
             match op {
                 Op::IsNull | Op::IsNotNull => conds.push(format!("{col} {}", op.sql())),

@@ -14,8 +14,8 @@ use crate::ffi::stmt::Db;
 use crate::ffi::vtab::{
     IndexInfo, ModuleKind, Update, VTab, VTabArgs, create_module, vtab_config_constraint_support, vtab_config_innocuous,
 };
+use crate::store::def::{ColumnKind, TableDef};
 use crate::store::{self, Names, Store};
-use config::{ColumnKind, TableDef};
 use cursor::VindexCursor;
 use layout::Layout;
 use plan::PlanRegistry;
@@ -129,7 +129,7 @@ impl TableInner {
             st.layout = Some(Layout::load(&self.store, generation, self.column_caches())?);
         }
         let layout = st.layout.as_mut().ok_or_else(|| Error::invalid("layout unavailable"))?;
-        if layout.cached_bytes() > 0 && layout::cache_used() > layout::cache_limit() {
+        if layout.cached_bytes() > 0 && crate::store::cache::cache_used() > crate::store::cache::cache_limit() {
             layout.drop_cache();
         }
         layout.cache_enabled = true;

@@ -1,10 +1,10 @@
 //! xBestIndex: turn the WHERE terms SQLite offers into a plan — KNN, point lookup or scan —
 //! with filters pushed down, and describe it for EXPLAIN QUERY PLAN.
 
-use super::config::{ColumnKind, TableDef};
 use crate::error::{Error, Result};
 use crate::ffi::api::{INDEX_CONSTRAINT_LIMIT, INDEX_CONSTRAINT_OFFSET};
 use crate::ffi::vtab::IndexInfo;
+use crate::store::def::{ColumnKind, TableDef};
 use crate::value::OwnedValue;
 use libsqlite3_sys as ffi;
 use std::cell::RefCell;

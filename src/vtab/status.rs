@@ -2,13 +2,12 @@
 //! database, with its index, size and cache state.
 
 use super::Registry;
-use super::config::{ColumnKind, quote_ident};
-use super::layout;
 use crate::error::Result;
 use crate::ffi::stmt::Db;
 use crate::ffi::value::{Context, ValueRef};
 use crate::ffi::vtab::{IndexInfo, VTab, VTabArgs, VTabCursor};
 use crate::store::FORMAT_VERSION;
+use crate::store::def::{ColumnKind, quote_ident};
 use crate::value::OwnedValue;
 use std::rc::Rc;
 
@@ -146,7 +145,7 @@ fn collect(t: &StatusTable) -> Result<Vec<Vec<OwnedValue>>> {
                     OwnedValue::Integer(generation),
                     OwnedValue::Text(state.into()),
                     OwnedValue::Integer(cache.1),
-                    OwnedValue::Integer(layout::cache_limit() as i64),
+                    OwnedValue::Integer(crate::store::cache::cache_limit() as i64),
                     OwnedValue::Text(prescan.into()),
                     OwnedValue::Integer(inner.queries_cached.get() as i64),
                     OwnedValue::Integer(inner.queries_paged.get() as i64),

@@ -3,12 +3,12 @@
 //! undone by SQLite's statement rollback, and the in-memory layout is dropped.
 
 use super::TableInner;
-use super::config::{ColumnKind, MetaType};
 use super::layout::Layout;
 use crate::error::{Error, Result};
 use crate::ffi::stmt::Db;
 use crate::ffi::value::ValueRef;
 use crate::ffi::vtab::Update;
+use crate::store::def::{ColumnKind, MetaType};
 use crate::store::{Loc, aux_col, meta_col};
 use crate::value::{Arg, OwnedValue, SqlValue};
 use crate::vector::distance::Metric;

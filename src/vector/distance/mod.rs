@@ -1,15 +1,13 @@
 //! Distance kernels. Each element type has a plain scalar reference ([`scalar`]) and SIMD
 //! versions (AVX2+FMA, AVX-512 on x86_64; NEON on aarch64) chosen once at run time by
-//! [`crate::ffi::simd::select`]. Kernels return raw sums; [`Metric`] turns them into distances.
+//! `crate::simd`, which builds [`Kernels`] tables. Kernels return raw sums; [`Metric`] turns them
+//! into distances. Nothing here depends on which table is used: callers pass one.
 
 pub mod scalar;
-#[cfg(test)]
-mod tests;
 
 use crate::error::{Error, Result};
 use crate::vector::{ElementType, Vector};
 use half::f16;
-use std::sync::OnceLock;
 
 /// Sums needed for cosine distance: dot product and both squared norms.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -32,6 +30,10 @@ pub fn f32_le(bytes: &[u8]) -> Option<&[F32Le]> {
         _ => None,
     }
 }
+
+/// int8 coding: codes written to `out`, and (scale, ‖x‖₁ rounded up, ‖x‖₂); None when the vector
+/// cannot be coded safely.
+pub type EncodeSq8 = fn(&[f32], &mut [i8]) -> Option<(f32, f32, f32)>;
 
 /// The kernel table. All slices of one call have equal length (callers check); none needs to
 /// be aligned beyond its element type.
@@ -63,22 +65,9 @@ pub struct Kernels {
     pub hamming: fn(&[u8], &[u8]) -> u64,
     /// (bits set in both, bits set in either).
     pub jaccard: fn(&[u8], &[u8]) -> (u64, u64),
-}
-
-static KERNELS: OnceLock<Kernels> = OnceLock::new();
-
-/// The fastest kernels this CPU supports (chosen on first use). Setting the environment
-/// variable `VINDEX_KERNELS=scalar` (or `avx2`) before first use caps the choice, for testing.
-pub fn kernels() -> &'static Kernels {
-    KERNELS.get_or_init(|| {
-        let cap = std::env::var("VINDEX_KERNELS").ok();
-        crate::ffi::simd::select(cap.as_deref())
-    })
-}
-
-/// Every kernel table this CPU can run, scalar first (for tests and benchmarks).
-pub fn available() -> Vec<Kernels> {
-    crate::ffi::simd::all_supported()
+    /// int8 coding of a float32 vector ([`crate::vector::sq8::encode_portable`] compiled for this
+    /// table's CPU level: the same bytes everywhere).
+    pub encode_sq8: EncodeSq8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -246,9 +235,4 @@ pub fn bit_distance(k: &Kernels, metric: Metric, x: &[u8], y: &[u8]) -> Option<f
         }
         _ => None,
     }
-}
-
-/// [`distance_with`] using the run-time selected kernels.
-pub fn distance(metric: Metric, a: &Vector<'_>, b: &Vector<'_>) -> Result<Option<f64>> {
-    distance_with(kernels(), metric, a, b)
 }

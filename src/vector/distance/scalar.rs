@@ -135,4 +135,5 @@ pub const KERNELS: Kernels = Kernels {
     cos_i8,
     hamming,
     jaccard,
+    encode_sq8: crate::vector::sq8::encode_portable,
 };

@@ -423,6 +423,13 @@ pub mod avx2 {
         let (ti, tu) = popcnt::jaccard(at, bt);
         (hsum_epi64(i) as u64 + ti, hsum_epi64(u) as u64 + tu)
     }
+
+    /// int8 coding ([`crate::vector::sq8::encode_portable`]) compiled with AVX2: the same code,
+    /// so the same bytes, several times faster.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn encode_sq8(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
+        crate::vector::sq8::encode_portable(x, out)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

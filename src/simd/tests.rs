@@ -5,6 +5,7 @@
 //! (`*_f32u`) must equal their table's float32 kernels bit for bit, at any byte offset.
 
 use super::*;
+use crate::vector::distance::*;
 use half::f16;
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -17,7 +18,7 @@ const LENGTHS: [usize; 13] = [1, 3, 15, 16, 17, 31, 33, 63, 64, 65, 127, 1000, 4
 /// get (e.g. AVX-512 without VNNI). May be empty on a plain CPU.
 fn simd_tables() -> Vec<Kernels> {
     let mut v: Vec<Kernels> = available().into_iter().filter(|k| k.name != "scalar").collect();
-    v.extend(crate::ffi::simd::fallback_variants());
+    v.extend(fallback_variants());
     v
 }
 
@@ -173,7 +174,7 @@ fn check_f32u(k: &Kernels, a: &[f32], b: &[f32], oa: usize, ob: usize, what: &st
 
 /// Every table, the reference included, and the fallback variants.
 fn all_tables() -> Vec<Kernels> {
-    available().into_iter().chain(crate::ffi::simd::fallback_variants()).collect()
+    available().into_iter().chain(fallback_variants()).collect()
 }
 
 fn check_i8(k: &Kernels, a: &[i8], b: &[i8], what: &str) {
@@ -249,7 +250,7 @@ fn tables_are_ordered_and_selectable() {
     let order = ["scalar", "avx2", "avx512", "neon"];
     let ranks: Vec<usize> = all.iter().map(|k| order.iter().position(|&o| o == k.name).unwrap()).collect();
     assert!(ranks.windows(2).all(|w| w[0] < w[1]), "tables out of order: {ranks:?}");
-    use crate::ffi::simd::select;
+    use super::select;
     assert_eq!(select(None).name, all.last().unwrap().name);
     assert_eq!(select(Some("scalar")).name, "scalar");
     assert_eq!(select(Some("no-such-level")).name, "scalar");
@@ -419,7 +420,7 @@ fn int8_extremes_do_not_overflow() {
     let hi = vec![127i8; N];
     let mixed: Vec<i8> = (0..N).map(|i| if i % 2 == 0 { -128 } else { 127 }).collect();
     let flipped: Vec<i8> = (0..N).map(|i| if i % 2 == 0 { 127 } else { -128 }).collect();
-    for k in available().into_iter().chain(crate::ffi::simd::fallback_variants()) {
+    for k in available().into_iter().chain(fallback_variants()) {
         let n = N as i64;
         assert_eq!((k.dot_i8)(&lo, &lo), 16_384 * n, "{}", k.name);
         assert_eq!((k.dot_i8)(&hi, &hi), 16_129 * n, "{}", k.name);
@@ -507,7 +508,7 @@ fn f16_widening_is_exact_for_every_finite_value() {
 #[test]
 fn results_do_not_depend_on_alignment() {
     let mut rng = StdRng::seed_from_u64(99);
-    for k in available().into_iter().chain(crate::ffi::simd::fallback_variants()) {
+    for k in available().into_iter().chain(fallback_variants()) {
         for n in [17, 100, 1000, 4097] {
             let (a, b) = (random_f32s(&mut rng, n), random_f32s(&mut rng, n));
             let (ha, hb) = (random_f16s(&mut rng, n), random_f16s(&mut rng, n));

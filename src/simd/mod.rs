@@ -1,17 +1,38 @@
-//! Run-time choice of distance kernels. SIMD kernels are `#[target_feature]` functions; calling
-//! them is only sound on a CPU that has the features, so the rest of the crate reaches them only
-//! through [`Kernels`] tables, and a table is built only after its features were detected.
+//! SIMD kernels and their run-time choice: one of the two homes of `unsafe` (the other is
+//! `crate::ffi`). SIMD kernels are `#[target_feature]` functions; calling them is only sound on a
+//! CPU that has the features, so the rest of the crate reaches them only through [`Kernels`]
+//! tables ([`kernels`]), and a table is built only after its features were detected. The table
+//! type and the scalar reference kernels live in `crate::vector::distance`.
 //!
 //! Levels, plainest to fastest: "scalar" (everywhere), "avx2" (AVX2 + FMA + F16C + POPCNT),
 //! "avx512" (the AVX2 level plus AVX-512 F + BW; VNNI and VPOPCNTDQ used when also present),
 //! "neon" (aarch64).
 
 use crate::vector::distance::{Kernels, scalar};
+use std::sync::OnceLock;
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(test)]
+mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+
+static KERNELS: OnceLock<Kernels> = OnceLock::new();
+
+/// The fastest kernels this CPU supports (chosen on first use). Setting the environment
+/// variable `VINDEX_KERNELS=scalar` (or `avx2`) before first use caps the choice, for testing.
+pub fn kernels() -> &'static Kernels {
+    KERNELS.get_or_init(|| {
+        let cap = std::env::var("VINDEX_KERNELS").ok();
+        select(cap.as_deref())
+    })
+}
+
+/// Every kernel table this CPU can run, scalar first (for tests and benchmarks).
+pub fn available() -> Vec<Kernels> {
+    all_supported()
+}
 
 /// Every level name, plainest first: a cap admits its own level and those before it.
 const LEVELS: [&str; 4] = ["scalar", "avx2", "avx512", "neon"];
@@ -116,6 +137,7 @@ mod x86_tables {
             cos_i8: v2::cos_i8,
             hamming: popcnt::hamming,
             jaccard: popcnt::jaccard,
+            encode_sq8: v2::encode_sq8,
         });
         if lut_bits {
             k.hamming = after_detection!(v2::hamming_lut);
@@ -151,6 +173,7 @@ mod x86_tables {
             cos_i8: v512::madd::cos_i8,
             hamming: popcnt::hamming,
             jaccard: popcnt::jaccard,
+            encode_sq8: v2::encode_sq8,
         });
         if sub_paths && is_x86_feature_detected!("avx512vnni") {
             k.dot_i8 = after_detection!(v512::vnni::dot_i8);
@@ -190,24 +213,6 @@ fn neon_table() -> Option<Kernels> {
         cos_i8: n::cos_i8,
         hamming: n::hamming,
         jaccard: n::jaccard,
+        encode_sq8: n::encode_sq8,
     }))
-}
-
-/// int8 coding of a float32 vector (`index::sq8::encode_portable`), compiled with AVX2 where
-/// the CPU has it: it is what the first KNN query on a connection spends its time on.
-pub fn encode_sq8(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static AVX2: OnceLock<bool> = OnceLock::new();
-        if *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
-                crate::index::sq8::encode_portable(x, out)
-            }
-            // SAFETY: AVX2 and FMA were detected on this CPU.
-            return unsafe { avx2(x, out) };
-        }
-    }
-    crate::index::sq8::encode_portable(x, out)
 }

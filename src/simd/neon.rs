@@ -310,3 +310,9 @@ pub fn jaccard(a: &[u8], b: &[u8]) -> (u64, u64) {
     let (a, b) = (&a[..n], &b[..n]);
     (bit_count!(a, b, vandq_u8, |x, y| x & y), bit_count!(a, b, vorrq_u8, |x, y| x | y))
 }
+
+/// int8 coding ([`crate::vector::sq8::encode_portable`]) compiled with NEON.
+#[target_feature(enable = "neon")]
+pub fn encode_sq8(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
+    crate::vector::sq8::encode_portable(x, out)
+}

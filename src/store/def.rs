@@ -1,0 +1,127 @@
+//! A vindex table's definition: its columns and index, as parsed from `CREATE VIRTUAL TABLE`
+//! (by the virtual table's CREATE parser) and declared to SQLite. The shadow tables are made from it.
+
+use crate::vector::ElementType;
+use crate::vector::distance::Metric;
+
+pub const MAX_VECTOR_COLUMNS: usize = 16;
+pub const MAX_METADATA_COLUMNS: usize = 64;
+pub const MAX_AUX_COLUMNS: usize = 64;
+
+/// Hidden columns every table has, after the user's columns (in this order): the command
+/// column (named after the table), `distance`, `k`.
+pub const RESERVED_NAMES: &[&str] = &["distance", "k", "rowid", "_rowid_", "oid"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaType {
+    Integer,
+    Real,
+    Text,
+    Blob,
+}
+
+impl MetaType {
+    pub fn sql(self) -> &'static str {
+        match self {
+            MetaType::Integer => "INTEGER",
+            MetaType::Real => "REAL",
+            MetaType::Text => "TEXT",
+            MetaType::Blob => "BLOB",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnKind {
+    /// `slot` numbers vector columns 0.. (shadow table `<t>_vectorsNN`).
+    Vector { ty: ElementType, dims: usize, metric: Metric, slot: usize },
+    /// Stored in `<t>_rows` as column `mNN`, indexed.
+    Metadata { ty: MetaType, slot: usize },
+    /// Stored in `<t>_aux` as column `aNN`; `ty` None = any value.
+    Aux { ty: Option<MetaType>, slot: usize },
+    /// `id integer primary key`: the rowid under another name.
+    IntegerPk,
+    /// `id text primary key`: unique, stored in `<t>_rows.pk`.
+    TextPk,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexKind {
+    Flat,
+}
+
+impl IndexKind {
+    pub fn describe(&self) -> String {
+        match self {
+            IndexKind::Flat => "flat".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDef {
+    pub columns: Vec<Column>,
+    pub index: IndexKind,
+}
+
+impl TableDef {
+    pub fn vectors(&self) -> impl Iterator<Item = (usize, &Column)> {
+        self.columns.iter().enumerate().filter(|(_, c)| matches!(c.kind, ColumnKind::Vector { .. }))
+    }
+    pub fn n_vectors(&self) -> usize {
+        self.vectors().count()
+    }
+    pub fn n_metadata(&self) -> usize {
+        self.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Metadata { .. })).count()
+    }
+    pub fn n_aux(&self) -> usize {
+        self.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Aux { .. })).count()
+    }
+    pub fn has_text_pk(&self) -> bool {
+        self.columns.iter().any(|c| c.kind == ColumnKind::TextPk)
+    }
+    /// Index of the command column (first hidden column).
+    pub fn command_col(&self) -> usize {
+        self.columns.len()
+    }
+    pub fn distance_col(&self) -> usize {
+        self.columns.len() + 1
+    }
+    pub fn k_col(&self) -> usize {
+        self.columns.len() + 2
+    }
+
+    /// The `CREATE TABLE` statement declared to SQLite for table `table`.
+    pub fn declaration(&self, table: &str) -> String {
+        let mut cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let ty = match &c.kind {
+                    ColumnKind::Vector { .. } => "BLOB".to_string(),
+                    ColumnKind::Metadata { ty, .. } => ty.sql().to_string(),
+                    ColumnKind::Aux { ty: Some(t), .. } => t.sql().to_string(),
+                    ColumnKind::Aux { ty: None, .. } => String::new(),
+                    ColumnKind::IntegerPk => "INTEGER".to_string(),
+                    ColumnKind::TextPk => "TEXT".to_string(),
+                };
+                format!("{} {ty}", quote_ident(&c.name)).trim_end().to_string()
+            })
+            .collect();
+        cols.push(format!("{} HIDDEN", quote_ident(table)));
+        cols.push("distance HIDDEN REAL".into());
+        cols.push("k HIDDEN INTEGER".into());
+        format!("CREATE TABLE x({})", cols.join(", "))
+    }
+}
+
+/// Quote an SQL identifier with double quotes.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
