@@ -6,9 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXT := dist/vindex.so
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# The commit's date, not the clock's: an unchanged tree never recompiles.
+BUILD_DATE := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 
-.PHONY: all loadable demo test test-rust test-python test-cli test-examples bench clean lint venv demo-data
+.PHONY: all loadable demo test stress test-rust test-python test-cli test-examples bench clean lint venv demo-data
 
 all: loadable
 
@@ -32,7 +33,16 @@ venv: $(VENV)/.ok
 demo: loadable
 	./examples/demo.sh
 
-test: lint test-rust test-cli test-python test-examples
+# Each mk/*.mk adds its own targets, and its tests to TEST_EXTRA (run by `make test`) or
+# STRESS_EXTRA (run by `make stress`).
+TEST_EXTRA :=
+STRESS_EXTRA :=
+-include $(sort $(wildcard mk/*.mk))
+
+test: lint test-rust test-cli test-python test-examples $(TEST_EXTRA)
+
+# Longer reliability runs than `make test` can afford.
+stress: loadable $(STRESS_EXTRA)
 
 test-rust:
 	$(CARGO) test --all-targets
