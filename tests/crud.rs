@@ -102,7 +102,7 @@ fn delete_reclaims_and_reuses_space() {
     // Deleting everything drops every chunk.
     c.execute("DELETE FROM t", []).unwrap();
     assert_eq!(count(&c, "SELECT count(*) FROM t_chunks"), 0);
-    assert_eq!(count(&c, "SELECT count(*) FROM t_vectors00"), 0);
+    assert_eq!(count(&c, "SELECT count(*) FROM t_vectors"), 0);
     check(&c, "t");
 }
 
@@ -243,7 +243,7 @@ fn drop_rename_attach_vacuum() {
     c.execute_batch("CREATE VIRTUAL TABLE aux1.t USING vindex(v float[2], c text, +b text)").unwrap();
     c.execute("INSERT INTO aux1.t(rowid, v, c, b) VALUES (1, '[1,0]', 'x', 'bee'), (2, '[0,1]', 'y', NULL)", [])
         .unwrap();
-    assert_eq!(count(&c, "SELECT count(*) FROM aux1.sqlite_schema WHERE name LIKE 't\\_%' ESCAPE '\\'"), 6);
+    assert_eq!(count(&c, "SELECT count(*) FROM aux1.sqlite_schema WHERE name LIKE 't\\_%' ESCAPE '\\'"), 9);
     assert_eq!(count(&c, "SELECT count(*) FROM main.sqlite_schema"), 0);
     assert_eq!(knn(&c, "SELECT rowid, distance FROM aux1.t WHERE v MATCH '[0,1]' AND k = 1", [])[0].0, 2);
     c.execute_batch("ALTER TABLE aux1.t RENAME TO u").unwrap();
@@ -303,7 +303,7 @@ fn integrity_check_reports_corruption_and_never_crashes() {
     }));
     assert!(e.contains("slot 5000"), "{e}");
     // Truncated chunk blobs and a missing info row.
-    c.execute_batch("UPDATE docs_rows SET slot = 2 WHERE rowid = 3; UPDATE docs_vectors00 SET data = x'00'").unwrap();
+    c.execute_batch("UPDATE docs_rows SET slot = 2 WHERE rowid = 3; UPDATE docs_vectors SET data = x'00'").unwrap();
     let e =
         err_of(c.query_row("SELECT count(*) FROM docs WHERE embedding MATCH '[1,1,1]' AND k = 3", [], |r| {
             r.get::<_, i64>(0)

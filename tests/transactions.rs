@@ -20,7 +20,7 @@ fn snapshot(c: &Connection) -> Vec<Vec<Vec<String>>> {
         dump(c, "SELECT rows, free_slots, chunks, generation FROM vindex_status"),
         dump(c, "SELECT * FROM t_rows ORDER BY rowid"),
         dump(c, "SELECT * FROM t_chunks ORDER BY id"),
-        dump(c, "SELECT * FROM t_vectors00 ORDER BY id"),
+        dump(c, "SELECT * FROM t_vectors ORDER BY id"),
         dump(c, "SELECT * FROM t_aux ORDER BY rowid"),
     ]
 }

@@ -2,6 +2,7 @@
 //! `unsafe` (the other is `crate::simd`).
 
 pub mod api;
+pub mod conn;
 pub mod entry;
 pub mod func;
 pub mod stmt;

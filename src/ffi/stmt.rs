@@ -110,6 +110,11 @@ impl Db {
         let cdb = CString::new(db).map_err(|_| Error::invalid("NUL in database name"))?;
         let ct = CString::new(table).map_err(|_| Error::invalid("NUL in table name"))?;
         let cc = CString::new(column).map_err(|_| Error::invalid("NUL in column name"))?;
+        self.blob_open_c(&cdb, &ct, &cc, rowid, write)
+    }
+
+    /// [`Db::blob_open`] with names already NUL-terminated (no allocation per call).
+    pub fn blob_open_c(&self, cdb: &CStr, ct: &CStr, cc: &CStr, rowid: i64, write: bool) -> Result<Blob> {
         let mut b: *mut ffi::sqlite3_blob = std::ptr::null_mut();
         // SAFETY: all strings NUL-terminated; b receives a handle or NULL.
         let rc = unsafe {

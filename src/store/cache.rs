@@ -1,26 +1,280 @@
-//! The process-wide memory budget for decoded index data.
+//! The process-wide cache of decoded table data, shared by every connection of the process to
+//! the same database file, and its memory budget.
+//!
+//! A table's cache ([`TableCache`]) holds a few recent [`Version`]s of its chunks, each valid
+//! for exactly one (generation, epoch) pair read from the table's `_info` row. A connection
+//! uses a version only when the pair read inside its own transaction matches, so a reader
+//! whose snapshot is older keeps an older version (or reads pages), and a swapped file (other
+//! epoch) is never mistaken for the cached one. Chunks are loaded into a version lazily, by the
+//! first query that needs them, under that query's snapshot (which is the version's). Versions
+//! share the chunks that did not change between them.
+//!
+//! Memory is counted by [`MemToken`]s (charged when data is kept, released when it is dropped)
+//! against one limit for the process; when a new entry would not fit, whole tables are evicted,
+//! least recently used first.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use super::chunks::Chunk;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
-/// Bytes of decoded vectors and codes held by all vindex tables of this process, and the limit.
 static CACHE_USED: AtomicUsize = AtomicUsize::new(0);
 static CACHE_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_CACHE_LIMIT);
 pub const DEFAULT_CACHE_LIMIT: usize = 1 << 30;
+
+/// Versions kept per table (the newest, and older ones still wanted by readers whose snapshot
+/// predates a commit).
+const RETAIN: usize = 4;
 
 pub fn cache_limit() -> usize {
     CACHE_LIMIT.load(Ordering::Relaxed)
 }
 pub fn set_cache_limit(bytes: usize) {
     CACHE_LIMIT.store(bytes, Ordering::Relaxed);
+    if bytes == 0 {
+        clear_shared();
+    } else {
+        evict_until(0, None);
+    }
 }
 pub fn cache_used() -> usize {
     CACHE_USED.load(Ordering::Relaxed)
 }
 
+/// Reserve `n` bytes if they fit the budget (the old interface, for data outside tokens).
 pub fn try_reserve(n: usize) -> bool {
     let limit = cache_limit();
     CACHE_USED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| (u + n <= limit).then_some(u + n)).is_ok()
 }
 pub fn release(n: usize) {
     CACHE_USED.fetch_sub(n, Ordering::Relaxed);
+}
+
+/// Bytes charged to the budget while this token lives.
+#[derive(Debug)]
+pub struct MemToken(usize);
+
+impl MemToken {
+    /// Charge `n` bytes unconditionally (small bookkeeping that every cached chunk needs).
+    pub fn charge(n: usize) -> MemToken {
+        CACHE_USED.fetch_add(n, Ordering::Relaxed);
+        MemToken(n)
+    }
+    /// Charge `n` bytes if they fit, evicting least recently used tables other than `keep`
+    /// first; None when they do not fit even so.
+    pub fn try_charge(n: usize, keep: Option<&CacheKey>) -> Option<MemToken> {
+        if try_reserve(n) {
+            return Some(MemToken(n));
+        }
+        evict_until(n, keep);
+        try_reserve(n).then_some(MemToken(n))
+    }
+    pub fn bytes(&self) -> usize {
+        self.0
+    }
+}
+
+impl Drop for MemToken {
+    fn drop(&mut self) {
+        release(self.0);
+    }
+}
+
+/// Which file a database is: its device and inode, when SQLite reads it through an operating
+/// system VFS. Two paths to one file give the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// A shared table cache is found by the file and the table's name in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub file: FileId,
+    /// Lower-cased (SQLite table names are case-insensitive).
+    pub table: String,
+}
+
+/// One version of a table's chunks.
+pub struct Version {
+    pub generation: i64,
+    pub epoch: i64,
+    /// Ids of the chunks, ascending.
+    pub ids: Vec<i64>,
+    /// One slot per id, filled by the first query that reads the chunk. Consecutive versions
+    /// share the slots of chunks that did not change.
+    pub slots: Vec<Arc<OnceLock<Arc<Chunk>>>>,
+}
+
+impl Version {
+    pub fn new(generation: i64, epoch: i64, ids: Vec<i64>) -> Version {
+        let slots = ids.iter().map(|_| Arc::new(OnceLock::new())).collect();
+        Version { generation, epoch, ids, slots }
+    }
+
+    /// The next version: `ids` are its chunks; those in `changed` (sorted) or not in `self`
+    /// get new, empty slots; the others share this version's.
+    pub fn derive(&self, generation: i64, epoch: i64, ids: Vec<i64>, changed: &[i64]) -> Version {
+        let slots = ids
+            .iter()
+            .map(|id| match (changed.binary_search(id), self.ids.binary_search(id)) {
+                (Err(_), Ok(i)) => self.slots[i].clone(),
+                _ => Arc::new(OnceLock::new()),
+            })
+            .collect();
+        Version { generation, epoch, ids, slots }
+    }
+
+    pub fn position(&self, id: i64) -> Option<usize> {
+        self.ids.binary_search(&id).ok()
+    }
+
+    /// Bytes held by the chunks loaded so far (shared chunks count once per version).
+    pub fn loaded_bytes(&self) -> usize {
+        self.slots.iter().filter_map(|s| s.get()).map(|c| c.mem_bytes()).sum()
+    }
+    pub fn loaded_chunks(&self) -> usize {
+        self.slots.iter().filter(|s| s.get().is_some()).count()
+    }
+}
+
+/// Counters of one table cache, for `vindex_status`.
+#[derive(Default)]
+pub struct Counters {
+    /// Queries answered from a version already in the cache.
+    pub hits: AtomicU64,
+    /// Versions made from the previous one and the change log.
+    pub refreshes: AtomicU64,
+    /// Versions made from scratch.
+    pub reloads: AtomicU64,
+    /// Versions published by a committing writer of this process.
+    pub published: AtomicU64,
+}
+
+/// The cached versions of one table.
+pub struct TableCache {
+    /// None for a private cache (`:memory:`, temporary databases, other VFSes).
+    pub key: Option<CacheKey>,
+    versions: Mutex<Vec<Arc<Version>>>,
+    last_used: AtomicU64,
+    pub counters: Counters,
+}
+
+static CLOCK: AtomicU64 = AtomicU64::new(0);
+
+fn registry() -> &'static Mutex<HashMap<CacheKey, Arc<TableCache>>> {
+    static R: OnceLock<Mutex<HashMap<CacheKey, Arc<TableCache>>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves data that is still consistent (we only push/pop
+    // whole Arcs), so a poisoned lock is used as is.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl TableCache {
+    /// The shared cache of `key` (created on first use), or a new private one.
+    pub fn open(key: Option<CacheKey>) -> Arc<TableCache> {
+        let make = |key: Option<CacheKey>| {
+            Arc::new(TableCache {
+                key,
+                versions: Mutex::new(Vec::new()),
+                last_used: AtomicU64::new(0),
+                counters: Counters::default(),
+            })
+        };
+        match key {
+            None => make(None),
+            Some(k) => lock(registry()).entry(k.clone()).or_insert_with(|| make(Some(k))).clone(),
+        }
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.key.is_some()
+    }
+
+    fn touch(&self) {
+        self.last_used.store(CLOCK.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// The version for (generation, epoch), if cached.
+    pub fn find(&self, generation: i64, epoch: i64) -> Option<Arc<Version>> {
+        self.touch();
+        lock(&self.versions).iter().rev().find(|v| v.generation == generation && v.epoch == epoch).cloned()
+    }
+
+    /// The newest cached version.
+    pub fn newest(&self) -> Option<Arc<Version>> {
+        lock(&self.versions).last().cloned()
+    }
+
+    /// Keep `v` (dropping the oldest beyond [`RETAIN`]). Returns the version to use: `v`, or
+    /// an equal one another connection inserted first.
+    pub fn insert(&self, v: Arc<Version>) -> Arc<Version> {
+        if cache_limit() == 0 {
+            return v;
+        }
+        self.touch();
+        let mut vs = lock(&self.versions);
+        if let Some(same) = vs.iter().find(|x| x.generation == v.generation && x.epoch == v.epoch) {
+            return same.clone();
+        }
+        // Another epoch at the same generation is a fork (a restored or replaced file): this
+        // version replaces it.
+        vs.retain(|x| x.generation != v.generation);
+        vs.push(v.clone());
+        vs.sort_by_key(|x| x.generation);
+        let excess = vs.len().saturating_sub(RETAIN);
+        vs.drain(..excess);
+        v
+    }
+
+    /// Forget every version (the table was dropped, renamed or rebuilt by this process).
+    pub fn clear(&self) {
+        lock(&self.versions).clear();
+    }
+
+    pub fn version_count(&self) -> usize {
+        lock(&self.versions).len()
+    }
+}
+
+impl Chunk {
+    /// Bytes this chunk holds (maps and loaded column data).
+    pub fn mem_bytes(&self) -> usize {
+        self.maps.bytes()
+            + self.cols.iter().filter_map(|c| c.get()).flatten().map(|c| c.data.mem_bytes()).sum::<usize>()
+    }
+}
+
+/// Remove `key`'s shared cache from the registry (DROP TABLE, RENAME).
+pub fn forget(key: &CacheKey) {
+    if let Some(t) = lock(registry()).remove(key) {
+        t.clear();
+    }
+}
+
+/// Drop every shared version (`vindex_cache_limit(0)`).
+fn clear_shared() {
+    let all: Vec<Arc<TableCache>> = lock(registry()).values().cloned().collect();
+    for t in all {
+        t.clear();
+    }
+}
+
+/// Evict whole tables, least recently used first (never `keep`), until `need` more bytes fit or
+/// nothing is left to evict. Memory returns once no query holds the evicted versions.
+fn evict_until(need: usize, keep: Option<&CacheKey>) {
+    let limit = cache_limit();
+    let mut tables: Vec<Arc<TableCache>> =
+        lock(registry()).values().filter(|t| t.key.as_ref() != keep && t.version_count() > 0).cloned().collect();
+    tables.sort_by_key(|t| t.last_used.load(Ordering::Relaxed));
+    for t in tables {
+        if cache_used() + need <= limit {
+            break;
+        }
+        t.clear();
+    }
 }

@@ -51,23 +51,14 @@ pub struct Column {
     pub kind: ColumnKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IndexKind {
-    Flat,
-}
-
-impl IndexKind {
-    pub fn describe(&self) -> String {
-        match self {
-            IndexKind::Flat => "flat".to_string(),
-        }
-    }
-}
+pub use crate::index::IndexSpec as IndexKind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableDef {
     pub columns: Vec<Column>,
     pub index: IndexKind,
+    /// The seed of every pseudo-random choice an index makes (`seed=` at CREATE).
+    pub seed: i64,
 }
 
 impl TableDef {

@@ -1,238 +1,311 @@
-//! Shadow tables: schema, cached statements and blob I/O. Byte layouts are in docs/FORMAT.md.
+//! Shadow tables (docs/FORMAT.md): reading and writing them through cached statements and
+//! incremental blob I/O, an undo journal for a write that fails half way, and the caches built
+//! from them (`cache`: shared by the process's connections; `chunks`: what a chunk is in memory).
 //!
-//! For table `t` in schema `s`:
-//! - `s.t_info(key TEXT PRIMARY KEY, value) WITHOUT ROWID`: format version, generation, chunk capacity.
-//! - `s.t_rows(rowid INTEGER PRIMARY KEY, chunk, slot[, pk TEXT UNIQUE], m00, m01, ...)`: one row
-//!   per table row: where its vectors are, and its metadata (each metadata column indexed).
-//! - `s.t_chunks(id INTEGER PRIMARY KEY, validity BLOB, rowids BLOB)`: one row per chunk of
-//!   `capacity` slots: a bitmap of used slots and the rowid in each slot.
-//! - `s.t_vectorsNN(id INTEGER PRIMARY KEY, data BLOB)`: per vector column NN, the chunk's vectors
-//!   back to back (`capacity * bytes_per_vector`).
-//! - `s.t_aux(rowid INTEGER PRIMARY KEY, a00, ...)`: auxiliary columns, when the table has any.
+//! Every write method records how to undo itself while an operation is open
+//! ([`Store::begin_op`]): SQLite keeps no statement journal for a single-row write to a virtual
+//! table inside BEGIN, so when a later step fails, [`Store::rollback_op`] puts back what the
+//! earlier steps wrote and nothing half-written stays.
 
 pub mod cache;
+pub mod changes;
+pub mod chunks;
 pub mod def;
+pub mod schema;
 pub mod stmts;
 
 use crate::error::{Error, Result};
 use crate::ffi::stmt::{Blob, Db};
-use crate::value::OwnedValue;
-use def::{ColumnKind, TableDef, quote_ident};
+use crate::value::{OwnedValue, SqlValue};
+use crate::vector::ElementType;
+use crate::vector::distance::Metric;
+use changes::{ChangeRow, ChangeSet};
+use chunks::{ChunkCodes, Maps, SlotCode};
+use def::{ColumnKind, TableDef};
+pub use schema::{FORMAT_VERSION, Names, aux_col, meta_col};
+use std::cell::{Cell, RefCell};
 pub use stmts::StmtCache;
 
-/// Version of the on-disk format described in docs/FORMAT.md.
-pub const FORMAT_VERSION: i64 = 1;
-
-/// Suffixes of shadow tables (`<table>_<suffix>`), for xShadowName.
-pub fn is_shadow_suffix(s: &str) -> bool {
-    matches!(s, "info" | "rows" | "chunks" | "aux")
-        || s.strip_prefix("vectors").is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit()))
+/// Where a row's vectors are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Loc {
+    pub chunk: i64,
+    pub slot: usize,
 }
 
-/// Slots per chunk for vectors of `max_bytes` bytes (the largest vector column): chunks of about
-/// 128 KiB, a power of two from 8 to 1024.
-pub fn chunk_capacity_for(max_bytes: usize) -> usize {
-    const TARGET: usize = 128 * 1024;
-    let raw = (TARGET / max_bytes.max(1)).clamp(8, 1024);
-    1 << (usize::BITS - 1 - raw.leading_zeros())
+/// Largest chunk id (so that `16 * id + column` fits an i64 with room to spare).
+pub const MAX_CHUNK_ID: i64 = 1 << 58;
+
+/// How one vector column is stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColLayout {
+    pub ty: ElementType,
+    pub dims: usize,
+    pub metric: Metric,
+    /// Bytes per vector.
+    pub bytes: usize,
+    /// The column keeps int8 codes in `t_codes` (float32, l2/cosine/ip).
+    pub coded: bool,
 }
 
-/// Names of one table's shadow tables, quoted and schema-qualified.
-#[derive(Debug, Clone)]
-pub struct Names {
-    pub schema: String,
-    pub table: String,
-}
-
-impl Names {
-    pub fn shadow(&self, suffix: &str) -> String {
-        format!("{}.{}", quote_ident(&self.schema), quote_ident(&format!("{}_{suffix}", self.table)))
-    }
-    pub fn raw(&self, suffix: &str) -> String {
-        format!("{}_{suffix}", self.table)
-    }
-    pub fn info(&self) -> String {
-        self.shadow("info")
-    }
-    pub fn rows(&self) -> String {
-        self.shadow("rows")
-    }
-    pub fn chunks(&self) -> String {
-        self.shadow("chunks")
-    }
-    pub fn aux(&self) -> String {
-        self.shadow("aux")
-    }
-    pub fn vectors(&self, slot: usize) -> String {
-        self.shadow(&vectors_suffix(slot))
+impl ColLayout {
+    pub fn of(def: &TableDef) -> Vec<ColLayout> {
+        def.vectors()
+            .filter_map(|(_, c)| match c.kind {
+                ColumnKind::Vector { ty, dims, metric, .. } => Some(ColLayout {
+                    ty,
+                    dims,
+                    metric,
+                    bytes: ty.bytes_for(dims),
+                    coded: ty == ElementType::Float32 && crate::index::sq8::supports(metric),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 }
 
-pub fn vectors_suffix(slot: usize) -> String {
-    format!("vectors{slot:02}")
-}
-pub fn meta_col(slot: usize) -> String {
-    format!("m{slot:02}")
-}
-pub fn aux_col(slot: usize) -> String {
-    format!("a{slot:02}")
+/// The row key of a chunk's vector (and code) row for vector column `col`.
+pub fn col_row_id(chunk: i64, col: usize) -> i64 {
+    chunk * 16 + col as i64
 }
 
-/// All suffixes of a table's shadow tables.
-pub fn shadow_suffixes(def: &TableDef) -> Vec<String> {
-    let mut v = vec!["info".to_string(), "rows".into(), "chunks".into()];
-    for (_, c) in def.vectors() {
-        if let ColumnKind::Vector { slot, .. } = c.kind {
-            v.push(vectors_suffix(slot));
-        }
-    }
-    if def.n_aux() > 0 {
-        v.push("aux".into());
-    }
-    v
+enum UndoOp {
+    /// Bytes of a blob to put back.
+    Blob { suffix: &'static str, column: &'static str, id: i64, offset: usize, old: Vec<u8> },
+    /// Delete the row with this key (undoes an INSERT).
+    Delete { suffix: &'static str, key: &'static str, id: i64 },
+    /// Put these column values back (undoes a DELETE or UPDATE; the row may exist).
+    Restore { suffix: &'static str, cols: Vec<String>, values: Vec<OwnedValue> },
+    /// A statement that undoes one step.
+    Sql { sql: String, binds: Vec<OwnedValue> },
 }
 
-/// Create every shadow table and index, and the info rows.
-pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize) -> Result<()> {
-    let mut sql = String::new();
-    sql += &format!("CREATE TABLE {}(key TEXT PRIMARY KEY, value) WITHOUT ROWID;\n", names.info());
-    let mut rows_cols =
-        vec!["rowid INTEGER PRIMARY KEY".to_string(), "chunk INTEGER NOT NULL".into(), "slot INTEGER NOT NULL".into()];
-    if def.has_text_pk() {
-        rows_cols.push("pk TEXT NOT NULL UNIQUE".into());
-    }
-    let mut aux_cols = vec!["rowid INTEGER PRIMARY KEY".to_string()];
-    for c in &def.columns {
-        match &c.kind {
-            ColumnKind::Metadata { ty, slot } => rows_cols.push(format!("{} {}", meta_col(*slot), ty.sql())),
-            ColumnKind::Aux { ty, slot } => aux_cols
-                .push(format!("{} {}", aux_col(*slot), ty.map(|t| t.sql()).unwrap_or("")).trim_end().to_string()),
-            _ => {}
-        }
-    }
-    sql += &format!("CREATE TABLE {}({});\n", names.rows(), rows_cols.join(", "));
-    for c in &def.columns {
-        if let ColumnKind::Metadata { slot, .. } = c.kind {
-            sql += &format!(
-                "CREATE INDEX {}.{} ON {}({});\n",
-                quote_ident(&names.schema),
-                quote_ident(&free_index_name(db, &names.schema, &names.table, slot)?),
-                quote_ident(&names.raw("rows")),
-                meta_col(slot)
-            );
-        }
-    }
-    sql += &format!(
-        "CREATE TABLE {}(id INTEGER PRIMARY KEY, validity BLOB NOT NULL, rowids BLOB NOT NULL);\n",
-        names.chunks()
-    );
-    for (_, c) in def.vectors() {
-        if let ColumnKind::Vector { slot, .. } = c.kind {
-            sql += &format!("CREATE TABLE {}(id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n", names.vectors(slot));
-        }
-    }
-    if def.n_aux() > 0 {
-        sql += &format!("CREATE TABLE {}({});\n", names.aux(), aux_cols.join(", "));
-    }
-    sql += &format!(
-        "INSERT INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION}), ('generation', 0), \
-         ('chunk_capacity', {capacity}), ('created_by', '{}');\n",
-        names.info(),
-        crate::version::VERSION
-    );
-    db.exec(&sql)
+#[derive(Default)]
+struct Undo {
+    depth: usize,
+    ops: Vec<UndoOp>,
+    /// Chunks whose rows an operation touched (the caller reloads its copies after a rollback).
+    chunks: Vec<i64>,
 }
 
-/// Drop every shadow table (DROP TABLE of the virtual table).
-pub fn drop_tables(db: Db, names: &Names, def: &TableDef) -> Result<()> {
-    let sql: String =
-        shadow_suffixes(def).iter().map(|s| format!("DROP TABLE IF EXISTS {};\n", names.shadow(s))).collect();
-    db.exec(&sql)
-}
-
-/// Rename shadow tables for ALTER TABLE RENAME. Metadata indexes keep the names they were
-/// created with (SQLite cannot rename or drop an index while ALTER TABLE runs); a later table
-/// reusing the old name picks fresh index names (see [`free_index_name`]).
-pub fn rename_tables(db: Db, names: &Names, def: &TableDef, new_name: &str) -> Result<()> {
-    let sql: String = shadow_suffixes(def)
-        .iter()
-        .map(|s| format!("ALTER TABLE {} RENAME TO {};\n", names.shadow(s), quote_ident(&format!("{new_name}_{s}"))))
-        .collect();
-    db.exec(&sql)
-}
-
-/// `<table>_rows_mNN`, or with a numeric suffix when an index of that name already exists
-/// (left behind by a renamed table). Deterministic for a given schema.
-fn free_index_name(db: Db, schema: &str, table: &str, slot: usize) -> Result<String> {
-    let base = format!("{table}_rows_{}", meta_col(slot));
-    let mut st = db.prepare(&format!("SELECT 1 FROM {}.sqlite_schema WHERE name = ?1", quote_ident(schema)), false)?;
-    let mut name = base.clone();
-    for i in 1.. {
-        st.bind_text(1, name.as_bytes())?;
-        let taken = st.step()?;
-        st.reset();
-        if !taken {
-            break;
-        }
-        name = format!("{base}_{i}");
-    }
-    Ok(name)
-}
-
-/// Per-table access to the shadow tables with a statement cache.
+/// Per-table access to the shadow tables.
 pub struct Store {
     pub db: Db,
     pub names: Names,
     pub stmts: StmtCache,
     /// Slots per chunk (from the info table).
     pub capacity: usize,
-    /// Bytes per vector, by vector slot.
-    pub vector_bytes: Vec<usize>,
-}
-
-/// Where a row's vectors are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Loc {
-    pub chunk: i64,
-    pub slot: usize,
+    pub cols: Vec<ColLayout>,
+    /// The format version found in `t_info`.
+    pub format: i64,
+    /// Names of `t_rows` and `t_aux` columns, in order (for undo and copies).
+    rows_cols: Vec<String>,
+    aux_cols: Vec<String>,
+    undo: RefCell<Undo>,
+    /// A test hook: fail the N-th write from now (0 = never).
+    fail_at: Cell<u64>,
 }
 
 impl Store {
-    pub fn open(db: Db, names: Names, vector_bytes: Vec<usize>) -> Result<Store> {
+    /// Open the shadow tables of a table. A table of another format version opens with
+    /// `format` telling which (the caller refuses everything but DROP, RENAME and 'upgrade').
+    pub fn open(db: Db, names: Names, def: &TableDef) -> Result<Store> {
         let stmts = StmtCache::new(db);
-        let mut s = Store { db, names, stmts, capacity: 0, vector_bytes };
-        let version = s.info_i64("format_version")?;
-        if version != FORMAT_VERSION {
-            return Err(Error::invalid(format!(
-                "table {} uses vindex storage format {version}, this build of vindex reads format {FORMAT_VERSION}",
-                s.names.table
-            )));
+        let mut rows_cols = vec!["rowid".to_string(), "chunk".into(), "slot".into()];
+        if def.has_text_pk() {
+            rows_cols.push("pk".into());
         }
+        let mut aux_cols = vec!["rowid".to_string()];
+        for c in &def.columns {
+            match c.kind {
+                ColumnKind::Metadata { slot, .. } => rows_cols.push(meta_col(slot)),
+                ColumnKind::Aux { slot, .. } => aux_cols.push(aux_col(slot)),
+                _ => {}
+            }
+        }
+        let mut s = Store {
+            db,
+            names,
+            stmts,
+            capacity: 0,
+            cols: ColLayout::of(def),
+            format: 0,
+            rows_cols,
+            aux_cols,
+            undo: RefCell::new(Undo::default()),
+            fail_at: Cell::new(0),
+        };
+        s.format = s.info_i64("format_version")?;
         let cap = s.info_i64("chunk_capacity")?;
-        if !(8..=65536).contains(&cap) || cap % 8 != 0 {
-            return Err(Error::corrupt(format!("{}: chunk_capacity {cap} is invalid", s.names.raw("info"))));
+        if !schema::valid_capacity(cap) {
+            return Err(Error::corrupt(format!(
+                "{}: chunk_capacity {cap} is invalid (a power of two from 8 to 1024)",
+                s.names.raw("info")
+            )));
         }
         s.capacity = cap as usize;
         Ok(s)
     }
 
-    pub fn info_i64(&self, key: &str) -> Result<i64> {
-        let sql = format!("SELECT value FROM {} WHERE key = ?1", self.names.info());
-        let mut st = self.stmts.get(&sql)?;
-        st.bind_text(1, key.as_bytes())?;
-        if !st.step()? {
-            return Err(Error::corrupt(format!("{} has no '{key}' row", self.names.raw("info"))));
+    /// A store for a table whose shadow tables cannot be read (for DROP and RENAME, which
+    /// need only names).
+    pub fn unusable(db: Db, names: Names, def: &TableDef) -> Store {
+        let mut rows_cols = vec!["rowid".to_string(), "chunk".into(), "slot".into()];
+        if def.has_text_pk() {
+            rows_cols.push("pk".into());
         }
-        let v = match st.column_value(0) {
-            crate::value::SqlValue::Integer(i) => Ok(i),
-            other => Err(Error::corrupt(format!(
-                "{}: '{key}' should be an integer, found {}",
-                self.names.raw("info"),
-                other.type_name()
-            ))),
+        Store {
+            db,
+            names,
+            stmts: StmtCache::new(db),
+            capacity: 8,
+            cols: ColLayout::of(def),
+            format: 0,
+            rows_cols,
+            aux_cols: vec!["rowid".to_string()],
+            undo: RefCell::new(Undo::default()),
+            fail_at: Cell::new(0),
+        }
+    }
+
+    fn t(&self, suffix: &str) -> String {
+        self.names.raw(suffix)
+    }
+
+    // ---- undo journal ---------------------------------------------------------------------
+
+    /// Start an operation (nested calls join the outer one).
+    pub fn begin_op(&self) {
+        let mut u = self.undo.borrow_mut();
+        if u.depth == 0 {
+            u.ops.clear();
+            u.chunks.clear();
+        }
+        u.depth += 1;
+    }
+
+    /// The operation succeeded (when the outermost ends, its journal is dropped).
+    pub fn commit_op(&self) {
+        let mut u = self.undo.borrow_mut();
+        u.depth = u.depth.saturating_sub(1);
+        if u.depth == 0 {
+            u.ops.clear();
+            u.chunks.clear();
+        }
+    }
+
+    /// The operation failed: undo every write it made, newest first. Returns the chunks it
+    /// touched. Only the outermost call undoes.
+    pub fn rollback_op(&self) -> Result<Vec<i64>> {
+        let (ops, chunks) = {
+            let mut u = self.undo.borrow_mut();
+            u.depth = u.depth.saturating_sub(1);
+            if u.depth > 0 {
+                return Ok(Vec::new());
+            }
+            (std::mem::take(&mut u.ops), std::mem::take(&mut u.chunks))
         };
-        st.reset();
-        v
+        self.fail_at.set(0);
+        for op in ops.into_iter().rev() {
+            match op {
+                UndoOp::Blob { suffix, column, id, offset, old } => {
+                    let mut b = self.blob(suffix, column, id, true)?;
+                    b.write(&old, offset)?;
+                }
+                UndoOp::Delete { suffix, key, id } => {
+                    let mut st = self
+                        .db
+                        .prepare(&format!("DELETE FROM {} WHERE {key} = ?1", self.names.shadow(suffix)), false)?;
+                    st.bind_i64(1, id)?;
+                    st.execute()?;
+                }
+                UndoOp::Restore { suffix, cols, values } => {
+                    let ph: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+                    let sql = format!(
+                        "INSERT OR REPLACE INTO {}({}) VALUES ({})",
+                        self.names.shadow(suffix),
+                        cols.join(", "),
+                        ph.join(", ")
+                    );
+                    let mut st = self.db.prepare(&sql, false)?;
+                    for (i, v) in values.iter().enumerate() {
+                        st.bind_owned(i + 1, v)?;
+                    }
+                    st.execute()?;
+                }
+                UndoOp::Sql { sql, binds } => {
+                    let mut st = self.db.prepare(&sql, false)?;
+                    for (i, v) in binds.iter().enumerate() {
+                        st.bind_owned(i + 1, v)?;
+                    }
+                    st.execute()?;
+                }
+            }
+        }
+        Ok(chunks)
+    }
+
+    fn record(&self, op: UndoOp) {
+        let mut u = self.undo.borrow_mut();
+        if u.depth > 0 {
+            u.ops.push(op);
+        }
+    }
+
+    fn record_chunk(&self, id: i64) {
+        let mut u = self.undo.borrow_mut();
+        if u.depth > 0 {
+            u.chunks.push(id);
+        }
+    }
+
+    /// Test hook: make the `n`-th write from now fail (1 = the next one).
+    #[doc(hidden)]
+    pub fn fail_after(&self, n: u64) {
+        self.fail_at.set(n);
+    }
+
+    fn before_write(&self) -> Result<()> {
+        let n = self.fail_at.get();
+        if n > 0 {
+            self.fail_at.set(n - 1);
+            if n == 1 {
+                return Err(Error::Sqlite {
+                    code: crate::error::code::ERROR,
+                    msg: "vindex: injected write failure".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Run a write statement, recording `undo` for it.
+    fn write_sql(&self, sql: &str, binds: &[OwnedValue], undo: Option<UndoOp>) -> Result<()> {
+        self.before_write()?;
+        let mut st = self.stmts.get(sql)?;
+        for (i, v) in binds.iter().enumerate() {
+            st.bind_owned(i + 1, v)?;
+        }
+        st.execute()?;
+        if let Some(u) = undo {
+            self.record(u);
+        }
+        Ok(())
+    }
+
+    // ---- info -----------------------------------------------------------------------------
+
+    pub fn info_i64(&self, key: &str) -> Result<i64> {
+        match self.info_get(key)? {
+            Some(OwnedValue::Integer(i)) => Ok(i),
+            None => Err(Error::corrupt(format!("{} has no '{key}' row", self.t("info")))),
+            Some(other) => Err(Error::corrupt(format!(
+                "{}: '{key}' should be an integer, found {}",
+                self.t("info"),
+                other.as_ref().type_name()
+            ))),
+        }
     }
 
     pub fn info_get(&self, key: &str) -> Result<Option<OwnedValue>> {
@@ -244,16 +317,41 @@ impl Store {
         Ok(v)
     }
 
-    pub fn generation(&self) -> Result<i64> {
-        self.info_i64("generation")
+    pub fn info_set(&self, key: &str, value: OwnedValue) -> Result<()> {
+        let old = self.info_get(key)?;
+        let undo = match old {
+            Some(v) => UndoOp::Sql {
+                sql: format!("UPDATE {} SET value = ?1 WHERE key = ?2", self.names.info()),
+                binds: vec![v, OwnedValue::Text(key.into())],
+            },
+            None => UndoOp::Sql {
+                sql: format!("DELETE FROM {} WHERE key = ?1", self.names.info()),
+                binds: vec![OwnedValue::Text(key.into())],
+            },
+        };
+        self.write_sql(
+            &format!("INSERT OR REPLACE INTO {}(key, value) VALUES (?1, ?2)", self.names.info()),
+            &[OwnedValue::Text(key.into()), value],
+            Some(undo),
+        )
     }
 
-    /// Increment the generation counter; returns the new value.
-    pub fn bump_generation(&self) -> Result<i64> {
-        let sql = format!("UPDATE {} SET value = value + 1 WHERE key = 'generation'", self.names.info());
-        self.stmts.get(&sql)?.execute()?;
-        self.generation()
+    /// The (generation, epoch) of the table as this transaction sees it.
+    pub fn version(&self) -> Result<(i64, i64)> {
+        Ok((self.info_i64("generation")?, self.info_i64("epoch")?))
     }
+
+    /// Count a new write transaction: generation + 1 and a fresh epoch. Returns
+    /// (generation, epoch) after it.
+    pub fn bump(&self) -> Result<(i64, i64)> {
+        let (g, _) = self.version()?;
+        let epoch = crate::ffi::conn::random_i64();
+        self.info_set("generation", OwnedValue::Integer(g + 1))?;
+        self.info_set("epoch", OwnedValue::Integer(epoch))?;
+        Ok((g + 1, epoch))
+    }
+
+    // ---- rows -----------------------------------------------------------------------------
 
     pub fn location(&self, rowid: i64) -> Result<Option<Loc>> {
         let sql = format!("SELECT chunk, slot FROM {} WHERE rowid = ?1", self.names.rows());
@@ -268,9 +366,12 @@ impl Store {
         if slot < 0 || slot as usize >= self.capacity {
             return Err(Error::corrupt(format!(
                 "{}: slot {slot} is outside the chunk capacity {}",
-                self.names.raw("rows"),
+                self.t("rows"),
                 self.capacity
             )));
+        }
+        if !(1..=MAX_CHUNK_ID).contains(&chunk) {
+            return Err(Error::corrupt(format!("{}: chunk id {chunk} is out of range", self.t("rows"))));
         }
         Ok(Loc { chunk, slot: slot as usize })
     }
@@ -285,94 +386,457 @@ impl Store {
         Ok(v)
     }
 
-    // ---- chunks -------------------------------------------------------------------------
+    /// Every column of the `t_rows` row of `rowid`, in [`Store::rows_cols`] order.
+    fn row_values(&self, suffix: &'static str, cols: &[String], rowid: i64) -> Result<Option<Vec<OwnedValue>>> {
+        let sql = format!("SELECT {} FROM {} WHERE rowid = ?1", cols.join(", "), self.names.shadow(suffix));
+        let mut st = self.stmts.get(&sql)?;
+        st.bind_i64(1, rowid)?;
+        let v = if st.step()? { Some((0..cols.len()).map(|i| st.column_owned(i)).collect()) } else { None };
+        st.reset();
+        Ok(v)
+    }
+
+    fn restore_sql(&self, suffix: &'static str, cols: &[String], values: Vec<OwnedValue>) -> UndoOp {
+        UndoOp::Restore { suffix, cols: cols.to_vec(), values }
+    }
+
+    fn delete_sql(&self, suffix: &'static str, key: &'static str, id: i64) -> UndoOp {
+        UndoOp::Delete { suffix, key, id }
+    }
+
+    /// INSERT a `t_rows` record. `values` are the columns after rowid: chunk, slot, [pk], mNN...
+    /// Returns the rowid (chosen by SQLite when `rowid` is None: one more than the largest).
+    pub fn insert_row(&self, rowid: Option<i64>, values: &[OwnedValue]) -> Result<i64> {
+        self.before_write()?;
+        let ph: Vec<String> = (1..=self.rows_cols.len()).map(|i| format!("?{i}")).collect();
+        let sql =
+            format!("INSERT INTO {}({}) VALUES ({})", self.names.rows(), self.rows_cols.join(", "), ph.join(", "));
+        let mut st = self.stmts.get(&sql)?;
+        match rowid {
+            Some(r) => st.bind_i64(1, r)?,
+            None => st.bind_null(1)?,
+        }
+        for (i, v) in values.iter().enumerate() {
+            st.bind_owned(i + 2, v)?;
+        }
+        st.execute()?;
+        drop(st);
+        let r = rowid.unwrap_or_else(|| self.db.last_insert_rowid());
+        self.record(self.delete_sql("rows", "rowid", r));
+        Ok(r)
+    }
+
+    pub fn delete_row(&self, rowid: i64) -> Result<()> {
+        if let Some(old) = self.row_values("rows", &self.rows_cols, rowid)? {
+            let undo = self.restore_sql("rows", &self.rows_cols, old);
+            self.write_sql(
+                &format!("DELETE FROM {} WHERE rowid = ?1", self.names.rows()),
+                &[OwnedValue::Integer(rowid)],
+                Some(undo),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `UPDATE t_rows SET <col> = <value>, ... WHERE rowid = rowid` (col names from `t_rows`).
+    pub fn update_row(&self, rowid: i64, sets: &[(String, OwnedValue)]) -> Result<()> {
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let Some(old) = self.row_values("rows", &self.rows_cols, rowid)? else { return Ok(()) };
+        // Undo: remove whatever row now has the new rowid, then put the old one back.
+        let new_rowid = sets.iter().find(|(c, _)| c == "rowid").and_then(|(_, v)| match v {
+            OwnedValue::Integer(i) => Some(*i),
+            _ => None,
+        });
+        let restore = self.restore_sql("rows", &self.rows_cols, old);
+        let mut binds: Vec<OwnedValue> = sets.iter().map(|(_, v)| v.clone()).collect();
+        let assigns: Vec<String> = sets.iter().enumerate().map(|(i, (c, _))| format!("{c} = ?{}", i + 1)).collect();
+        binds.push(OwnedValue::Integer(rowid));
+        let sql = format!("UPDATE {} SET {} WHERE rowid = ?{}", self.names.rows(), assigns.join(", "), binds.len());
+        self.write_sql(&sql, &binds, None)?;
+        if let Some(n) = new_rowid.filter(|n| *n != rowid) {
+            self.record(self.delete_sql("rows", "rowid", n));
+        }
+        self.record(restore);
+        Ok(())
+    }
+
+    // ---- aux --------------------------------------------------------------------------------
+
+    /// Number of auxiliary columns.
+    pub fn n_aux(&self) -> usize {
+        self.aux_cols.len() - 1
+    }
+
+    pub fn aux_values(&self, rowid: i64) -> Result<Option<Vec<OwnedValue>>> {
+        if self.n_aux() == 0 {
+            return Ok(None);
+        }
+        Ok(self.row_values("aux", &self.aux_cols, rowid)?.map(|mut v| v.split_off(1)))
+    }
+
+    /// Write the auxiliary values of `rowid` (insert or replace).
+    pub fn put_aux(&self, rowid: i64, values: &[OwnedValue]) -> Result<()> {
+        let undo = match self.row_values("aux", &self.aux_cols, rowid)? {
+            Some(old) => self.restore_sql("aux", &self.aux_cols, old),
+            None => self.delete_sql("aux", "rowid", rowid),
+        };
+        let ph: Vec<String> = (1..=self.aux_cols.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT OR REPLACE INTO {}({}) VALUES ({})",
+            self.names.aux(),
+            self.aux_cols.join(", "),
+            ph.join(", ")
+        );
+        let mut binds = vec![OwnedValue::Integer(rowid)];
+        binds.extend(values.iter().cloned());
+        self.write_sql(&sql, &binds, Some(undo))
+    }
+
+    pub fn delete_aux(&self, rowid: i64) -> Result<()> {
+        if let Some(old) = self.row_values("aux", &self.aux_cols, rowid)? {
+            let undo = self.restore_sql("aux", &self.aux_cols, old);
+            self.write_sql(
+                &format!("DELETE FROM {} WHERE rowid = ?1", self.names.aux()),
+                &[OwnedValue::Integer(rowid)],
+                Some(undo),
+            )?;
+        }
+        Ok(())
+    }
+
+    // ---- chunks -----------------------------------------------------------------------------
 
     fn blob(&self, suffix: &str, column: &str, id: i64, write: bool) -> Result<Blob> {
         self.db.blob_open(&self.names.schema, &self.names.raw(suffix), column, id, write).map_err(|e| match e {
             Error::Sqlite { code, msg } if code == 1 && msg.contains("no such rowid") => {
-                Error::corrupt(format!("{}: chunk {id} is missing", self.names.raw(suffix)))
+                Error::corrupt(format!("{}: row {id} is missing", self.names.raw(suffix)))
             }
             other => other,
         })
     }
 
-    /// Create chunk `id` with every slot free.
-    pub fn create_chunk(&self, id: i64) -> Result<()> {
+    /// Ids of every chunk, ascending.
+    pub fn chunk_ids(&self) -> Result<Vec<i64>> {
+        let sql = format!("SELECT id FROM {} ORDER BY id", self.names.chunks());
+        let mut st = self.stmts.get(&sql)?;
+        let mut out = Vec::new();
+        while st.step()? {
+            out.push(st.column_i64(0));
+        }
+        Ok(out)
+    }
+
+    /// The lowest-id chunk with a free slot, and the next new chunk id.
+    pub fn room(&self) -> Result<(Option<i64>, i64)> {
+        let sql = format!("SELECT min(id) FROM {} WHERE used < {}", self.names.chunks(), self.capacity);
+        let mut st = self.stmts.get(&sql)?;
+        st.step()?;
+        let room = (!st.column_is_null(0)).then(|| st.column_i64(0));
+        drop(st);
+        let sql = format!("SELECT coalesce(max(id), 0) + 1 FROM {}", self.names.chunks());
+        let mut st = self.stmts.get(&sql)?;
+        st.step()?;
+        let next = st.column_i64(0);
+        if next > MAX_CHUNK_ID {
+            return Err(Error::invalid(format!("{}: no chunk id left", self.t("chunks"))));
+        }
+        Ok((room, next))
+    }
+
+    /// The slot map of chunk `id` (None when there is no such chunk).
+    pub fn load_maps(&self, id: i64) -> Result<Option<Maps>> {
+        let sql = format!("SELECT used, validity, rowids FROM {} WHERE id = ?1", self.names.chunks());
+        let mut st = self.stmts.get(&sql)?;
+        st.bind_i64(1, id)?;
+        if !st.step()? {
+            return Ok(None);
+        }
         let cap = self.capacity;
-        let sql = format!("INSERT INTO {}(id, validity, rowids) VALUES (?1, ?2, ?3)", self.names.chunks());
-        let mut st = self.stmts.get(&sql)?;
-        st.bind_i64(1, id)?;
-        st.bind_zeroblob(2, cap / 8)?;
-        st.bind_zeroblob(3, cap * 8)?;
-        st.execute()?;
-        drop(st);
-        for (slot, bytes) in self.vector_bytes.iter().enumerate() {
-            let sql = format!("INSERT INTO {}(id, data) VALUES (?1, ?2)", self.names.vectors(slot));
+        let (SqlValue::Blob(v), SqlValue::Blob(r)) = (st.column_value(1), st.column_value(2)) else {
+            return Err(Error::corrupt(format!("{}: chunk {id}: validity and rowids must be blobs", self.t("chunks"))));
+        };
+        if v.len() != cap / 8 || r.len() != cap * 8 {
+            return Err(Error::corrupt(format!(
+                "{}: chunk {id} has {} validity bytes and {} rowid bytes, expected {} and {}",
+                self.t("chunks"),
+                v.len(),
+                r.len(),
+                cap / 8,
+                cap * 8
+            )));
+        }
+        let validity = v.to_vec();
+        let rowids: Vec<i64> =
+            r.chunks_exact(8).map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect();
+        let used = validity.iter().map(|b| b.count_ones() as usize).sum();
+        if st.column_i64(0) != used as i64 {
+            return Err(Error::corrupt(format!(
+                "{}: chunk {id} says {} slots are used, its validity bitmap {used}",
+                self.t("chunks"),
+                st.column_i64(0)
+            )));
+        }
+        Ok(Some(Maps { id, used, validity, rowids }))
+    }
+
+    /// Write chunk maps (`old` is what the row held before, None for a new chunk).
+    pub fn write_maps(&self, m: &Maps, old: Option<&Maps>) -> Result<()> {
+        self.record_chunk(m.id);
+        let binds = [
+            OwnedValue::Integer(m.id),
+            OwnedValue::Integer(m.used as i64),
+            OwnedValue::Blob(m.validity.clone()),
+            OwnedValue::Blob(m.rowid_bytes()),
+        ];
+        match old {
+            Some(o) => self.write_sql(
+                &format!("UPDATE {} SET used = ?2, validity = ?3, rowids = ?4 WHERE id = ?1", self.names.chunks()),
+                &binds,
+                Some(self.chunk_restore(o)),
+            ),
+            None => self.write_sql(
+                &format!("INSERT INTO {}(id, used, validity, rowids) VALUES (?1, ?2, ?3, ?4)", self.names.chunks()),
+                &binds,
+                Some(self.delete_sql("chunks", "id", m.id)),
+            ),
+        }
+    }
+
+    fn chunk_restore(&self, o: &Maps) -> UndoOp {
+        UndoOp::Sql {
+            sql: format!(
+                "INSERT OR REPLACE INTO {}(id, used, validity, rowids) VALUES (?1, ?2, ?3, ?4)",
+                self.names.chunks()
+            ),
+            binds: vec![
+                OwnedValue::Integer(o.id),
+                OwnedValue::Integer(o.used as i64),
+                OwnedValue::Blob(o.validity.clone()),
+                OwnedValue::Blob(o.rowid_bytes()),
+            ],
+        }
+    }
+
+    /// Create the vector (and code) rows of a new chunk, all zeros.
+    pub fn create_col_rows(&self, id: i64) -> Result<()> {
+        self.record_chunk(id);
+        for (c, l) in self.cols.iter().enumerate() {
+            let rid = col_row_id(id, c);
+            self.before_write()?;
+            let sql = format!("INSERT INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.vectors());
             let mut st = self.stmts.get(&sql)?;
-            st.bind_i64(1, id)?;
-            st.bind_zeroblob(2, cap * bytes)?;
+            st.bind_i64(1, rid)?;
+            st.bind_i64(2, (self.capacity * l.bytes) as i64)?;
             st.execute()?;
+            drop(st);
+            self.record(self.delete_sql("vectors", "id", rid));
+            if l.coded {
+                self.before_write()?;
+                let sql = format!("INSERT INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.codes());
+                let mut st = self.stmts.get(&sql)?;
+                st.bind_i64(1, rid)?;
+                st.bind_i64(2, ChunkCodes::bytes_for(self.capacity, l.dims) as i64)?;
+                st.execute()?;
+                drop(st);
+                self.record(self.delete_sql("codes", "id", rid));
+            }
         }
         Ok(())
     }
 
-    pub fn delete_chunk(&self, id: i64) -> Result<()> {
-        let sql = format!("DELETE FROM {} WHERE id = ?1", self.names.chunks());
-        let mut st = self.stmts.get(&sql)?;
-        st.bind_i64(1, id)?;
-        st.execute()?;
-        drop(st);
-        for slot in 0..self.vector_bytes.len() {
-            let sql = format!("DELETE FROM {} WHERE id = ?1", self.names.vectors(slot));
-            let mut st = self.stmts.get(&sql)?;
-            st.bind_i64(1, id)?;
-            st.execute()?;
+    /// Delete chunk `id` (its maps row, and its vector and code rows, which must be all
+    /// zeros: a chunk is deleted once its last row is gone).
+    pub fn delete_chunk(&self, m: &Maps) -> Result<()> {
+        self.record_chunk(m.id);
+        let undo = self.chunk_restore(m);
+        self.write_sql(
+            &format!("DELETE FROM {} WHERE id = ?1", self.names.chunks()),
+            &[OwnedValue::Integer(m.id)],
+            Some(undo),
+        )?;
+        for (c, l) in self.cols.iter().enumerate() {
+            let rid = col_row_id(m.id, c);
+            let undo = UndoOp::Sql {
+                sql: format!("INSERT OR REPLACE INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.vectors()),
+                binds: vec![OwnedValue::Integer(rid), OwnedValue::Integer((self.capacity * l.bytes) as i64)],
+            };
+            self.write_sql(
+                &format!("DELETE FROM {} WHERE id = ?1", self.names.vectors()),
+                &[OwnedValue::Integer(rid)],
+                Some(undo),
+            )?;
+            if l.coded {
+                let undo = UndoOp::Sql {
+                    sql: format!("INSERT OR REPLACE INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.codes()),
+                    binds: vec![
+                        OwnedValue::Integer(rid),
+                        OwnedValue::Integer(ChunkCodes::bytes_for(self.capacity, l.dims) as i64),
+                    ],
+                };
+                self.write_sql(
+                    &format!("DELETE FROM {} WHERE id = ?1", self.names.codes()),
+                    &[OwnedValue::Integer(rid)],
+                    Some(undo),
+                )?;
+            }
         }
         Ok(())
     }
 
-    /// Mark `slot` of `chunk` used by `rowid` (Some) or free (None).
-    pub fn set_slot(&self, chunk: i64, slot: usize, rowid: Option<i64>) -> Result<()> {
-        let mut vb = self.blob("chunks", "validity", chunk, true)?;
-        let mut byte = [0u8; 1];
-        vb.read(&mut byte, slot / 8)?;
-        match rowid {
-            Some(_) => byte[0] |= 1 << (slot % 8),
-            None => byte[0] &= !(1 << (slot % 8)),
+    /// Write each (offset, bytes) part into one row's blob, recording the old bytes; the blob
+    /// must be `want_len` bytes long.
+    fn blob_write(&self, suffix: &'static str, id: i64, want_len: usize, parts: &[(usize, &[u8])]) -> Result<()> {
+        self.before_write()?;
+        let mut b = self.blob(suffix, "data", id, true)?;
+        self.check_len(suffix, id, b.len(), want_len)?;
+        for &(offset, bytes) in parts {
+            let mut old = vec![0u8; bytes.len()];
+            b.read(&mut old, offset)?;
+            b.write(bytes, offset)?;
+            self.record(UndoOp::Blob { suffix, column: "data", id, offset, old });
         }
-        vb.write(&byte, slot / 8)?;
-        drop(vb);
-        let mut rb = self.blob("chunks", "rowids", chunk, true)?;
-        rb.write(&rowid.unwrap_or(0).to_le_bytes(), slot * 8)?;
         Ok(())
     }
 
-    pub fn write_vector(&self, vslot: usize, loc: Loc, bytes: &[u8]) -> Result<()> {
-        let n = self.vector_bytes[vslot];
+    fn check_len(&self, suffix: &str, id: i64, len: usize, want: usize) -> Result<()> {
+        if len != want {
+            return Err(Error::corrupt(format!("{}: row {id} holds {len} bytes, expected {want}", self.t(suffix))));
+        }
+        Ok(())
+    }
+
+    /// Write the vector of column `col` at `loc`.
+    pub fn write_vector(&self, col: usize, loc: Loc, bytes: &[u8]) -> Result<()> {
+        let n = self.cols[col].bytes;
         debug_assert_eq!(bytes.len(), n);
-        let mut b = self.blob(&vectors_suffix(vslot), "data", loc.chunk, true)?;
-        b.write(bytes, loc.slot * n)
+        self.record_chunk(loc.chunk);
+        self.blob_write("vectors", col_row_id(loc.chunk, col), n * self.capacity, &[(loc.slot * n, bytes)])
     }
 
-    pub fn read_vector(&self, vslot: usize, loc: Loc, out: &mut [u8]) -> Result<()> {
-        let n = self.vector_bytes[vslot];
-        let b = self.blob(&vectors_suffix(vslot), "data", loc.chunk, false)?;
-        if b.len() != n * self.capacity {
-            return Err(self.bad_chunk_len(vslot, loc.chunk, b.len()));
-        }
+    /// Write the code of column `col` at `loc`.
+    pub fn write_code(&self, col: usize, loc: Loc, code: &SlotCode) -> Result<()> {
+        let dims = self.cols[col].dims;
+        self.record_chunk(loc.chunk);
+        let ranges = ChunkCodes::slot_ranges(self.capacity, dims, loc.slot);
+        let parts = code.parts();
+        let p: Vec<(usize, &[u8])> = ranges.iter().zip(parts.iter()).map(|((o, _), b)| (*o, b.as_slice())).collect();
+        self.blob_write("codes", col_row_id(loc.chunk, col), ChunkCodes::bytes_for(self.capacity, dims), &p)
+    }
+
+    /// Read one vector of column `col` into `out` (its first `bytes` bytes).
+    pub fn read_vector(&self, col: usize, loc: Loc, out: &mut [u8]) -> Result<()> {
+        let n = self.cols[col].bytes;
+        let rid = col_row_id(loc.chunk, col);
+        let b = self.blob("vectors", "data", rid, false)?;
+        self.check_len("vectors", rid, b.len(), n * self.capacity)?;
         b.read(&mut out[..n], loc.slot * n)
     }
 
-    pub fn bad_chunk_len(&self, vslot: usize, chunk: i64, len: usize) -> Error {
-        Error::corrupt(format!(
-            "{}: chunk {chunk} holds {len} bytes, expected {}",
-            self.names.raw(&vectors_suffix(vslot)),
-            self.vector_bytes[vslot] * self.capacity
-        ))
+    /// A reader over column `col`'s chunks of vectors (reposition with [`ChunkReader::read`]).
+    pub fn vector_reader(&self, col: usize) -> ChunkReader<'_> {
+        ChunkReader { store: self, suffix: "vectors", col, blob: None, row_bytes: self.capacity * self.cols[col].bytes }
     }
 
-    /// A read handle on a vector column's chunks, to be repositioned with `reopen`.
-    pub fn vector_reader(&self, vslot: usize, first_chunk: i64) -> Result<Blob> {
-        self.blob(&vectors_suffix(vslot), "data", first_chunk, false)
+    /// A reader over column `col`'s chunks of codes.
+    pub fn code_reader(&self, col: usize) -> ChunkReader<'_> {
+        ChunkReader {
+            store: self,
+            suffix: "codes",
+            col,
+            blob: None,
+            row_bytes: ChunkCodes::bytes_for(self.capacity, self.cols[col].dims),
+        }
+    }
+
+    // ---- change log -------------------------------------------------------------------------
+
+    /// Record what a committing transaction changed, and trim the log.
+    pub fn write_changes(&self, row: &ChangeRow) -> Result<()> {
+        self.write_sql(
+            &format!(
+                "INSERT OR REPLACE INTO {}(generation, prev_epoch, epoch, keys) VALUES (?1, ?2, ?3, ?4)",
+                self.names.changes()
+            ),
+            &[
+                OwnedValue::Integer(row.generation),
+                OwnedValue::Integer(row.prev_epoch),
+                OwnedValue::Integer(row.epoch),
+                OwnedValue::Blob(row.changes.encode()),
+            ],
+            None,
+        )?;
+        self.write_sql(
+            &format!("DELETE FROM {} WHERE generation <= ?1", self.names.changes()),
+            &[OwnedValue::Integer(row.generation - changes::KEEP)],
+            None,
+        )
+    }
+
+    /// Log rows with from < generation <= to, ascending.
+    pub fn read_changes(&self, from: i64, to: i64) -> Result<Vec<ChangeRow>> {
+        let sql = format!(
+            "SELECT generation, prev_epoch, epoch, keys FROM {} WHERE generation > ?1 AND generation <= ?2 ORDER BY generation",
+            self.names.changes()
+        );
+        let mut st = self.stmts.get(&sql)?;
+        st.bind_i64(1, from)?;
+        st.bind_i64(2, to)?;
+        let mut out = Vec::new();
+        while st.step()? {
+            let generation = st.column_i64(0);
+            out.push(ChangeRow {
+                generation,
+                prev_epoch: st.column_i64(1),
+                epoch: st.column_i64(2),
+                changes: ChangeSet::decode(st.column_blob(3), &self.t("changes"), generation)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Reads whole chunk rows of `t_vectors` or `t_codes` for one column, keeping one blob handle
+/// and moving it from row to row.
+pub struct ChunkReader<'a> {
+    store: &'a Store,
+    suffix: &'static str,
+    col: usize,
+    blob: Option<Blob>,
+    row_bytes: usize,
+}
+
+impl ChunkReader<'_> {
+    fn position(&mut self, chunk: i64) -> Result<&Blob> {
+        let rid = col_row_id(chunk, self.col);
+        match self.blob.as_mut() {
+            Some(b) if b.rowid() == rid => {}
+            Some(b) => b.reopen(rid).map_err(|e| match e {
+                Error::Sqlite { code: 1, .. } => {
+                    Error::corrupt(format!("{}: row {rid} is missing", self.store.names.raw(self.suffix)))
+                }
+                other => other,
+            })?,
+            None => self.blob = Some(self.store.blob(self.suffix, "data", rid, false)?),
+        }
+        let b = self.blob.as_ref().ok_or_else(|| Error::invalid("blob reader"))?;
+        self.store.check_len(self.suffix, rid, b.len(), self.row_bytes)?;
+        Ok(b)
+    }
+
+    /// The whole row of chunk `chunk` into `out` (`row_bytes` long).
+    pub fn read(&mut self, chunk: i64, out: &mut [u8]) -> Result<()> {
+        let n = self.row_bytes;
+        self.position(chunk)?.read(&mut out[..n], 0)
+    }
+
+    /// `out.len()` bytes at `offset` of chunk `chunk`'s row.
+    pub fn read_at(&mut self, chunk: i64, offset: usize, out: &mut [u8]) -> Result<()> {
+        self.position(chunk)?.read(out, offset)
+    }
+
+    pub fn row_bytes(&self) -> usize {
+        self.row_bytes
     }
 }

@@ -1,46 +1,63 @@
 //! `INSERT INTO t(t) VALUES ('integrity-check')` and `PRAGMA integrity_check` (SQLite 3.44+):
-//! verify that the shadow tables agree with each other, reporting each disagreement.
+//! verify that the shadow tables agree with each other and with docs/FORMAT.md, reporting each
+//! disagreement ("expected ..., found ...").
 
 use super::TableInner;
+use super::view::{View, all_maps};
 use crate::error::Result;
-use crate::store::def::ColumnKind;
-use crate::store::{FORMAT_VERSION, vectors_suffix};
-use crate::value::SqlValue;
+use crate::store::def::{ColumnKind, MetaType};
+use crate::store::meta_col;
+use crate::store::schema::{FORMAT_VERSION, valid_capacity};
+use crate::value::{OwnedValue, SqlValue};
+use crate::vector::distance::Metric;
 use crate::vector::{ElementType, from_blob};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+const MAX_PROBLEMS: usize = 50;
 
 /// Problems found (empty when the table is consistent). Stops listing after 50.
 pub fn run(t: &TableInner) -> Result<Vec<String>> {
     let mut p: Vec<String> = Vec::new();
+    if let Some(e) = &*t.broken.borrow() {
+        p.push(e.message());
+        return Ok(p);
+    }
     let s = &t.store;
     let names = &s.names;
     let cap = s.capacity;
+    let info = names.raw("info");
 
     match s.info_get("format_version")? {
-        Some(crate::value::OwnedValue::Integer(v)) if v == FORMAT_VERSION => {}
-        other => p.push(format!("{}: format_version is {other:?}, expected {FORMAT_VERSION}", names.raw("info"))),
+        Some(OwnedValue::Integer(v)) if v == FORMAT_VERSION => {}
+        other => p.push(format!("{info}: format_version is {other:?}, expected {FORMAT_VERSION}")),
     }
-    if !matches!(s.info_get("generation")?, Some(crate::value::OwnedValue::Integer(_))) {
-        p.push(format!("{}: generation is missing or not an integer", names.raw("info")));
+    for key in ["generation", "epoch", "seed"] {
+        if !matches!(s.info_get(key)?, Some(OwnedValue::Integer(_))) {
+            p.push(format!("{info}: {key} is missing or not an integer"));
+        }
+    }
+    match s.info_get("chunk_capacity")? {
+        Some(OwnedValue::Integer(c)) if valid_capacity(c) => {}
+        other => p.push(format!("{info}: chunk_capacity is {other:?}, expected a power of two from 8 to 1024")),
     }
 
-    // chunks: slot -> rowid for used slots
+    // Chunk rows: lengths and counts, read directly (the cache could hide damage).
     let mut slots: HashMap<(i64, usize), i64> = HashMap::new();
     let mut chunk_ids = Vec::new();
     {
-        let sql = format!("SELECT id, validity, rowids FROM {} ORDER BY id", names.chunks());
+        let sql = format!("SELECT id, used, validity, rowids FROM {} ORDER BY id", names.chunks());
         let mut st = s.stmts.get(&sql)?;
+        let table = names.raw("chunks");
         while st.step()? {
             let id = st.column_i64(0);
             chunk_ids.push(id);
-            let (SqlValue::Blob(v), SqlValue::Blob(r)) = (st.column_value(1), st.column_value(2)) else {
-                p.push(format!("{}: chunk {id}: validity and rowids must be blobs", names.raw("chunks")));
+            let (SqlValue::Blob(v), SqlValue::Blob(r)) = (st.column_value(2), st.column_value(3)) else {
+                p.push(format!("{table}: chunk {id}: validity and rowids must be blobs"));
                 continue;
             };
             if v.len() != cap / 8 || r.len() != cap * 8 {
                 p.push(format!(
-                    "{}: chunk {id}: expected {} validity bytes and {} rowid bytes, found {} and {}",
-                    names.raw("chunks"),
+                    "{table}: chunk {id}: expected {} validity bytes and {} rowid bytes, found {} and {}",
                     cap / 8,
                     cap * 8,
                     v.len(),
@@ -48,108 +65,188 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
                 ));
                 continue;
             }
-            let mut used = 0;
+            let mut used = 0i64;
             for slot in 0..cap {
                 if v[slot / 8] & (1 << (slot % 8)) != 0 {
                     used += 1;
-                    let rowid = i64::from_le_bytes(r[slot * 8..slot * 8 + 8].try_into().unwrap_or([0; 8]));
-                    slots.insert((id, slot), rowid);
+                    let b = &r[slot * 8..slot * 8 + 8];
+                    slots.insert((id, slot), i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
                 }
             }
             if used == 0 {
-                p.push(format!("{}: chunk {id} holds no rows (run 'optimize')", names.raw("chunks")));
+                p.push(format!("{table}: chunk {id} holds no rows (run 'optimize')"));
+            }
+            if st.column_i64(1) != used {
+                p.push(format!("{table}: chunk {id}: used is {}, expected {used}", st.column_i64(1)));
             }
         }
     }
+    let chunk_set: HashSet<i64> = chunk_ids.iter().copied().collect();
 
-    // vectors: one row per chunk, right length, valid values
-    for (_, col) in t.def.vectors() {
-        let ColumnKind::Vector { ty, slot: vslot, .. } = col.kind else { continue };
-        let n = s.vector_bytes[vslot];
-        let table = names.raw(&vectors_suffix(vslot));
-        let sql = format!("SELECT id, data FROM {} ORDER BY id", names.vectors(vslot));
-        let mut st = s.stmts.get(&sql)?;
-        let mut seen = Vec::new();
-        while st.step()? {
-            let id = st.column_i64(0);
-            seen.push(id);
-            let data = st.column_blob(1);
-            if data.len() != n * cap {
-                p.push(format!("{table}: chunk {id} holds {} bytes, expected {}", data.len(), n * cap));
+    // Vector and code rows: one per chunk and column, of the right length, valid values.
+    let mut coded_ok = true;
+    for (vi, (_, col)) in t.def.vectors().enumerate() {
+        let ColumnKind::Vector { ty, metric, .. } = col.kind else { continue };
+        let l = s.cols[vi];
+        for (suffix, want_len, present) in [
+            ("vectors", l.bytes * cap, true),
+            ("codes", crate::index::chunk::ChunkCodes::bytes_for(cap, l.dims), l.coded),
+        ] {
+            if !present {
                 continue;
             }
-            if matches!(ty, ElementType::Float32 | ElementType::Float16) {
+            let table = names.raw(suffix);
+            let sql = format!("SELECT id, data FROM {} WHERE id % 16 = ?1 ORDER BY id", names.shadow(suffix));
+            let mut st = s.stmts.get(&sql)?;
+            st.bind_i64(1, vi as i64)?;
+            let mut seen = HashSet::new();
+            while st.step()? {
+                let rid = st.column_i64(0);
+                let id = rid.div_euclid(16);
+                seen.insert(id);
+                if !chunk_set.contains(&id) {
+                    p.push(format!("{table}: row {rid} (chunk {id}, column {vi}) has no chunk"));
+                    continue;
+                }
+                let data = st.column_blob(1);
+                if data.len() != want_len {
+                    p.push(format!("{table}: row {rid} (chunk {id}) holds {} bytes, expected {want_len}", data.len()));
+                    if suffix == "codes" {
+                        coded_ok = false;
+                    }
+                    continue;
+                }
+                if suffix != "vectors" {
+                    continue;
+                }
+                let n = l.bytes;
                 for slot in 0..cap {
-                    if slots.contains_key(&(id, slot))
-                        && let Err(e) = from_blob(&data[slot * n..(slot + 1) * n], ty)
-                    {
-                        p.push(format!("{table}: chunk {id} slot {slot}: {e}"));
+                    if !slots.contains_key(&(id, slot)) {
+                        continue;
+                    }
+                    let raw = &data[slot * n..(slot + 1) * n];
+                    if matches!(ty, ElementType::Float32 | ElementType::Float16) {
+                        match from_blob(raw, ty) {
+                            Err(e) => p.push(format!("{table}: chunk {id} slot {slot}: {e}")),
+                            Ok(v) if metric == Metric::Cosine && v.to_f32_vec().iter().all(|x| *x == 0.0) => {
+                                p.push(format!(
+                                    "{table}: chunk {id} slot {slot}: a zero vector under cosine can never be returned"
+                                ))
+                            }
+                            Ok(_) => {}
+                        }
+                    } else if metric == Metric::Cosine && raw.iter().all(|b| *b == 0) {
+                        p.push(format!(
+                            "{table}: chunk {id} slot {slot}: a zero vector under cosine can never be returned"
+                        ));
                     }
                 }
             }
+            let missing: Vec<i64> = chunk_ids.iter().filter(|c| !seen.contains(c)).copied().collect();
+            if !missing.is_empty() {
+                p.push(format!("{table}: column {vi} has no row for chunks {missing:?}"));
+                if suffix == "codes" {
+                    coded_ok = false;
+                }
+            }
         }
-        if seen != chunk_ids {
-            let missing: Vec<_> = chunk_ids.iter().filter(|c| !seen.contains(c)).collect();
-            let extra: Vec<_> = seen.iter().filter(|c| !chunk_ids.contains(c)).collect();
-            p.push(format!(
-                "{table}: chunks missing {missing:?}, chunks without a {} row {extra:?}",
-                names.raw("chunks")
-            ));
+        if p.len() > MAX_PROBLEMS {
+            break;
         }
     }
 
-    // rows <-> slots
+    // t_rows <-> slots, and metadata storage classes.
     {
         let sql = format!("SELECT rowid, chunk, slot FROM {}", names.rows());
         let mut st = s.stmts.get(&sql)?;
+        let table = names.raw("rows");
         let mut rows = 0usize;
         let mut claimed: HashMap<(i64, usize), i64> = HashMap::new();
         while st.step()? {
             rows += 1;
             let (rowid, chunk, slot) = (st.column_i64(0), st.column_i64(1), st.column_i64(2));
             if slot < 0 || slot as usize >= cap {
-                p.push(format!("{}: row {rowid} has slot {slot}, outside 0..{cap}", names.raw("rows")));
+                p.push(format!("{table}: row {rowid} has slot {slot}, outside 0..{cap}"));
                 continue;
             }
             let key = (chunk, slot as usize);
             match slots.get(&key) {
-                None => p.push(format!(
-                    "{}: row {rowid} points at chunk {chunk} slot {slot}, which is not in use",
-                    names.raw("rows")
-                )),
-                Some(&r) if r != rowid => p.push(format!(
-                    "{}: row {rowid} points at chunk {chunk} slot {slot}, which holds rowid {r}",
-                    names.raw("rows")
-                )),
+                None => {
+                    p.push(format!("{table}: row {rowid} points at chunk {chunk} slot {slot}, which is not in use"))
+                }
+                Some(&r) if r != rowid => {
+                    p.push(format!("{table}: row {rowid} points at chunk {chunk} slot {slot}, which holds rowid {r}"))
+                }
                 _ => {}
             }
             if let Some(other) = claimed.insert(key, rowid) {
-                p.push(format!("{}: rows {other} and {rowid} share chunk {chunk} slot {slot}", names.raw("rows")));
+                p.push(format!("{table}: rows {other} and {rowid} share chunk {chunk} slot {slot}"));
             }
-            if p.len() > 50 {
+            if p.len() > MAX_PROBLEMS {
                 break;
             }
         }
         if rows != slots.len() {
-            p.push(format!(
-                "{} has {rows} rows but {} has {} slots in use",
-                names.raw("rows"),
-                names.raw("chunks"),
-                slots.len()
-            ));
+            p.push(format!("{table} has {rows} rows but {} has {} slots in use", names.raw("chunks"), slots.len()));
+        }
+        for c in &t.def.columns {
+            let ColumnKind::Metadata { ty, slot } = c.kind else { continue };
+            let class = match ty {
+                MetaType::Integer => "integer",
+                MetaType::Real => "real",
+                MetaType::Text => "text",
+                MetaType::Blob => "blob",
+            };
+            let col = meta_col(slot);
+            let sql = format!("SELECT count(*) FROM {} WHERE typeof({col}) NOT IN ('{class}', 'null')", names.rows());
+            let mut st = s.stmts.get(&sql)?;
+            st.step()?;
+            let bad = st.column_i64(0);
+            if bad > 0 {
+                p.push(format!("{table}: {bad} values of metadata column {} are not {}", c.name, ty.sql()));
+            }
         }
     }
 
     if t.def.n_aux() > 0 {
-        let sql =
-            format!("SELECT count(*) FROM {} WHERE rowid NOT IN (SELECT rowid FROM {})", names.aux(), names.rows());
-        let mut st = s.stmts.get(&sql)?;
-        st.step()?;
-        let orphans = st.column_i64(0);
+        let table = names.raw("aux");
+        let count = |sql: String| -> Result<i64> {
+            let mut st = s.stmts.get(&sql)?;
+            st.step()?;
+            Ok(st.column_i64(0))
+        };
+        let orphans = count(format!(
+            "SELECT count(*) FROM {} WHERE rowid NOT IN (SELECT rowid FROM {})",
+            names.aux(),
+            names.rows()
+        ))?;
         if orphans > 0 {
-            p.push(format!("{}: {orphans} rows have no row in {}", names.raw("aux"), names.raw("rows")));
+            p.push(format!("{table}: {orphans} rows have no row in {}", names.raw("rows")));
+        }
+        let missing = count(format!(
+            "SELECT count(*) FROM {} WHERE rowid NOT IN (SELECT rowid FROM {})",
+            names.rows(),
+            names.aux()
+        ))?;
+        if missing > 0 {
+            p.push(format!("{table}: {missing} rows of {} have no auxiliary values", names.raw("rows")));
         }
     }
-    p.truncate(50);
+
+    // The indexes' own data, through a view that reads the pages (not the cache).
+    if p.is_empty() && coded_ok {
+        let mut view = View::new(
+            s,
+            std::sync::Arc::new(crate::store::cache::Version::new(0, 0, chunk_ids.clone())),
+            None,
+            None,
+            false,
+        );
+        let _ = all_maps(&mut view)?;
+        for (vi, index) in t.indexes.iter().enumerate() {
+            index.check(&mut view, vi, &mut p)?;
+        }
+    }
+    p.truncate(MAX_PROBLEMS);
     Ok(p)
 }

@@ -140,31 +140,14 @@ fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -
 }
 
 fn parse_index_option(v: &str) -> Result<IndexKind> {
-    let v = v.trim();
-    let (name, params) = match v.find('(') {
-        Some(i) => (v[..i].trim(), Some(&v[i..])),
-        None => (v, None),
-    };
-    match name.to_ascii_lowercase().as_str() {
-        "flat" => {
-            if let Some(p) = params
-                && p.trim() != "()"
-            {
-                return Err(Error::invalid(format!("index=flat takes no parameters, got {p}")));
-            }
-            Ok(IndexKind::Flat)
-        }
-        "hnsw" | "ivf" => Err(Error::invalid(format!(
-            "index={name} is not available in this version of vindex; use index=flat (exact search)"
-        ))),
-        other => Err(Error::invalid(format!("unknown index type '{other}' (expected flat)"))),
-    }
+    IndexKind::parse(v)
 }
 
 /// Parse the module arguments of table `table`.
 pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
     let mut columns: Vec<Column> = Vec::new();
     let mut index = None;
+    let mut seed = None;
     let (mut nv, mut nm, mut na) = (0, 0, 0);
     for raw in args {
         let arg = raw.trim();
@@ -183,9 +166,20 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
                         index = Some(parse_index_option(v)?);
                         continue;
                     }
+                    "seed" => {
+                        if seed.is_some() {
+                            return Err(Error::invalid("the seed option is given twice"));
+                        }
+                        seed = Some(
+                            v.trim()
+                                .parse::<i64>()
+                                .map_err(|_| Error::invalid(format!("seed must be an integer, not '{}'", v.trim())))?,
+                        );
+                        continue;
+                    }
                     other => {
                         return Err(Error::invalid(format!(
-                            "unknown table option '{other}' (the only table option is index=...)"
+                            "unknown table option '{other}' (the table options are index=... and seed=...)"
                         )));
                     }
                 }
@@ -270,7 +264,7 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
     if na > MAX_AUX_COLUMNS {
         return Err(Error::invalid(format!("too many auxiliary columns: {na} (the maximum is {MAX_AUX_COLUMNS})")));
     }
-    Ok(TableDef { columns, index: index.unwrap_or(IndexKind::Flat) })
+    Ok(TableDef { columns, index: index.unwrap_or(IndexKind::Flat), seed: seed.unwrap_or(0) })
 }
 
 #[cfg(test)]

@@ -1,26 +1,42 @@
-//! The `vindex` virtual table: CREATE/CONNECT, plans, cursors, writes, transactions, and the
-//! `vindex_status` table-valued function.
+//! The `vindex` virtual table: CREATE/CONNECT, transactions and the caches they govern; plans
+//! (`plan`), query execution (`knn`), cursors (`cursor`), writes and commands (`update`),
+//! checks (`check`) and the `vindex_status` table (`status`).
+//!
+//! Each connection has its own [`TableInner`] per table; the decoded data it searches is shared
+//! by the process ([`crate::store::cache`]). A query reads the (generation, epoch) of the table
+//! inside its own transaction and uses the cached version for exactly that pair. A writing
+//! transaction keeps its changes in a private [`overlay::Overlay`], records them in the change
+//! log at xSync, and publishes them as the next shared version at xCommit.
 
 pub mod check;
 pub mod config;
 pub mod cursor;
-pub mod layout;
+pub mod knn;
+pub mod overlay;
 pub mod plan;
 pub mod status;
 pub mod update;
+pub mod view;
 
 use crate::error::{Error, Result};
 use crate::ffi::stmt::Db;
 use crate::ffi::vtab::{
     IndexInfo, ModuleKind, Update, VTab, VTabArgs, create_module, vtab_config_constraint_support, vtab_config_innocuous,
 };
+use crate::index::exact::ColumnInfo;
+use crate::index::{IndexSpec, VectorIndex};
+use crate::store::cache::{CacheKey, FileId, TableCache, Version};
+use crate::store::changes::chain;
 use crate::store::def::{ColumnKind, TableDef};
-use crate::store::{self, Names, Store};
+use crate::store::schema::{self, FORMAT_VERSION, Names};
+use crate::store::{ColLayout, Store};
 use cursor::VindexCursor;
-use layout::Layout;
+use overlay::Overlay;
 use plan::PlanRegistry;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use view::View;
 
 /// Tables connected on one database connection, for `vindex_status`.
 #[derive(Default)]
@@ -58,11 +74,55 @@ pub fn register(db: Db) -> Result<()> {
     Ok(())
 }
 
-pub struct State {
-    /// Chunk layout and cached vectors, valid for `layout.generation`.
-    pub layout: Option<Layout>,
-    /// The generation counter was bumped in the current write transaction.
-    pub bumped: bool,
+/// VFSes that read ordinary files, whose device and inode identify the database: only these
+/// share a cache between connections. Others (in-memory, dqlite, custom) get a private one.
+const FILE_VFSES: &[&str] = &[
+    "unix",
+    "unix-excl",
+    "unix-none",
+    "unix-dotfile",
+    "unix-flock",
+    "unix-posix",
+    "win32",
+    "win32-longpath",
+    "win32-none",
+];
+
+/// The shared cache key of `schema`.`table` on `db`, when the database is an ordinary file.
+fn cache_key(db: Db, schema: &str, table: &str) -> Option<CacheKey> {
+    let vfs = db.vfs_name(schema)?;
+    if !FILE_VFSES.contains(&vfs.as_str()) {
+        return None;
+    }
+    let path = db.filename(schema).filter(|p| !p.is_empty())?;
+    let file = file_id(&path)?;
+    Some(CacheKey { file, table: table.to_ascii_lowercase() })
+}
+
+#[cfg(unix)]
+fn file_id(path: &str) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(FileId { dev: m.dev(), ino: m.ino() })
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &str) -> Option<FileId> {
+    None
+}
+
+/// What this connection's transaction holds for the table.
+#[derive(Default)]
+pub struct Tx {
+    /// Uncommitted writes (None until the first write of the transaction).
+    pub overlay: Option<Overlay>,
+}
+
+/// Per-connection query counters, for `vindex_status`.
+#[derive(Default)]
+pub struct QueryCounters {
+    pub from_memory: Cell<u64>,
+    pub from_pages: Cell<u64>,
 }
 
 pub struct TableInner {
@@ -70,49 +130,81 @@ pub struct TableInner {
     pub def: TableDef,
     pub store: Store,
     pub plans: PlanRegistry,
-    pub state: RefCell<State>,
-    /// Number of KNN queries answered from cached vectors / from pages (for vindex_status).
-    pub queries_cached: Cell<u64>,
-    pub queries_paged: Cell<u64>,
+    pub spec: IndexSpec,
+    /// One index per vector column.
+    pub indexes: Vec<Box<dyn VectorIndex>>,
+    pub cache: Arc<TableCache>,
+    pub tx: RefCell<Tx>,
+    pub counters: QueryCounters,
     /// Writes through this connection (INSERT/UPDATE/DELETE/commands), for open cursors.
     pub writes: Cell<u64>,
+    /// ROLLBACK TO and ROLLBACK through this connection, for open cursors.
+    pub rollbacks: Cell<u64>,
+    /// Why the table cannot be used (another format version, a damaged info row): every use
+    /// but DROP TABLE, RENAME and 'upgrade' reports it.
+    pub broken: RefCell<Option<Error>>,
 }
 
 pub struct VindexTable {
     inner: Rc<TableInner>,
 }
 
-fn vector_bytes(def: &TableDef) -> Vec<usize> {
+fn indexes_for(def: &TableDef, spec: &IndexSpec) -> Vec<Box<dyn VectorIndex>> {
+    ColLayout::of(def).into_iter().map(|l| crate::index::open(spec, ColumnInfo::new(l.ty, l.dims, l.metric))).collect()
+}
+
+fn max_vector_bytes(def: &TableDef) -> usize {
     def.vectors()
         .map(|(_, c)| match c.kind {
             ColumnKind::Vector { ty, dims, .. } => ty.bytes_for(dims),
             _ => 0,
         })
-        .collect()
+        .max()
+        .unwrap_or(1)
 }
 
 impl VindexTable {
     fn open(db: Db, reg: &Rc<Registry>, args: &VTabArgs, create: bool) -> Result<(String, Self)> {
         let def = config::parse(&args.table, &args.args).map_err(|e| e.context("vindex"))?;
         let names = Names { schema: args.schema.clone(), table: args.table.clone() };
-        let vb = vector_bytes(&def);
         if create {
-            let cap = store::chunk_capacity_for(vb.iter().copied().max().unwrap_or(1));
-            store::create_tables(db, &names, &def, cap)?;
+            let cap = schema::chunk_capacity_for(max_vector_bytes(&def));
+            schema::create_tables(db, &names, &def, cap, crate::ffi::conn::random_i64())?;
         }
-        let store = Store::open(db, names, vb)?;
+        let (store, broken) = match Store::open(db, names.clone(), &def) {
+            Ok(s) if s.format == FORMAT_VERSION => (s, None),
+            Ok(s) => {
+                let e = Error::invalid(format!(
+                    "table {t} uses vindex storage format {v}; this build of vindex reads format {FORMAT_VERSION}. \
+                     Run INSERT INTO {t}({t}) VALUES ('upgrade') once to convert it",
+                    t = names.table,
+                    v = s.format
+                ));
+                (s, Some(e))
+            }
+            Err(e) => (Store::unusable(db, names.clone(), &def), Some(e)),
+        };
+        let spec = match store.info_get("index") {
+            Ok(Some(crate::value::OwnedValue::Text(t))) => IndexSpec::parse(&t).unwrap_or(IndexSpec::Flat),
+            _ => def.index.clone(),
+        };
         vtab_config_constraint_support(db);
         vtab_config_innocuous(db);
         let decl = def.declaration(&args.table);
+        let cache = TableCache::open(cache_key(db, &names.schema, &names.table));
         let inner = Rc::new(TableInner {
             db,
+            indexes: indexes_for(&def, &spec),
+            spec,
             def,
             store,
             plans: PlanRegistry::default(),
-            state: RefCell::new(State { layout: None, bumped: false }),
-            queries_cached: Cell::new(0),
-            queries_paged: Cell::new(0),
+            cache,
+            tx: RefCell::new(Tx::default()),
+            counters: QueryCounters::default(),
             writes: Cell::new(0),
+            rollbacks: Cell::new(0),
+            broken: RefCell::new(broken),
         });
         reg.add(&inner);
         Ok((decl, VindexTable { inner }))
@@ -120,42 +212,101 @@ impl VindexTable {
 }
 
 impl TableInner {
-    /// The layout for the current generation (rebuilt when another connection wrote).
-    pub fn with_layout<R>(&self, f: impl FnOnce(&mut Layout) -> Result<R>) -> Result<R> {
-        let generation = self.store.generation()?;
-        let mut st = self.state.borrow_mut();
-        if st.layout.as_ref().is_none_or(|l| l.generation != generation) {
-            st.layout = None;
-            st.layout = Some(Layout::load(&self.store, generation, self.column_caches())?);
-        }
-        let layout = st.layout.as_mut().ok_or_else(|| Error::invalid("layout unavailable"))?;
-        if layout.cached_bytes() > 0 && crate::store::cache::cache_used() > crate::store::cache::cache_limit() {
-            layout.drop_cache();
-        }
-        layout.cache_enabled = true;
-        f(layout)
+    pub fn tname(&self) -> &str {
+        &self.store.names.table
     }
 
-    /// What each vector column keeps in memory: int8 codes for float32 columns whose metric
-    /// the exact prescan serves.
-    pub fn column_caches(&self) -> Vec<layout::ColumnCache> {
-        self.def
-            .vectors()
-            .map(|(_, c)| match c.kind {
-                ColumnKind::Vector { ty, dims, metric, .. } => layout::ColumnCache {
-                    code_dims: (ty == crate::vector::ElementType::Float32 && crate::index::sq8::supports(metric))
-                        .then_some(dims),
-                },
-                _ => layout::ColumnCache { code_dims: None },
-            })
-            .collect()
+    /// Fail when the table cannot be used.
+    pub fn usable(&self) -> Result<()> {
+        match &*self.broken.borrow() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
     }
 
-    /// Forget in-memory state (after ROLLBACK, or an error in the middle of a write).
-    pub fn forget(&self) {
-        let mut st = self.state.borrow_mut();
-        st.layout = None;
-        st.bumped = false;
+    /// The committed version this transaction sees, from the cache, from the previous version
+    /// and the change log, or from scratch.
+    pub fn read_version(&self) -> Result<Arc<Version>> {
+        let (g, e) = self.store.version()?;
+        let c = &self.cache.counters;
+        if let Some(v) = self.cache.find(g, e) {
+            c.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(v);
+        }
+        if let Some(n) = self.cache.newest().filter(|n| n.generation < g) {
+            let rows = self.store.read_changes(n.generation, g)?;
+            if let Some(cs) = chain(&rows, (n.generation, n.epoch), (g, e))
+                && !cs.all()
+            {
+                let ids = if cs.directory_changed() { self.store.chunk_ids()? } else { n.ids.clone() };
+                let v = n.derive(g, e, ids, &cs.chunks());
+                c.refreshes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(self.cache.insert(Arc::new(v)));
+            }
+        }
+        let v = Version::new(g, e, self.store.chunk_ids()?);
+        c.reloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.cache.insert(Arc::new(v)))
+    }
+
+    /// Bring a stale overlay back in line with the pages (or drop it, when the transaction's
+    /// first write was rolled back).
+    fn settle_overlay(&self, tx: &mut Tx) -> Result<()> {
+        let Some(ov) = tx.overlay.as_mut() else { return Ok(()) };
+        if !ov.stale {
+            return Ok(());
+        }
+        if self.store.version()? == (ov.generation, ov.epoch) {
+            ov.reload(&self.store)
+        } else {
+            tx.overlay = None;
+            Ok(())
+        }
+    }
+
+    /// The overlay of the current write transaction, created (and the generation counted) by
+    /// its first write.
+    pub fn overlay(&self) -> Result<RefMut<'_, Overlay>> {
+        let mut tx = self.tx.borrow_mut();
+        self.settle_overlay(&mut tx)?;
+        if tx.overlay.is_none() {
+            let base = self.read_version()?;
+            let (g, e) = self.store.bump()?;
+            tx.overlay = Some(Overlay::new(base, g, e));
+        }
+        Ok(RefMut::map(tx, |t| t.overlay.as_mut().expect("overlay just made")))
+    }
+
+    /// Run `f` over the table as this connection sees it now.
+    pub fn with_view<R>(&self, f: impl FnOnce(&mut View<'_>) -> Result<R>) -> Result<R> {
+        let keep = crate::store::cache::cache_limit() > 0;
+        let key = self.cache.key.as_ref();
+        {
+            let mut tx = self.tx.borrow_mut();
+            self.settle_overlay(&mut tx)?;
+        }
+        let tx = self.tx.borrow();
+        if let Some(ov) = tx.overlay.as_ref() {
+            let mut v = View::new(&self.store, ov.base.clone(), Some(ov), key, keep);
+            return f(&mut v);
+        }
+        drop(tx);
+        let version = self.read_version()?;
+        let mut v = View::new(&self.store, version, None, key, keep);
+        f(&mut v)
+    }
+
+    /// The writes of this transaction were rolled back under the overlay (ROLLBACK TO, or an
+    /// undone write): reload before the next use.
+    pub fn overlay_stale(&self) {
+        if let Some(ov) = self.tx.borrow_mut().overlay.as_mut() {
+            ov.stale = true;
+        }
+    }
+
+    /// Rows, as far as the newest cached version knows (for plan costs).
+    pub fn row_estimate(&self) -> i64 {
+        self.cache.newest().map_or(100_000, |v| (v.ids.len() * self.store.capacity) as i64)
     }
 }
 
@@ -171,8 +322,7 @@ impl VTab for VindexTable {
     }
     fn best_index(&self, info: &mut IndexInfo<'_>) -> Result<()> {
         let t = &self.inner;
-        let rows = t.state.borrow().layout.as_ref().map_or(100_000, |l| l.rows() as i64);
-        plan::best_index(&t.def, &t.store.names.table, rows, &t.plans, info)
+        plan::best_index(&t.def, &t.spec, &t.store.names.table, t.row_estimate(), &t.plans, info)
     }
     fn open(&self) -> Result<VindexCursor> {
         Ok(VindexCursor::new(self.inner.clone()))
@@ -180,49 +330,82 @@ impl VTab for VindexTable {
     fn destroy(&self) -> Result<()> {
         let t = &self.inner;
         t.store.stmts.clear();
-        t.forget();
-        store::drop_tables(t.db, &t.store.names, &t.def)
+        t.tx.borrow_mut().overlay = None;
+        if let Some(k) = &t.cache.key {
+            crate::store::cache::forget(k);
+        }
+        t.cache.clear();
+        schema::drop_tables(t.db, &t.store.names)
     }
     fn update(&self, op: Update<'_>) -> Result<i64> {
-        self.inner.writes.set(self.inner.writes.get() + 1);
-        let r = update::apply(&self.inner, op);
-        if r.is_err() {
-            // Pages are restored by the statement rollback; memory must not run ahead of them.
-            self.inner.forget();
-        }
+        let t = &self.inner;
+        t.writes.set(t.writes.get() + 1);
+        // Nested INSERTs into shadow tables move last_insert_rowid; for an INSERT SQLite then
+        // sets it from the rowid we return, for the rest it must stay as it was.
+        let last = t.db.last_insert_rowid();
+        let r = update::apply(t, op);
+        t.db.set_last_insert_rowid(last);
         r
     }
     fn begin(&self) -> Result<()> {
-        self.inner.state.borrow_mut().bumped = false;
+        self.inner.tx.borrow_mut().overlay = None;
+        Ok(())
+    }
+    fn sync(&self) -> Result<()> {
+        let t = &self.inner;
+        let mut tx = t.tx.borrow_mut();
+        t.settle_overlay(&mut tx)?;
+        if let Some(ov) = tx.overlay.as_ref() {
+            let last = t.db.last_insert_rowid();
+            let r = t.store.write_changes(&ov.change_row());
+            t.db.set_last_insert_rowid(last);
+            r?;
+        }
         Ok(())
     }
     fn commit(&self) -> Result<()> {
-        self.inner.state.borrow_mut().bumped = false;
+        let t = &self.inner;
+        let ov = t.tx.borrow_mut().overlay.take();
+        if let Some(ov) = ov
+            && crate::store::cache::cache_limit() > 0
+        {
+            let v = ov.publish(t.cache.key.as_ref());
+            t.cache.insert(Arc::new(v));
+            t.cache.counters.published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(())
     }
     fn rollback(&self) -> Result<()> {
-        self.inner.forget();
+        let t = &self.inner;
+        t.tx.borrow_mut().overlay = None;
+        t.rollbacks.set(t.rollbacks.get() + 1);
         Ok(())
     }
     fn rollback_to(&self, _n: i32) -> Result<()> {
-        self.inner.forget();
+        let t = &self.inner;
+        t.overlay_stale();
+        t.rollbacks.set(t.rollbacks.get() + 1);
         Ok(())
     }
     fn rename(&self, new_name: &str) -> Result<()> {
         let t = &self.inner;
         t.store.stmts.clear();
-        t.forget();
-        store::rename_tables(t.db, &t.store.names, &t.def, new_name)
+        t.tx.borrow_mut().overlay = None;
+        if let Some(k) = &t.cache.key {
+            crate::store::cache::forget(k);
+        }
+        t.cache.clear();
+        schema::rename_tables(t.db, &t.store.names, new_name)
     }
     fn is_shadow_name(suffix: &str) -> bool {
-        store::is_shadow_suffix(suffix)
+        schema::is_shadow_suffix(suffix)
     }
     fn integrity(&self, _schema: &str, _table: &str, _flags: i32) -> Result<Option<String>> {
         let problems = check::run(&self.inner)?;
         if problems.is_empty() {
             Ok(None)
         } else {
-            Ok(Some(format!("vindex table {}: {}", self.inner.store.names.table, problems.join("; "))))
+            Ok(Some(format!("vindex table {}: {}", self.inner.tname(), problems.join("; "))))
         }
     }
 }

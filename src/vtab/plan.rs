@@ -149,6 +149,7 @@ fn display_value(v: &Option<OwnedValue>) -> String {
 /// Choose a plan for one xBestIndex call.
 pub fn best_index(
     def: &TableDef,
+    spec: &crate::index::IndexSpec,
     table: &str,
     row_estimate: i64,
     reg: &PlanRegistry,
@@ -195,7 +196,7 @@ pub fn best_index(
     let kind = if let Some(m) = knn {
         let col = m.column as usize;
         use_c(info, &mut args, m.index, Arg::Query, true);
-        desc.push(format!("knn {} {}", def.index.describe(), def.columns[col].name));
+        desc.push(format!("knn {} {}", spec.name(), def.columns[col].name));
         Kind::Knn { col }
     } else {
         desc.push("scan".to_string());

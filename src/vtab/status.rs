@@ -1,15 +1,19 @@
 //! `SELECT * FROM vindex_status`: one row per vindex table and vector column in every attached
 //! database, with its index, size and cache state.
 
-use super::Registry;
+use super::view::all_maps;
+use super::{Registry, TableInner};
 use crate::error::Result;
 use crate::ffi::stmt::Db;
 use crate::ffi::value::{Context, ValueRef};
 use crate::ffi::vtab::{IndexInfo, VTab, VTabArgs, VTabCursor};
 use crate::store::FORMAT_VERSION;
+use crate::store::cache::{cache_limit, cache_used};
 use crate::store::def::{ColumnKind, quote_ident};
+use crate::store::schema::SUFFIXES;
 use crate::value::OwnedValue;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
 const COLUMNS: &[&str] = &[
     "schema",
@@ -31,9 +35,15 @@ const COLUMNS: &[&str] = &[
     "cache_state",
     "cache_bytes",
     "cache_limit",
+    "cache_used",
+    "cache_versions",
+    "cache_hits",
+    "cache_refreshes",
+    "cache_reloads",
     "prescan",
     "queries_from_memory",
     "queries_from_pages",
+    "error",
 ];
 
 pub struct StatusTable {
@@ -89,78 +99,98 @@ fn collect(t: &StatusTable) -> Result<Vec<Vec<OwnedValue>>> {
         }
         for name in tables {
             // Preparing a statement on the table connects it (and registers it) if needed.
-            if db
-                .prepare(&format!("SELECT rowid FROM {}.{} LIMIT 0", quote_ident(&schema), quote_ident(&name)), false)
-                .is_err()
-            {
-                continue;
-            }
-            let Some(inner) = t.reg.find(&schema, &name) else { continue };
-            let s = &inner.store;
-            let generation = s.generation()?;
-            let (rows, free, chunks, cache) = inner.with_layout(|l| {
-                let per_col: Vec<(bool, bool, &'static str)> = (0..s.vector_bytes.len())
-                    .map(|v| {
-                        let prescan = if l.column(v).code_dims.is_none() {
-                            "n/a"
-                        } else if l.fully_coded(v) {
-                            "ready"
-                        } else if l.chunks.iter().any(|c| c.codes[v].is_some()) {
-                            "partial"
-                        } else {
-                            "none"
-                        };
-                        (l.fully_cached(v), l.chunks.iter().any(|c| c.vectors[v].is_some()), prescan)
-                    })
-                    .collect();
-                Ok((l.rows() as i64, l.free_slots() as i64, l.chunks.len() as i64, (per_col, l.cached_bytes() as i64)))
-            })?;
-            let bytes = disk_bytes(db, &schema, &name, &crate::store::shadow_suffixes(&inner.def));
-            for (_, col) in inner.def.vectors() {
-                let ColumnKind::Vector { ty, dims, metric, slot } = col.kind else { continue };
-                let (full, some, prescan) = cache.0[slot];
-                let state = if chunks == 0 || (full && some) {
-                    if chunks == 0 { "empty" } else { "full" }
-                } else if some {
-                    "partial"
-                } else {
-                    "none"
-                };
-                out.push(vec![
-                    OwnedValue::Text(schema.clone()),
-                    OwnedValue::Text(name.clone()),
-                    OwnedValue::Text(col.name.clone()),
-                    OwnedValue::Text(ty.name().into()),
-                    OwnedValue::Integer(dims as i64),
-                    OwnedValue::Text(metric.name().into()),
-                    OwnedValue::Text(inner.def.index.describe()),
-                    OwnedValue::Text("{}".into()),
-                    OwnedValue::Integer(rows),
-                    OwnedValue::Integer(free),
-                    OwnedValue::Integer(chunks),
-                    OwnedValue::Integer(s.capacity as i64),
-                    OwnedValue::Integer(rows * s.vector_bytes[slot] as i64),
-                    bytes.clone(),
-                    OwnedValue::Integer(FORMAT_VERSION),
-                    OwnedValue::Integer(generation),
-                    OwnedValue::Text(state.into()),
-                    OwnedValue::Integer(cache.1),
-                    OwnedValue::Integer(crate::store::cache::cache_limit() as i64),
-                    OwnedValue::Text(prescan.into()),
-                    OwnedValue::Integer(inner.queries_cached.get() as i64),
-                    OwnedValue::Integer(inner.queries_paged.get() as i64),
-                ]);
+            let prepared = db
+                .prepare(&format!("SELECT rowid FROM {}.{} LIMIT 0", quote_ident(&schema), quote_ident(&name)), false);
+            let inner = t.reg.find(&schema, &name);
+            match (prepared, inner) {
+                (Ok(_), Some(inner)) => match table_rows(db, &schema, &name, &inner) {
+                    Ok(rows) => out.extend(rows),
+                    Err(e) => out.push(error_row(&schema, &name, &e)),
+                },
+                (Err(e), _) => out.push(error_row(&schema, &name, &e)),
+                (Ok(_), None) => {}
             }
         }
     }
     Ok(out)
 }
 
+/// The row of a table that cannot be described: its names and the error.
+fn error_row(schema: &str, name: &str, e: &crate::error::Error) -> Vec<OwnedValue> {
+    let mut row = vec![OwnedValue::Null; COLUMNS.len()];
+    row[0] = OwnedValue::Text(schema.to_string());
+    row[1] = OwnedValue::Text(name.to_string());
+    row[COLUMNS.len() - 1] = OwnedValue::Text(e.message());
+    row
+}
+
+fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Vec<Vec<OwnedValue>>> {
+    inner.usable()?;
+    let s = &inner.store;
+    let (generation, _) = s.version()?;
+    let maps = inner.with_view(all_maps)?;
+    let rows: i64 = maps.iter().map(|m| m.used as i64).sum();
+    let chunks = maps.len() as i64;
+    let free = chunks * s.capacity as i64 - rows;
+    let bytes = disk_bytes(db, schema, name);
+    let cache = &inner.cache;
+    let newest = cache.newest();
+    let state = if cache_limit() == 0 {
+        "off"
+    } else if cache.is_shared() {
+        "shared"
+    } else {
+        "private"
+    };
+    let c = &cache.counters;
+    let mut out = Vec::new();
+    for (vi, (_, col)) in inner.def.vectors().enumerate() {
+        let ColumnKind::Vector { ty, dims, metric, .. } = col.kind else { continue };
+        let extra = inner.indexes[vi].status();
+        let prescan = extra
+            .iter()
+            .find(|(k, _)| *k == "prescan")
+            .map(|(_, v)| v.clone())
+            .unwrap_or(OwnedValue::Text("n/a".into()));
+        out.push(vec![
+            OwnedValue::Text(schema.to_string()),
+            OwnedValue::Text(name.to_string()),
+            OwnedValue::Text(col.name.clone()),
+            OwnedValue::Text(ty.name().into()),
+            OwnedValue::Integer(dims as i64),
+            OwnedValue::Text(metric.name().into()),
+            OwnedValue::Text(inner.spec.name().into()),
+            OwnedValue::Text(inner.spec.params_json()),
+            OwnedValue::Integer(rows),
+            OwnedValue::Integer(free),
+            OwnedValue::Integer(chunks),
+            OwnedValue::Integer(s.capacity as i64),
+            OwnedValue::Integer(rows * s.cols[vi].bytes as i64),
+            bytes.clone(),
+            OwnedValue::Integer(FORMAT_VERSION),
+            OwnedValue::Integer(generation),
+            OwnedValue::Text(state.into()),
+            OwnedValue::Integer(newest.as_ref().map_or(0, |v| v.loaded_bytes()) as i64),
+            OwnedValue::Integer(cache_limit() as i64),
+            OwnedValue::Integer(cache_used() as i64),
+            OwnedValue::Integer(cache.version_count() as i64),
+            OwnedValue::Integer(c.hits.load(Ordering::Relaxed) as i64),
+            OwnedValue::Integer(c.refreshes.load(Ordering::Relaxed) as i64),
+            OwnedValue::Integer(c.reloads.load(Ordering::Relaxed) as i64),
+            prescan,
+            OwnedValue::Integer(inner.counters.from_memory.get() as i64),
+            OwnedValue::Integer(inner.counters.from_pages.get() as i64),
+            OwnedValue::Null,
+        ]);
+    }
+    Ok(out)
+}
+
 /// Pages used by the table's shadow tables and their indexes (needs the dbstat table; NULL
 /// when this SQLite was built without it).
-fn disk_bytes(db: Db, schema: &str, table: &str, suffixes: &[String]) -> OwnedValue {
+fn disk_bytes(db: Db, schema: &str, table: &str) -> OwnedValue {
     let names: Vec<String> =
-        suffixes.iter().map(|s| format!("'{}'", format!("{table}_{s}").replace('\'', "''"))).collect();
+        SUFFIXES.iter().map(|s| format!("'{}'", format!("{table}_{s}").replace('\'', "''"))).collect();
     let sql = format!(
         "SELECT coalesce(sum(pgsize), 0) FROM dbstat('{lit}') WHERE name IN \
          (SELECT name FROM {sch}.sqlite_schema WHERE tbl_name IN ({list}))",

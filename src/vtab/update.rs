@@ -1,15 +1,20 @@
 //! INSERT, UPDATE, DELETE and the maintenance commands (`INSERT INTO t(t) VALUES ('...')`).
-//! Every value is validated before the first byte is written; a failure after that point is
-//! undone by SQLite's statement rollback, and the in-memory layout is dropped.
+//!
+//! Every value is validated before the first byte is written. Each row operation then runs as
+//! one undoable unit ([`crate::store::Store::begin_op`]): SQLite keeps no statement journal for
+//! a single-row write inside BEGIN, so when a step fails, the steps before it are put back and
+//! nothing half-written stays. The connection's overlay follows the pages step by step; after
+//! an undo it reloads what it touched.
 
 use super::TableInner;
-use super::layout::Layout;
+use super::overlay::Overlay;
 use crate::error::{Error, Result};
-use crate::ffi::stmt::Db;
 use crate::ffi::value::ValueRef;
 use crate::ffi::vtab::Update;
+use crate::index::IndexWriter;
+use crate::index::chunk::{ColData, Maps, SlotCode};
 use crate::store::def::{ColumnKind, MetaType};
-use crate::store::{Loc, aux_col, meta_col};
+use crate::store::{Loc, Store, meta_col};
 use crate::value::{Arg, OwnedValue, SqlValue};
 use crate::vector::distance::Metric;
 use crate::vector::{self};
@@ -69,11 +74,25 @@ fn rowid_value(v: SqlValue<'_>, what: &str) -> Result<Option<i64>> {
     }
 }
 
-impl TableInner {
-    fn tname(&self) -> &str {
-        &self.store.names.table
-    }
+/// The index writer of one write: codes go to the pages and to the overlay's copy.
+struct Writer<'a> {
+    store: &'a Store,
+    ov: &'a mut Overlay,
+}
 
+impl IndexWriter for Writer<'_> {
+    fn write_code(&mut self, col: usize, chunk: i64, slot: usize, code: &SlotCode) -> Result<()> {
+        self.store.write_code(col, Loc { chunk, slot }, code)?;
+        if let Some(oc) = self.ov.chunks.get_mut(&chunk)
+            && let Some(ColData::Codes(c)) = oc.cols.get_mut(col).and_then(|c| c.as_mut())
+        {
+            c.set(slot, code);
+        }
+        Ok(())
+    }
+}
+
+impl TableInner {
     /// Validate the declared columns' values. `update` = values that did not change may come
     /// as "nochange" and are reported as None.
     fn validate(&self, values: &[ValueRef<'_>], update: bool) -> Result<RowValues> {
@@ -142,54 +161,35 @@ impl TableInner {
         Ok(rv)
     }
 
-    /// Make sure the layout reflects the pages (reload it if another connection wrote).
-    fn prepare_write(&self) -> Result<()> {
-        let mut st = self.state.borrow_mut();
-        if st.bumped && st.layout.is_some() {
-            return Ok(());
-        }
-        let generation = self.store.generation()?;
-        if st.layout.as_ref().is_none_or(|l| l.generation != generation) {
-            st.layout = None;
-            st.layout = Some(Layout::load(&self.store, generation, self.column_caches())?);
-        }
-        Ok(())
-    }
-
-    /// Bump the generation once per write transaction (call before or right after the first
-    /// page write of a statement, never before a check that may still fail: SQLite keeps
-    /// no statement journal for single-row writes to a virtual table).
-    fn mark_written(&self) -> Result<()> {
-        let mut st = self.state.borrow_mut();
-        if st.bumped {
-            return Ok(());
-        }
-        let new_gen = self.store.bump_generation()?;
-        if let Some(l) = st.layout.as_mut() {
-            l.generation = new_gen;
-        }
-        st.bumped = true;
-        Ok(())
-    }
-
-    /// Both: the layout is current and the generation counts this transaction as a writer.
-    fn begin_write(&self) -> Result<()> {
-        self.prepare_write()?;
-        self.mark_written()
-    }
-
-    fn layout_mut<R>(&self, f: impl FnOnce(&mut Layout) -> R) -> Result<R> {
-        let mut st = self.state.borrow_mut();
-        let l = st.layout.as_mut().ok_or_else(|| Error::invalid("vindex: layout missing during a write"))?;
-        Ok(f(l))
-    }
-
     fn conflict(&self, what: &str) -> Error {
         Error::constraint(format!("UNIQUE constraint failed: {}.{what}", self.tname()))
     }
 
-    fn db(&self) -> Db {
-        self.db
+    fn text_pk_name(&self) -> &str {
+        self.def.columns.iter().find(|c| c.kind == ColumnKind::TextPk).map_or("pk", |c| c.name.as_str())
+    }
+
+    /// Run one row operation as an undoable unit: on error, undo its page writes and make the
+    /// overlay reload what it touched.
+    fn unit<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        self.store.begin_op();
+        match f() {
+            Ok(r) => {
+                self.store.commit_op();
+                Ok(r)
+            }
+            Err(e) => {
+                let undone = self.store.rollback_op();
+                self.overlay_stale();
+                match undone {
+                    Ok(_) => Err(e),
+                    Err(u) => Err(Error::Sqlite {
+                        code: e.code(),
+                        msg: format!("{} (and undoing the partial write failed: {})", e.message(), u.message()),
+                    }),
+                }
+            }
+        }
     }
 
     fn insert(&self, rowid_arg: ValueRef<'_>, values: &[ValueRef<'_>]) -> Result<i64> {
@@ -208,171 +208,155 @@ impl TableInner {
             }
             _ => None,
         };
-        // With OR REPLACE the conflicting rows go first; otherwise the t_rows INSERT below is
-        // the first write and its UNIQUE constraints detect conflicts before anything else.
-        if self.db().vtab_on_conflict() == SQLITE_REPLACE {
-            let mut victims = Vec::new();
-            if let Some(r) = rowid
-                && self.store.location(r)?.is_some()
-            {
-                victims.push(r);
+        let replace = self.db.vtab_on_conflict() == SQLITE_REPLACE;
+        self.unit(|| {
+            if replace {
+                if let Some(r) = rowid
+                    && self.store.location(r)?.is_some()
+                {
+                    self.delete_row(r)?;
+                }
+                if let Some(p) = &pk
+                    && let Some(r) = self.store.rowid_for_pk(p.as_bytes())?
+                {
+                    self.delete_row(r)?;
+                }
             }
-            if let Some(p) = &pk
-                && let Some(r) = self.store.rowid_for_pk(p.as_bytes())?
-            {
-                victims.push(r);
-            }
-            self.begin_write()?;
-            for v in victims {
-                self.delete(v)?;
-            }
+            self.insert_row(rowid, pk.as_deref(), &rv)
+        })
+    }
+
+    /// Where the next row goes: the lowest free slot of the lowest chunk with room, or slot 0
+    /// of a new chunk. Deterministic for a given table state.
+    fn allocate(&self) -> Result<(Loc, bool)> {
+        let (room, next) = self.store.room()?;
+        if let Some(id) = room {
+            let mut ov = self.overlay()?;
+            let m = ov
+                .chunk_mut(&self.store, id)?
+                .ok_or_else(|| Error::corrupt(format!("{}: chunk {id} vanished", self.store.names.raw("chunks"))))?;
+            let slot = m.maps.first_free().ok_or_else(|| {
+                Error::corrupt(format!(
+                    "{}: chunk {id} is listed as having room but is full",
+                    self.store.names.raw("chunks")
+                ))
+            })?;
+            return Ok((Loc { chunk: id, slot }, false));
         }
-        self.prepare_write()?;
-        let (loc, new_chunk) = self.layout_mut(|l| l.allocate())?;
-        // The first write, and where a uniqueness conflict shows: nothing changed before it.
-        let rowid = self.write_row_record(rowid, loc, pk.as_deref(), &rv)?;
-        self.mark_written()?;
+        Ok((Loc { chunk: next, slot: 0 }, true))
+    }
+
+    fn row_record(&self, loc: Loc, pk: Option<&str>, meta: &[Option<OwnedValue>]) -> Vec<OwnedValue> {
+        let mut v = vec![OwnedValue::Integer(loc.chunk), OwnedValue::Integer(loc.slot as i64)];
+        if self.def.has_text_pk() {
+            v.push(OwnedValue::Text(pk.unwrap_or("").to_string()));
+        }
+        v.extend(meta.iter().map(|m| m.clone().unwrap_or(OwnedValue::Null)));
+        v
+    }
+
+    fn insert_row(&self, rowid: Option<i64>, pk: Option<&str>, rv: &RowValues) -> Result<i64> {
+        let (loc, new_chunk) = self.allocate()?;
+        // The t_rows record comes first: a uniqueness conflict shows here.
+        let rowid = match self.store.insert_row(rowid, &self.row_record(loc, pk, &rv.meta)) {
+            Ok(r) => r,
+            Err(Error::Sqlite { code, msg }) if code & 0xff == 19 => {
+                return Err(if msg.contains(".pk") {
+                    self.conflict(self.text_pk_name())
+                } else if msg.contains(".rowid") {
+                    self.conflict("rowid")
+                } else {
+                    Error::Sqlite { code, msg }
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let mut ov = self.overlay()?;
         if new_chunk {
-            self.store.create_chunk(loc.chunk)?;
-            self.layout_mut(|l| l.add_chunk(loc.chunk, &self.store.vector_bytes))?;
+            self.store.create_col_rows(loc.chunk)?;
+            ov.add_chunk(loc.chunk, self.store.capacity, self.store.cols.len());
         }
-        self.store.set_slot(loc.chunk, loc.slot, Some(rowid))?;
-        self.layout_mut(|l| l.set_slot(loc, Some(rowid)))?;
-        for (s, v) in rv.vectors.iter().enumerate() {
+        self.set_slot(&mut ov, loc, Some(rowid), new_chunk)?;
+        for (c, v) in rv.vectors.iter().enumerate() {
             if let Some(bytes) = v {
-                self.store.write_vector(s, loc, bytes)?;
-                self.layout_mut(|l| l.write_vector(s, loc, bytes))?;
+                self.write_vector(&mut ov, c, loc, bytes)?;
             }
         }
-        if self.def.n_aux() > 0 {
-            self.write_aux(rowid, &rv.aux, None)?;
+        drop(ov);
+        if self.store.n_aux() > 0 {
+            let aux: Vec<OwnedValue> = rv.aux.iter().map(|a| a.clone().unwrap_or(OwnedValue::Null)).collect();
+            self.store.put_aux(rowid, &aux)?;
         }
         Ok(rowid)
     }
 
-    /// INSERT the `t_rows` record; returns its rowid (chosen by SQLite when `rowid` is None:
-    /// one more than the largest, as for ordinary tables).
-    fn write_row_record(&self, rowid: Option<i64>, loc: Loc, pk: Option<&str>, rv: &RowValues) -> Result<i64> {
-        let mut cols = vec!["rowid", "chunk", "slot"].into_iter().map(String::from).collect::<Vec<_>>();
-        if self.def.has_text_pk() {
-            cols.push("pk".into());
+    /// Mark `loc` used by `rowid` (or free) in the pages and the overlay.
+    fn set_slot(&self, ov: &mut Overlay, loc: Loc, rowid: Option<i64>, new_chunk: bool) -> Result<Maps> {
+        let oc = ov.chunk_mut(&self.store, loc.chunk)?.ok_or_else(|| {
+            Error::corrupt(format!("{}: chunk {} is missing", self.store.names.raw("chunks"), loc.chunk))
+        })?;
+        let old = oc.maps.clone();
+        oc.maps.set(loc.slot, rowid);
+        let new = oc.maps.clone();
+        if new.used == 0 {
+            self.store.delete_chunk(&old)?;
+            ov.remove_chunk(loc.chunk);
+        } else {
+            self.store.write_maps(&new, (!new_chunk).then_some(&old))?;
         }
-        for i in 0..rv.meta.len() {
-            cols.push(meta_col(i));
-        }
-        let ph: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO {}({}) VALUES ({})", self.store.names.rows(), cols.join(", "), ph.join(", "));
-        let mut st = self.store.stmts.get(&sql)?;
-        match rowid {
-            Some(r) => st.bind_i64(1, r)?,
-            None => st.bind_null(1)?,
-        }
-        st.bind_i64(2, loc.chunk)?;
-        st.bind_i64(3, loc.slot as i64)?;
-        let mut i = 4;
-        if self.def.has_text_pk() {
-            st.bind_text(i, pk.unwrap_or("").as_bytes())?;
-            i += 1;
-        }
-        for m in &rv.meta {
-            st.bind_owned(i, m.as_ref().unwrap_or(&OwnedValue::Null))?;
-            i += 1;
-        }
-        match st.execute() {
-            Ok(()) => Ok(rowid.unwrap_or_else(|| self.db.last_insert_rowid())),
-            Err(Error::Sqlite { code, msg }) if code & 0xff == 19 => {
-                if msg.contains(".pk") {
-                    let name = self
-                        .def
-                        .columns
-                        .iter()
-                        .find(|c| c.kind == ColumnKind::TextPk)
-                        .map_or("pk", |c| c.name.as_str());
-                    Err(self.conflict(name))
-                } else if msg.contains(".rowid") {
-                    Err(self.conflict("rowid"))
-                } else {
-                    Err(Error::Sqlite { code, msg })
-                }
-            }
-            Err(e) => Err(e),
-        }
+        Ok(new)
     }
 
-    /// Write auxiliary values; `old` supplies the ones an UPDATE left unchanged.
-    fn write_aux(&self, rowid: i64, aux: &[Option<OwnedValue>], old_rowid: Option<i64>) -> Result<()> {
-        let n = aux.len();
-        let current = match old_rowid {
-            Some(r) if aux.iter().any(|a| a.is_none()) => {
-                let cols: Vec<String> = (0..n).map(aux_col).collect();
-                let sql = format!("SELECT {} FROM {} WHERE rowid = ?1", cols.join(", "), self.store.names.aux());
-                let mut st = self.store.stmts.get(&sql)?;
-                st.bind_i64(1, r)?;
-                if st.step()? { (0..n).map(|i| st.column_owned(i)).collect() } else { vec![OwnedValue::Null; n] }
-            }
-            _ => vec![OwnedValue::Null; n],
-        };
-        if let Some(r) = old_rowid
-            && r != rowid
+    /// Write a vector into the pages, the overlay, and the column's index.
+    fn write_vector(&self, ov: &mut Overlay, col: usize, loc: Loc, bytes: &[u8]) -> Result<()> {
+        self.store.write_vector(col, loc, bytes)?;
+        if let Some(oc) = ov.chunks.get_mut(&loc.chunk)
+            && let Some(ColData::Raw(buf)) = oc.cols.get_mut(col).and_then(|c| c.as_mut())
         {
-            self.delete_aux(r)?;
+            let n = bytes.len();
+            if let Some(dst) = buf.bytes_mut().get_mut(loc.slot * n..(loc.slot + 1) * n) {
+                dst.copy_from_slice(bytes);
+            }
         }
-        let cols: Vec<String> = (0..n).map(aux_col).collect();
-        let ph: Vec<String> = (2..=n + 1).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "INSERT OR REPLACE INTO {}(rowid, {}) VALUES (?1, {})",
-            self.store.names.aux(),
-            cols.join(", "),
-            ph.join(", ")
-        );
-        let mut st = self.store.stmts.get(&sql)?;
-        st.bind_i64(1, rowid)?;
-        for (i, a) in aux.iter().enumerate() {
-            st.bind_owned(i + 2, a.as_ref().unwrap_or(&current[i]))?;
-        }
-        st.execute()
+        let mut w = Writer { store: &self.store, ov };
+        self.indexes[col].on_write(&mut w, col, loc.chunk, loc.slot, bytes)
     }
 
-    fn delete_aux(&self, rowid: i64) -> Result<()> {
-        let sql = format!("DELETE FROM {} WHERE rowid = ?1", self.store.names.aux());
-        let mut st = self.store.stmts.get(&sql)?;
-        st.bind_i64(1, rowid)?;
-        st.execute()
-    }
-
-    pub fn delete(&self, rowid: i64) -> Result<()> {
+    /// Delete row `rowid` (no-op when it does not exist), inside the current unit.
+    pub fn delete_row(&self, rowid: i64) -> Result<()> {
         let Some(loc) = self.store.location(rowid)? else { return Ok(()) };
-        self.begin_write()?;
-        let sql = format!("DELETE FROM {} WHERE rowid = ?1", self.store.names.rows());
-        let mut st = self.store.stmts.get(&sql)?;
-        st.bind_i64(1, rowid)?;
-        st.execute()?;
-        drop(st);
-        if self.def.n_aux() > 0 {
-            self.delete_aux(rowid)?;
+        self.store.delete_row(rowid)?;
+        if self.store.n_aux() > 0 {
+            self.store.delete_aux(rowid)?;
         }
         self.release_slot(loc)
     }
 
-    /// Free a slot: clear its bit and rowid, zero its vectors, drop the chunk when it empties.
+    /// Free a slot: zero its vectors and codes, clear its bit and rowid, drop the chunk when it
+    /// empties.
     fn release_slot(&self, loc: Loc) -> Result<()> {
-        self.store.set_slot(loc.chunk, loc.slot, None)?;
-        let zeros: Vec<Vec<u8>> = self.store.vector_bytes.iter().map(|n| vec![0u8; *n]).collect();
-        for (s, z) in zeros.iter().enumerate() {
-            self.store.write_vector(s, loc, z)?;
-        }
-        let empty = self.layout_mut(|l| {
-            l.set_slot(loc, None);
-            for (s, z) in zeros.iter().enumerate() {
-                l.write_vector(s, loc, z);
+        let mut ov = self.overlay()?;
+        let used = ov.chunk_mut(&self.store, loc.chunk)?.map_or(0, |c| c.maps.used);
+        if used > 1 {
+            for c in 0..self.store.cols.len() {
+                let zeros = vec![0u8; self.store.cols[c].bytes];
+                self.store.write_vector(c, loc, &zeros)?;
+                if let Some(oc) = ov.chunks.get_mut(&loc.chunk)
+                    && let Some(ColData::Raw(buf)) = oc.cols.get_mut(c).and_then(|x| x.as_mut())
+                {
+                    let n = zeros.len();
+                    buf.bytes_mut()[loc.slot * n..(loc.slot + 1) * n].fill(0);
+                }
+                let mut w = Writer { store: &self.store, ov: &mut ov };
+                self.indexes[c].on_delete(&mut w, c, loc.chunk, loc.slot)?;
             }
-            l.chunk(loc.chunk).is_some_and(|c| c.used == 0)
-        })?;
-        if empty {
-            self.store.delete_chunk(loc.chunk)?;
-            self.layout_mut(|l| l.remove_chunk(loc.chunk))?;
         }
+        self.set_slot(&mut ov, loc, None, false)?;
         Ok(())
+    }
+
+    fn delete(&self, rowid: i64) -> Result<()> {
+        self.unit(|| self.delete_row(rowid))
     }
 
     fn update_row(&self, old_rowid: i64, new_rowid_arg: ValueRef<'_>, values: &[ValueRef<'_>]) -> Result<()> {
@@ -398,7 +382,7 @@ impl TableInner {
         if let Some(None) = rv.pk {
             return Err(Error::invalid(format!("{}: the text primary key must not be NULL", self.tname())));
         }
-        let replace = self.db().vtab_on_conflict() == SQLITE_REPLACE;
+        let replace = self.db.vtab_on_conflict() == SQLITE_REPLACE;
         let mut victims = Vec::new();
         if new_rowid != old_rowid && self.store.location(new_rowid)?.is_some() {
             if !replace {
@@ -411,108 +395,179 @@ impl TableInner {
             && r != old_rowid
         {
             if !replace {
-                let name =
-                    self.def.columns.iter().find(|c| c.kind == ColumnKind::TextPk).map_or("pk", |c| c.name.as_str());
-                return Err(self.conflict(name));
+                return Err(self.conflict(self.text_pk_name()));
             }
             victims.push(r);
         }
-        self.begin_write()?;
-        for v in victims {
-            self.delete(v)?;
-        }
-        // The row may have moved if a victim's deletion emptied... no: deletes never move rows.
-        for (s, v) in rv.vectors.iter().enumerate() {
-            if let Some(bytes) = v {
-                self.store.write_vector(s, loc, bytes)?;
-                self.layout_mut(|l| l.write_vector(s, loc, bytes))?;
+        self.unit(|| {
+            for v in victims {
+                self.delete_row(v)?;
             }
-        }
-        // t_rows: rowid, pk, metadata.
-        let mut sets = Vec::new();
-        let mut binds: Vec<OwnedValue> = Vec::new();
-        if new_rowid != old_rowid {
-            binds.push(OwnedValue::Integer(new_rowid));
-            sets.push(format!("rowid = ?{}", binds.len()));
-        }
-        if let Some(Some(p)) = &rv.pk {
-            binds.push(OwnedValue::Text(p.clone()));
-            sets.push(format!("pk = ?{}", binds.len()));
-        }
-        for (i, m) in rv.meta.iter().enumerate() {
-            if let Some(v) = m {
-                binds.push(v.clone());
-                sets.push(format!("{} = ?{}", meta_col(i), binds.len()));
+            // Deleting other rows never moves this one (deletes only free slots).
+            {
+                let mut ov = self.overlay()?;
+                for (c, v) in rv.vectors.iter().enumerate() {
+                    if let Some(bytes) = v {
+                        ov.chunk_mut(&self.store, loc.chunk)?;
+                        self.write_vector(&mut ov, c, loc, bytes)?;
+                    }
+                }
             }
-        }
-        if !sets.is_empty() {
-            binds.push(OwnedValue::Integer(old_rowid));
-            let sql =
-                format!("UPDATE {} SET {} WHERE rowid = ?{}", self.store.names.rows(), sets.join(", "), binds.len());
-            let mut st = self.store.stmts.get(&sql)?;
-            for (i, b) in binds.iter().enumerate() {
-                st.bind_owned(i + 1, b)?;
+            let mut sets: Vec<(String, OwnedValue)> = Vec::new();
+            if new_rowid != old_rowid {
+                sets.push(("rowid".into(), OwnedValue::Integer(new_rowid)));
             }
-            st.execute()?;
-        }
-        if new_rowid != old_rowid {
-            self.store.set_slot(loc.chunk, loc.slot, Some(new_rowid))?;
-            self.layout_mut(|l| l.set_slot(loc, Some(new_rowid)))?;
-        }
-        if self.def.n_aux() > 0 && (new_rowid != old_rowid || rv.aux.iter().any(|a| a.is_some())) {
-            self.write_aux(new_rowid, &rv.aux, Some(old_rowid))?;
-        }
-        Ok(())
+            if let Some(Some(p)) = &rv.pk {
+                sets.push(("pk".into(), OwnedValue::Text(p.clone())));
+            }
+            for (i, m) in rv.meta.iter().enumerate() {
+                if let Some(v) = m {
+                    sets.push((meta_col(i), v.clone()));
+                }
+            }
+            self.store.update_row(old_rowid, &sets)?;
+            if new_rowid != old_rowid {
+                let mut ov = self.overlay()?;
+                self.set_slot(&mut ov, loc, Some(new_rowid), false)?;
+            }
+            if self.store.n_aux() > 0 && (new_rowid != old_rowid || rv.aux.iter().any(|a| a.is_some())) {
+                let current = self.store.aux_values(old_rowid)?.unwrap_or_else(|| vec![OwnedValue::Null; rv.aux.len()]);
+                let merged: Vec<OwnedValue> =
+                    rv.aux.iter().zip(current).map(|(new, old)| new.clone().unwrap_or(old)).collect();
+                if new_rowid != old_rowid {
+                    self.store.delete_aux(old_rowid)?;
+                }
+                self.store.put_aux(new_rowid, &merged)?;
+            }
+            Ok(())
+        })
     }
 
     /// Move the row in `from` to the free slot `to` (used by optimize).
     fn move_row(&self, rowid: i64, from: Loc, to: Loc) -> Result<()> {
-        for s in 0..self.store.vector_bytes.len() {
-            let bytes = self.vector_at(s, from)?;
-            self.store.write_vector(s, to, &bytes)?;
-            self.layout_mut(|l| l.write_vector(s, to, &bytes))?;
+        let mut bytes: Vec<Vec<u8>> = Vec::new();
+        for c in 0..self.store.cols.len() {
+            let mut b = vec![0u8; self.store.cols[c].bytes];
+            self.store.read_vector(c, from, &mut b)?;
+            bytes.push(b);
         }
-        self.store.set_slot(to.chunk, to.slot, Some(rowid))?;
-        self.layout_mut(|l| l.set_slot(to, Some(rowid)))?;
-        let sql = format!("UPDATE {} SET chunk = ?1, slot = ?2 WHERE rowid = ?3", self.store.names.rows());
-        let mut st = self.store.stmts.get(&sql)?;
-        st.bind_i64(1, to.chunk)?;
-        st.bind_i64(2, to.slot as i64)?;
-        st.bind_i64(3, rowid)?;
-        st.execute()?;
-        drop(st);
+        {
+            let mut ov = self.overlay()?;
+            self.set_slot(&mut ov, to, Some(rowid), false)?;
+            for (c, b) in bytes.iter().enumerate() {
+                self.write_vector(&mut ov, c, to, b)?;
+            }
+        }
+        self.store.update_row(
+            rowid,
+            &[("chunk".into(), OwnedValue::Integer(to.chunk)), ("slot".into(), OwnedValue::Integer(to.slot as i64))],
+        )?;
         self.release_slot(from)
     }
 
     /// Fill holes left by deletes with rows from the last chunks, dropping chunks that empty.
     /// Returns the number of rows moved.
     pub fn optimize(&self) -> Result<usize> {
-        self.begin_write()?;
         let mut moved = 0;
         loop {
-            let step = self.layout_mut(|l| {
-                let cap = l.capacity;
-                let hole = l
-                    .chunks
-                    .iter()
-                    .find(|c| c.used < cap)
-                    .and_then(|c| (0..cap).find(|s| !c.is_used(*s)).map(|s| Loc { chunk: c.id, slot: s }))?;
-                let last = l.chunks.last()?;
-                if last.id <= hole.chunk {
-                    return None;
-                }
-                let slot = (0..cap).rev().find(|s| last.is_used(*s))?;
-                Some((last.rowids[slot], Loc { chunk: last.id, slot }, hole))
-            })?;
-            let Some((rowid, from, to)) = step else { break };
-            self.move_row(rowid, from, to)?;
+            let (room, _) = self.store.room()?;
+            let Some(hole_chunk) = room else { break };
+            let ids = self.store.chunk_ids()?;
+            let Some(&last) = ids.last() else { break };
+            if last <= hole_chunk {
+                break;
+            }
+            let hole_maps = self.store.load_maps(hole_chunk)?.ok_or_else(|| Error::corrupt("chunk vanished"))?;
+            let last_maps = self.store.load_maps(last)?.ok_or_else(|| Error::corrupt("chunk vanished"))?;
+            let (Some(to), Some(from)) =
+                (hole_maps.first_free(), (0..last_maps.capacity()).rev().find(|s| last_maps.is_used(*s)))
+            else {
+                break;
+            };
+            let rowid = last_maps.rowids[from];
+            self.unit(|| self.move_row(rowid, Loc { chunk: last, slot: from }, Loc { chunk: hole_chunk, slot: to }))?;
             moved += 1;
         }
         Ok(moved)
     }
 
+    /// Rewrite every derived byte (codes) from the vectors, and start a new epoch.
+    fn rebuild(&self) -> Result<()> {
+        self.unit(|| {
+            let mut ov = self.overlay()?;
+            ov.changes.everything();
+            let ids = self.store.chunk_ids()?;
+            for id in ids {
+                let maps = ov.chunk_mut(&self.store, id)?.map(|c| c.maps.clone());
+                let Some(maps) = maps else { continue };
+                for c in 0..self.store.cols.len() {
+                    for slot in 0..maps.capacity() {
+                        let loc = Loc { chunk: id, slot };
+                        let mut w = Writer { store: &self.store, ov: &mut ov };
+                        if maps.is_used(slot) {
+                            let mut b = vec![0u8; self.store.cols[c].bytes];
+                            self.store.read_vector(c, loc, &mut b)?;
+                            self.indexes[c].on_write(&mut w, c, id, slot, &b)?;
+                        } else {
+                            self.indexes[c].on_delete(&mut w, c, id, slot)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        self.optimize().map(|_| ())
+    }
+
+    /// Convert a table of an older format version.
+    fn upgrade(&self) -> Result<()> {
+        if self.store.format == crate::store::FORMAT_VERSION {
+            return Ok(());
+        }
+        if self.store.format != 1 {
+            return Err(Error::invalid(format!(
+                "table {} uses vindex storage format {}, which this build cannot convert",
+                self.tname(),
+                self.store.format
+            )));
+        }
+        let epoch = crate::ffi::conn::random_i64();
+        crate::store::schema::upgrade_from_1(self.db, &self.store.names, &self.def, self.store.capacity, epoch)?;
+        // Codes, from the moved vectors.
+        let ids = self.store.chunk_ids()?;
+        for (c, l) in self.store.cols.clone().iter().enumerate() {
+            if !l.coded {
+                continue;
+            }
+            for &id in &ids {
+                let rid = crate::store::col_row_id(id, c);
+                self.db.exec(&format!(
+                    "INSERT INTO {}(id, data) VALUES ({rid}, zeroblob({}))",
+                    self.store.names.codes(),
+                    crate::index::chunk::ChunkCodes::bytes_for(self.store.capacity, l.dims)
+                ))?;
+                let maps = self.store.load_maps(id)?.ok_or_else(|| Error::corrupt("chunk vanished"))?;
+                for slot in (0..maps.capacity()).filter(|s| maps.is_used(*s)) {
+                    let mut b = vec![0u8; l.bytes];
+                    self.store.read_vector(c, Loc { chunk: id, slot }, &mut b)?;
+                    self.store.write_code(c, Loc { chunk: id, slot }, &crate::index::exact::code_of(&b))?;
+                }
+            }
+        }
+        *self.broken.borrow_mut() = None;
+        Err(Error::Sqlite {
+            code: libsqlite3_sys::SQLITE_SCHEMA,
+            msg: format!("table {} was upgraded to vindex storage format 2; prepare statements again", self.tname()),
+        })
+    }
+
     fn command(&self, cmd: &str) -> Result<()> {
-        match cmd.trim().to_ascii_lowercase().as_str() {
+        let c = cmd.trim().to_ascii_lowercase();
+        if c == "upgrade" {
+            return self.upgrade();
+        }
+        self.usable()?;
+        match c.as_str() {
             "integrity-check" => {
                 let problems = super::check::run(self)?;
                 if problems.is_empty() {
@@ -522,12 +577,9 @@ impl TableInner {
                 }
             }
             "optimize" => self.optimize().map(|_| ()),
-            "rebuild" => {
-                self.forget();
-                self.optimize().map(|_| ())
-            }
+            "rebuild" => self.rebuild(),
             other => Err(Error::invalid(format!(
-                "unknown command '{other}' for {}; the commands are 'integrity-check', 'optimize' and 'rebuild'",
+                "unknown command '{other}' for {}; the commands are 'integrity-check', 'optimize', 'rebuild' and 'upgrade'",
                 self.tname()
             ))),
         }
@@ -535,6 +587,13 @@ impl TableInner {
 }
 
 pub fn apply(t: &TableInner, op: Update<'_>) -> Result<i64> {
+    if let Update::Insert { values, .. } = &op
+        && let Some(SqlValue::Text(cmd)) = values.get(t.def.command_col()).map(|v| v.get())
+    {
+        t.command(&String::from_utf8_lossy(cmd))?;
+        return Ok(0);
+    }
+    t.usable()?;
     match op {
         Update::Delete { rowid } => {
             let r = rowid_value(rowid.get(), "rowid")?.ok_or_else(|| Error::invalid("DELETE without a rowid"))?;
@@ -545,10 +604,6 @@ pub fn apply(t: &TableInner, op: Update<'_>) -> Result<i64> {
             let cmd_col = t.def.command_col();
             match values.get(cmd_col).map(|v| v.get()) {
                 Some(SqlValue::Null) | None => t.insert(rowid, values),
-                Some(SqlValue::Text(cmd)) => {
-                    t.command(&String::from_utf8_lossy(cmd))?;
-                    Ok(0)
-                }
                 Some(other) => Err(Error::invalid(format!(
                     "a command for {} must be TEXT such as 'integrity-check', not {}",
                     t.tname(),

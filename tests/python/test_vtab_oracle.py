@@ -564,7 +564,7 @@ def test_exact_data_matches_the_oracle(case: Case):
     assert vecs == [(i, raw(r.vec)) for i, r in sorted(model.rows.items())]
     if ty is F32 and case.metric != "l1":
         # float32 l2/cosine/ip also ran through the int8 prescan (built by the first query)
-        assert conn.execute("SELECT prescan FROM vindex_status").fetchone()[0] == "ready"
+        assert conn.execute("SELECT prescan FROM vindex_status").fetchone()[0] == "int8"
     conn.execute("INSERT INTO t(t) VALUES ('integrity-check')")
     conn.close()
 
@@ -699,7 +699,7 @@ def test_prescan_10k_cosine_exact_integer_data():
             got = conn.execute("SELECT rowid, distance FROM t WHERE v MATCH ? ORDER BY distance LIMIT 15",
                                (q.astype("<f4").tobytes(),)).fetchall()
             check_exact(got, want[:15], f"prescan exact q{qi} LIMIT 15")
-    assert conn.execute("SELECT prescan FROM vindex_status").fetchone()[0] == "ready"
+    assert conn.execute("SELECT prescan FROM vindex_status").fetchone()[0] == "int8"
     conn.close()
 
 
@@ -738,7 +738,7 @@ def test_prescan_10k_cosine_continuous_data():
             brute = conn.execute("SELECT rowid, vec_distance_cosine(v, ?) AS d FROM t ORDER BY d, rowid LIMIT 10",
                                  (qb,)).fetchall()
             check_exact(got, brute, f"prescan continuous q{qi} vs vec_distance_cosine")
-    assert conn.execute("SELECT prescan FROM vindex_status").fetchone()[0] == "ready"
+    assert conn.execute("SELECT prescan FROM vindex_status").fetchone()[0] == "int8"
     conn.close()
 
 

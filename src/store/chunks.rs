@@ -1,0 +1,47 @@
+//! A chunk as the shared cache keeps it: its slot map and, per vector column, the data a scan
+//! reads (int8 codes for columns the exact prescan serves, the raw vectors of other columns),
+//! each charged to the memory budget.
+
+use super::cache::MemToken;
+pub use crate::index::chunk::{ChunkCodes, ColData, Maps, SlotCode};
+use std::sync::{Arc, OnceLock};
+
+/// A column's data with the memory it is charged for.
+pub struct CachedCol {
+    pub data: ColData,
+    _mem: MemToken,
+}
+
+impl CachedCol {
+    pub fn new(data: ColData, mem: MemToken) -> Self {
+        CachedCol { data, _mem: mem }
+    }
+}
+
+/// A committed chunk in the shared cache: immutable maps, and per column data filled in by the
+/// first scan that reads it (if the budget allows).
+pub struct Chunk {
+    pub maps: Maps,
+    pub cols: Box<[OnceLock<Option<Arc<CachedCol>>>]>,
+    _mem: MemToken,
+}
+
+impl Chunk {
+    pub fn new(maps: Maps, n_cols: usize, mem: MemToken) -> Chunk {
+        Chunk { maps, cols: (0..n_cols).map(|_| OnceLock::new()).collect(), _mem: mem }
+    }
+    /// A chunk with some columns already known (from a writer's copy).
+    pub fn with_cols(maps: Maps, cols: Vec<Option<Arc<CachedCol>>>, mem: MemToken) -> Chunk {
+        let cols = cols
+            .into_iter()
+            .map(|c| {
+                let l = OnceLock::new();
+                if let Some(c) = c {
+                    let _ = l.set(Some(c));
+                }
+                l
+            })
+            .collect();
+        Chunk { maps, cols, _mem: mem }
+    }
+}

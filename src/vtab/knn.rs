@@ -1,0 +1,358 @@
+//! Running a plan: the pushed-down filters (as SQL over the indexed shadow tables), the KNN
+//! search through the column's index, scans, and reading a result row's columns.
+
+use super::TableInner;
+use super::plan::{Arg, Op, Plan, Target};
+use crate::error::{Error, Result};
+use crate::ffi::value::ValueRef;
+use crate::index::flat::{Bounds, Hit, Scorer, TopK};
+use crate::index::{Masks, SearchRequest};
+use crate::store::def::{ColumnKind, quote_ident};
+use crate::store::{Loc, aux_col, meta_col};
+use crate::value::{Arg as SqlArg, OwnedValue, SqlValue};
+use crate::vector;
+use crate::vector::distance::Metric;
+use std::collections::HashSet;
+
+/// An `IN (...)` list longer than this is not written into the filter's SQL (SQLite limits
+/// the number of parameters): its rows are found in batches of this many values.
+const IN_BATCH: usize = 500;
+
+/// Rows passing the pushed-down filters: (rowid, chunk, slot), in rowid order.
+pub type Candidates = Vec<(i64, i64, u32)>;
+
+/// The pushed-down filters of one query, ready to run (and to re-check single rows).
+pub struct Filter {
+    from: String,
+    conds: Vec<String>,
+    binds: Vec<OwnedValue>,
+    /// Rowids allowed by each long IN list.
+    sets: Vec<HashSet<i64>>,
+    cacheable: bool,
+}
+
+impl Filter {
+    fn where_clause(&self) -> String {
+        if self.conds.is_empty() { "1".to_string() } else { self.conds.join(" AND ") }
+    }
+}
+
+/// Arguments of a KNN query, decoded.
+pub struct KnnArgs {
+    pub query: vector::Vector<'static>,
+    pub k: Option<i64>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+    pub bounds: Bounds,
+}
+
+fn arg_of<'a>(v: &ValueRef<'a>) -> SqlArg<'a> {
+    SqlArg::with_subtype(v.get(), v.subtype())
+}
+
+pub fn integer_arg(what: &str, v: SqlValue<'_>) -> Result<i64> {
+    match v {
+        SqlValue::Integer(i) => Ok(i),
+        SqlValue::Real(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(f as i64),
+        SqlValue::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .ok_or_else(|| Error::invalid(format!("{what} must be an integer, got '{}'", String::from_utf8_lossy(t)))),
+        other => Err(Error::invalid(format!("{what} must be an integer, not {}", other.type_name()))),
+    }
+}
+
+fn number_arg(what: &str, v: SqlValue<'_>) -> Result<f64> {
+    match v {
+        SqlValue::Integer(i) => Ok(i as f64),
+        SqlValue::Real(f) => Ok(f),
+        SqlValue::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .ok_or_else(|| Error::invalid(format!("{what} must be a number"))),
+        other => Err(Error::invalid(format!("{what} must be a number, not {}", other.type_name()))),
+    }
+}
+
+/// A KNN search whose k grows when SQLite keeps asking for rows (no k, no LIMIT).
+pub struct Growing {
+    pub col: usize,
+    pub scorer: Scorer,
+    pub masks: Option<Masks>,
+    pub bounds: Bounds,
+    pub k: usize,
+    pub hits: Vec<Hit>,
+    /// Fewer than k rows came back: there are no more.
+    pub exhausted: bool,
+}
+
+impl Growing {
+    /// After finding the best `k` again, continue right after `last` (by distance, then
+    /// rowid), so rows deleted meanwhile shift nothing.
+    pub fn position_after(&self, last: &Hit) -> usize {
+        self.hits.partition_point(|h| h.cmp_key(last) != std::cmp::Ordering::Greater)
+    }
+}
+
+fn masks_of(candidates: &[(i64, i64, u32)], cap: usize) -> Masks {
+    let mut m = Masks::new();
+    for &(_, chunk, slot) in candidates {
+        let e = m.entry(chunk).or_insert_with(|| vec![0u8; cap / 8]);
+        e[slot as usize / 8] |= 1 << (slot % 8);
+    }
+    m
+}
+
+impl TableInner {
+    /// The shadow-table filters of `plan`; None when the plan has none.
+    pub fn filter(&self, plan: &Plan, args: &[ValueRef<'_>]) -> Result<Option<Filter>> {
+        let mut conds: Vec<String> = Vec::new();
+        let mut binds: Vec<OwnedValue> = Vec::new();
+        let mut sets = Vec::new();
+        let mut cacheable = true;
+        let mut join_aux = false;
+        let mut any = false;
+        let mut long_ins: Vec<(String, Vec<OwnedValue>)> = Vec::new();
+        for (i, a) in plan.filters() {
+            let Arg::Filter { target, op, collation, .. } = a else { continue };
+            any = true;
+            let col = match target {
+                Target::Rowid => "r.rowid".to_string(),
+                Target::Meta(slot) => format!("r.{}", meta_col(*slot)),
+                Target::Pk => "r.pk".to_string(),
+                Target::Aux(slot) => {
+                    join_aux = true;
+                    format!("a.{}", aux_col(*slot))
+                }
+            };
+            let coll = collation.as_ref().map(|c| format!(" COLLATE {}", quote_ident(c))).unwrap_or_default();
+            let v = args.get(i).ok_or_else(|| Error::invalid("missing filter argument"))?;
+            match op {
+                Op::IsNull | Op::IsNotNull => conds.push(format!("{col} {}", op.sql())),
+                Op::In => {
+                    cacheable = false;
+                    let vals = v.in_values()?;
+                    if vals.is_empty() {
+                        conds.push("0".into());
+                    } else if vals.len() > IN_BATCH {
+                        long_ins.push((format!("{col}{coll}"), vals));
+                    } else {
+                        let ph: Vec<String> = vals
+                            .into_iter()
+                            .map(|x| {
+                                binds.push(x);
+                                format!("?{}", binds.len())
+                            })
+                            .collect();
+                        conds.push(format!("{col}{coll} IN ({})", ph.join(",")));
+                    }
+                }
+                _ => {
+                    binds.push(v.get().to_owned_value());
+                    conds.push(format!("{col}{coll} {} ?{}", op.sql(), binds.len()));
+                }
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        let from = if join_aux {
+            format!("{} AS r JOIN {} AS a ON a.rowid = r.rowid", self.store.names.rows(), self.store.names.aux())
+        } else {
+            format!("{} AS r", self.store.names.rows())
+        };
+        for (expr, vals) in long_ins {
+            let mut set = HashSet::new();
+            for batch in vals.chunks(IN_BATCH) {
+                let ph: Vec<String> = (1..=batch.len()).map(|i| format!("?{i}")).collect();
+                let sql = format!("SELECT r.rowid FROM {from} WHERE {expr} IN ({})", ph.join(","));
+                let mut st = self.store.stmts.get(&sql)?;
+                for (i, b) in batch.iter().enumerate() {
+                    st.bind_owned(i + 1, b)?;
+                }
+                while st.step()? {
+                    set.insert(st.column_i64(0));
+                }
+            }
+            sets.push(set);
+        }
+        Ok(Some(Filter { from, conds, binds, sets, cacheable }))
+    }
+
+    /// The rows passing `f`, in rowid order.
+    pub fn candidates(&self, f: &Filter) -> Result<Candidates> {
+        let sql =
+            format!("SELECT r.rowid, r.chunk, r.slot FROM {} WHERE {} ORDER BY r.rowid", f.from, f.where_clause());
+        let mut out = Vec::new();
+        let mut run = |st: &mut crate::ffi::stmt::Stmt| -> Result<()> {
+            for (i, b) in f.binds.iter().enumerate() {
+                st.bind_owned(i + 1, b)?;
+            }
+            while st.step()? {
+                let rowid = st.column_i64(0);
+                if f.sets.iter().all(|s| s.contains(&rowid)) {
+                    let loc = self.store.decode_loc(st.column_i64(1), st.column_i64(2))?;
+                    out.push((rowid, loc.chunk, loc.slot as u32));
+                }
+            }
+            Ok(())
+        };
+        if f.cacheable {
+            run(&mut *self.store.stmts.get(&sql)?)?;
+        } else {
+            run(&mut self.db.prepare(&sql, false)?)?;
+        }
+        Ok(out)
+    }
+
+    /// Whether row `rowid` still passes `f` (for cursors that outlive a write or a rollback).
+    pub fn passes(&self, f: &Filter, rowid: i64) -> Result<bool> {
+        if !f.sets.iter().all(|s| s.contains(&rowid)) {
+            return Ok(false);
+        }
+        let n = f.binds.len() + 1;
+        let sql = format!("SELECT 1 FROM {} WHERE r.rowid = ?{n} AND ({})", f.from, f.where_clause());
+        let mut st = self.db.prepare(&sql, false)?;
+        for (i, b) in f.binds.iter().enumerate() {
+            st.bind_owned(i + 1, b)?;
+        }
+        st.bind_i64(n, rowid)?;
+        st.step()
+    }
+
+    /// Decode the arguments of a KNN plan on vector column `col`.
+    pub fn knn_args(&self, plan: &Plan, col: usize, args: &[ValueRef<'_>]) -> Result<KnnArgs> {
+        let column = &self.def.columns[col];
+        let ColumnKind::Vector { ty, dims, metric, .. } = column.kind else {
+            return Err(Error::invalid("MATCH on a column that is not a vector"));
+        };
+        let mut query = None;
+        let mut out = KnnArgs {
+            query: vector::Vector::Bit(std::borrow::Cow::Owned(Vec::new())),
+            k: None,
+            limit: None,
+            offset: 0,
+            bounds: Bounds::default(),
+        };
+        for (i, a) in plan.args.iter().enumerate() {
+            let v = args.get(i).ok_or_else(|| Error::invalid("missing xFilter argument"))?;
+            match a {
+                Arg::Query => {
+                    let q = vector::for_column(&arg_of(v), ty, dims)
+                        .map_err(|e| e.context(&format!("query vector for column {}", column.name)))?;
+                    if metric == Metric::Cosine && q.to_f32_vec().iter().all(|x| *x == 0.0) {
+                        return Err(Error::invalid(format!(
+                            "query vector for column {}: cosine distance is undefined for a zero vector",
+                            column.name
+                        )));
+                    }
+                    query = Some(q.into_owned());
+                }
+                Arg::K => {
+                    let n = integer_arg("k", v.get())?;
+                    if n < 0 {
+                        return Err(Error::invalid(format!("k must be 0 or more, not {n}")));
+                    }
+                    out.k = Some(n);
+                }
+                Arg::Limit => out.limit = Some(integer_arg("LIMIT", v.get())?.max(0)),
+                Arg::Offset => out.offset = integer_arg("OFFSET", v.get())?.max(0),
+                Arg::Distance(op) => {
+                    let x = number_arg("the distance bound", v.get())?;
+                    match op {
+                        Op::Lt => out.bounds.add_upper(x, false),
+                        Op::Le => out.bounds.add_upper(x, true),
+                        Op::Gt => out.bounds.add_lower(x, false),
+                        Op::Ge => out.bounds.add_lower(x, true),
+                        _ => {}
+                    }
+                }
+                Arg::Filter { .. } => {}
+            }
+        }
+        out.query = query.ok_or_else(|| Error::invalid("KNN query without a query vector"))?;
+        Ok(out)
+    }
+
+    /// The best `k` rows of vector column `col` (its position among vector columns).
+    pub fn search(
+        &self,
+        col: usize,
+        scorer: &Scorer,
+        masks: Option<&Masks>,
+        bounds: &Bounds,
+        k: usize,
+    ) -> Result<Vec<Hit>> {
+        let mut out = TopK::new(k);
+        let stats = self.with_view(|view| {
+            let req = SearchRequest { col, scorer, masks, bounds };
+            self.indexes[col].search(view, &req, &mut out)
+        })?;
+        let c = if stats.from_memory { &self.counters.from_memory } else { &self.counters.from_pages };
+        c.set(c.get() + 1);
+        Ok(out.into_sorted())
+    }
+
+    /// Find the best `g.k` rows.
+    pub fn grow(&self, g: &mut Growing) -> Result<()> {
+        g.hits = self.search(g.col, &g.scorer, g.masks.as_ref(), &g.bounds, g.k)?;
+        g.exhausted = g.hits.len() < g.k;
+        Ok(())
+    }
+
+    pub fn masks(&self, c: &Candidates) -> Masks {
+        masks_of(c, self.store.capacity)
+    }
+
+    /// Every row (passing the filters), in rowid order.
+    pub fn scan_rows(&self, filter: Option<&Filter>) -> Result<Candidates> {
+        match filter {
+            Some(f) => self.candidates(f),
+            None => {
+                let sql = format!("SELECT rowid, chunk, slot FROM {} ORDER BY rowid", self.store.names.rows());
+                let mut st = self.store.stmts.get(&sql)?;
+                let mut out = Vec::new();
+                while st.step()? {
+                    let loc = self.store.decode_loc(st.column_i64(1), st.column_i64(2))?;
+                    out.push((st.column_i64(0), loc.chunk, loc.slot as u32));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Metadata (and text primary key) values of `rowid`, in column order of `t_rows`; None
+    /// when the row is gone.
+    pub fn load_meta(&self, rowid: i64) -> Result<Option<Vec<OwnedValue>>> {
+        let mut cols: Vec<String> = Vec::new();
+        if self.def.has_text_pk() {
+            cols.push("pk".into());
+        }
+        for c in &self.def.columns {
+            if let ColumnKind::Metadata { slot, .. } = c.kind {
+                cols.push(meta_col(slot));
+            }
+        }
+        if cols.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let sql = format!("SELECT {} FROM {} WHERE rowid = ?1", cols.join(", "), self.store.names.rows());
+        let mut st = self.store.stmts.get(&sql)?;
+        st.bind_i64(1, rowid)?;
+        if !st.step()? {
+            return Ok(None);
+        }
+        Ok(Some((0..cols.len()).map(|i| st.column_owned(i)).collect()))
+    }
+
+    pub fn load_aux(&self, rowid: i64) -> Result<Option<Vec<OwnedValue>>> {
+        self.store.aux_values(rowid)
+    }
+
+    /// The stored vector of column `col` at `loc`.
+    pub fn vector_at(&self, col: usize, loc: Loc) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.store.cols[col].bytes];
+        self.store.read_vector(col, loc, &mut out)?;
+        Ok(out)
+    }
+}
