@@ -567,6 +567,12 @@ impl TableInner {
             return self.upgrade();
         }
         self.usable()?;
+        if let Some(n) = c.strip_prefix("debug-fail-after=") {
+            // A testing aid: the n-th shadow-table write from now on this connection fails.
+            let n: u64 = n.trim().parse().map_err(|_| Error::invalid("debug-fail-after= takes a count of writes"))?;
+            self.store.fail_after(n);
+            return Ok(());
+        }
         match c.as_str() {
             "integrity-check" => {
                 let problems = super::check::run(self)?;
