@@ -41,7 +41,10 @@ fn create(c: &Connection, n: i64, seed: u64) {
 
 /// KNN through the index, and the same answer computed by brute force over the table's rows
 /// (read by a full scan, which goes to the pages), both on connection `c` right now.
-fn knn_and_oracle(c: &Connection, q: &[f32], k: usize, cat: Option<i64>) -> (Vec<(i64, f64)>, Vec<(i64, f64)>) {
+/// (rowid, distance) rows.
+type Rows = Vec<(i64, f64)>;
+
+fn knn_and_oracle(c: &Connection, q: &[f32], k: usize, cat: Option<i64>) -> (Rows, Rows) {
     let qb = f32_blob(q);
     let (got, want) = match cat {
         Some(cat) => (
