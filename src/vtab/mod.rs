@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod layout;
 pub mod plan;
 pub mod status;
+pub mod strict;
 pub mod update;
 
 use crate::error::{Error, Result};
