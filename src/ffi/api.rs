@@ -1,12 +1,17 @@
-//! SQLite C API entries that the libsqlite3-sys bindings we build against (3.34.1) do not
-//! cover: the 3.38 virtual-table helpers (`sqlite3_vtab_in`, `sqlite3_vtab_rhs_value`), and
-//! `sqlite3_vtab_config` with its variadic argument.
+//! SQLite C API entries that the libsqlite3-sys bindings we may build against (the oldest, 0.38,
+//! has the 3.34.1 API) do not all cover: the 3.38 virtual-table helpers (`sqlite3_vtab_in`,
+//! `sqlite3_vtab_rhs_value`), and `sqlite3_vtab_config` with its variadic argument.
 //!
 //! In the loadable build every call goes through the `sqlite3_api_routines` table that SQLite
-//! passes to the entry point; the table only ever grows at its end, so [`ApiExt`] re-declares
-//! the fields added from 3.36.1 to 3.38.0 after the 3.34.1 layout. In a static build (Rust
-//! apps, `cargo test`) the symbols are linked directly.
-
+//! passes to the entry point. That table is an array of function pointers whose order SQLite
+//! never changes (`sqlite3ext.h` only appends), but each libsqlite3-sys release declares a
+//! different length of it (0.38: up to 3.34's `txn_state`; 0.39 and 0.40: a dozen more), so no
+//! struct of ours may extend the bindings' struct: after a longer one, our fields would sit at
+//! the wrong offsets. The 3.38 entries are read instead by their fixed slot number in SQLite's
+//! table ([`slot`]), and a compile-time check ties the bindings to that numbering: `txn_state`
+//! must be slot 252 in any bindings we build against, or the build stops. The run-time version
+//! check (3.38.0 or newer) guarantees that SQLite's table has the slots read here. In a static
+//! build (Rust apps, `cargo test`) the symbols are linked directly.
 use libsqlite3_sys as ffi;
 use std::os::raw::c_int;
 
@@ -22,51 +27,103 @@ mod imp {
     use super::*;
     use std::sync::atomic::{AtomicPtr, Ordering};
 
-    /// The api-routines table with the fields SQLite added after 3.34 (sqlite3ext.h order).
-    #[repr(C)]
-    pub struct ApiExt {
-        pub base: ffi::sqlite3_api_routines,
-        pub changes64: *const (),
-        pub total_changes64: *const (),
-        pub autovacuum_pages: *const (),
-        pub error_offset: *const (),
-        pub vtab_rhs_value:
-            Option<unsafe extern "C" fn(*mut ffi::sqlite3_index_info, c_int, *mut *mut ffi::sqlite3_value) -> c_int>,
-        pub vtab_distinct: Option<unsafe extern "C" fn(*mut ffi::sqlite3_index_info) -> c_int>,
-        pub vtab_in: Option<unsafe extern "C" fn(*mut ffi::sqlite3_index_info, c_int, c_int) -> c_int>,
-        pub vtab_in_first: Option<unsafe extern "C" fn(*mut ffi::sqlite3_value, *mut *mut ffi::sqlite3_value) -> c_int>,
-        pub vtab_in_next: Option<unsafe extern "C" fn(*mut ffi::sqlite3_value, *mut *mut ffi::sqlite3_value) -> c_int>,
-    }
+    /// Slot of `txn_state`, the last entry of SQLite 3.34's table (counting from 0).
+    const TXN_STATE: usize = 252;
+    const _: () = assert!(
+        std::mem::offset_of!(ffi::sqlite3_api_routines, txn_state) == TXN_STATE * size_of::<*const ()>(),
+        "these libsqlite3-sys bindings do not lay out sqlite3_api_routines as sqlite3ext.h does: \
+         vindex's loadable build cannot use them"
+    );
+    // The entries added by 3.36.1 (changes64, total_changes64), 3.37 (autovacuum_pages) and
+    // 3.38 (error_offset, vtab_rhs_value, vtab_distinct, vtab_in, vtab_in_first, vtab_in_next).
+    const VTAB_RHS_VALUE: usize = TXN_STATE + 5;
+    const VTAB_IN: usize = TXN_STATE + 7;
+    const VTAB_IN_FIRST: usize = TXN_STATE + 8;
+    const VTAB_IN_NEXT: usize = TXN_STATE + 9;
 
-    static API: AtomicPtr<ApiExt> = AtomicPtr::new(std::ptr::null_mut());
+    static API: AtomicPtr<ffi::sqlite3_api_routines> = AtomicPtr::new(std::ptr::null_mut());
 
     /// Remember the api table (called from the entry point, after the version check).
     pub fn set_api(p: *mut ffi::sqlite3_api_routines) {
-        API.store(p.cast(), Ordering::Release);
+        API.store(p, Ordering::Release);
     }
 
-    fn api() -> &'static ApiExt {
+    fn api() -> &'static ffi::sqlite3_api_routines {
         let p = API.load(Ordering::Acquire);
         assert!(!p.is_null(), "vindex: SQLite API table not initialised");
         // SAFETY: set from the pointer SQLite passed to the entry point, which lives as long
-        // as the process; the version check guarantees the table has the 3.38 fields.
+        // as the process; only the prefix every supported SQLite has is read through it.
         unsafe { &*p }
     }
 
+    /// Entry `i` of SQLite's api-routines table, as a function pointer of type `F`.
+    ///
+    /// # Safety
+    /// `F` must be `Option<unsafe extern "C" fn(...)>` with the signature sqlite3ext.h gives
+    /// slot `i`, and the running SQLite's table must have slot `i` (3.38+ for the slots above).
+    unsafe fn slot<F: Copy>(i: usize) -> F {
+        const { assert!(size_of::<F>() == size_of::<*const ()>()) };
+        let p = API.load(Ordering::Acquire);
+        assert!(!p.is_null(), "vindex: SQLite API table not initialised");
+        // SAFETY: the table is an array of pointer-sized function pointers (Option<fn> has the
+        // layout of a nullable pointer); the caller guarantees slot `i` exists and has type F.
+        unsafe { p.cast::<F>().add(i).read() }
+    }
+
+    type VtabInFn = Option<unsafe extern "C" fn(*mut ffi::sqlite3_index_info, c_int, c_int) -> c_int>;
+    type VtabInIterFn = Option<unsafe extern "C" fn(*mut ffi::sqlite3_value, *mut *mut ffi::sqlite3_value) -> c_int>;
+    type VtabRhsFn =
+        Option<unsafe extern "C" fn(*mut ffi::sqlite3_index_info, c_int, *mut *mut ffi::sqlite3_value) -> c_int>;
+
+    /// Bindings newer than 0.38 (SQLite 3.34.1) would make the extension refuse, at load time,
+    /// every SQLite older than themselves (0.40: 3.45.3), while vindex supports 3.38 and up.
+    const _: () = assert!(
+        ffi::SQLITE_VERSION_NUMBER < MIN_SQLITE_VERSION,
+        "the loadable build needs libsqlite3-sys 0.38 (bindings for SQLite 3.34.1); newer bindings \
+         refuse to load into SQLite older than themselves. Run `cargo update -p libsqlite3-sys \
+         --precise 0.38.2` (Cargo.lock keeps it)"
+    );
+
+    /// Set `*pz_err` to `msg` when the entry point fails before the bindings were initialised
+    /// (their `sqlite3_malloc64` would panic, which aborts the host in an `extern "C"` fn): the
+    /// memory comes from `malloc64` in SQLite's own table, which frees it with `sqlite3_free`.
+    ///
+    /// # Safety
+    /// `p_api` and `pz_err` as SQLite passed them to the entry point (`pz_err` may be NULL).
+    pub unsafe fn write_err_uninitialised(
+        p_api: *const ffi::sqlite3_api_routines,
+        pz_err: *mut *mut std::os::raw::c_char,
+        msg: &str,
+    ) {
+        if pz_err.is_null() || p_api.is_null() {
+            return;
+        }
+        // SAFETY: SQLite's table has `malloc64` (3.8.7+); the copy stays inside the allocation.
+        unsafe {
+            let Some(malloc64) = (*p_api).malloc64 else { return };
+            let p = malloc64(msg.len() as u64 + 1).cast::<u8>();
+            if !p.is_null() {
+                std::ptr::copy_nonoverlapping(msg.as_ptr(), p, msg.len());
+                *p.add(msg.len()) = 0;
+            }
+            *pz_err = p.cast();
+        }
+    }
+
     pub unsafe fn vtab_in(info: *mut ffi::sqlite3_index_info, i: c_int, handle: c_int) -> c_int {
-        match api().vtab_in {
+        match unsafe { slot::<VtabInFn>(VTAB_IN) } {
             Some(f) => unsafe { f(info, i, handle) },
             None => 0,
         }
     }
     pub unsafe fn vtab_in_first(v: *mut ffi::sqlite3_value, out: *mut *mut ffi::sqlite3_value) -> c_int {
-        match api().vtab_in_first {
+        match unsafe { slot::<VtabInIterFn>(VTAB_IN_FIRST) } {
             Some(f) => unsafe { f(v, out) },
             None => ffi::SQLITE_MISUSE,
         }
     }
     pub unsafe fn vtab_in_next(v: *mut ffi::sqlite3_value, out: *mut *mut ffi::sqlite3_value) -> c_int {
-        match api().vtab_in_next {
+        match unsafe { slot::<VtabInIterFn>(VTAB_IN_NEXT) } {
             Some(f) => unsafe { f(v, out) },
             None => ffi::SQLITE_MISUSE,
         }
@@ -76,25 +133,25 @@ mod imp {
         i: c_int,
         out: *mut *mut ffi::sqlite3_value,
     ) -> c_int {
-        match api().vtab_rhs_value {
+        match unsafe { slot::<VtabRhsFn>(VTAB_RHS_VALUE) } {
             Some(f) => unsafe { f(info, i, out) },
             None => ffi::SQLITE_NOTFOUND,
         }
     }
     pub unsafe fn vtab_config_int(db: *mut ffi::sqlite3, op: c_int, val: c_int) -> c_int {
-        match api().base.vtab_config {
+        match api().vtab_config {
             Some(f) => unsafe { f(db, op, val) },
             None => ffi::SQLITE_MISUSE,
         }
     }
     pub unsafe fn vtab_config(db: *mut ffi::sqlite3, op: c_int) -> c_int {
-        match api().base.vtab_config {
+        match api().vtab_config {
             Some(f) => unsafe { f(db, op) },
             None => ffi::SQLITE_MISUSE,
         }
     }
     pub unsafe fn str_append_double(s: *mut ffi::sqlite3_str, fmt: *const std::os::raw::c_char, x: f64) {
-        if let Some(f) = api().base.str_appendf {
+        if let Some(f) = api().str_appendf {
             unsafe { f(s, fmt, x) }
         }
     }

@@ -79,7 +79,8 @@ pub unsafe fn init_loadable(
     match r {
         Ok(Ok(())) => init(db, pz_err, register),
         Ok(Err(msg)) => {
-            write_err(pz_err, &msg);
+            // The bindings' functions are not initialised: allocate through SQLite's table.
+            unsafe { super::api::write_err_uninitialised(p_api, pz_err, &msg) };
             ffi::SQLITE_ERROR
         }
         Err(_) => ffi::SQLITE_ERROR,

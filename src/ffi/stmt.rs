@@ -23,6 +23,17 @@ fn errmsg(db: *mut ffi::sqlite3) -> String {
     }
 }
 
+/// `sql` as error messages show it: at most about 100 characters, then an ellipsis (generated
+/// SQL can be megabytes long, e.g. a 30,000-value IN list).
+pub fn sql_excerpt(sql: &str) -> String {
+    const MAX: usize = 100;
+    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(MAX) {
+        None => one_line,
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+    }
+}
+
 impl Db {
     /// # Safety
     /// `ptr` must be a valid open connection for as long as this handle is used.
@@ -78,10 +89,10 @@ impl Db {
         if rc != ffi::SQLITE_OK {
             let e = self.error(rc);
             unsafe { ffi::sqlite3_finalize(stmt) };
-            return Err(e.context(&format!("preparing `{sql}`")));
+            return Err(e.context(&format!("preparing `{}`", sql_excerpt(sql))));
         }
         if stmt.is_null() {
-            return Err(Error::invalid(format!("empty SQL statement: `{sql}`")));
+            return Err(Error::invalid(format!("empty SQL statement: `{}`", sql_excerpt(sql))));
         }
         Ok(Stmt { ptr: stmt, db: *self })
     }
@@ -128,6 +139,50 @@ impl Db {
             return Err(e);
         }
         Ok(Blob { ptr: b, db: *self, rowid })
+    }
+}
+
+/// A private in-memory connection that vindex opens for itself (to let SQLite convert values
+/// exactly as it does for the user's tables), closed on drop.
+pub struct OwnedDb {
+    db: Db,
+}
+
+// SAFETY: an SQLite connection may be used from any thread, one thread at a time, in the
+// multi-thread and serialized modes; `Send` moves it (with no statement left open: `Stmt`s
+// borrow nothing and are not `Send`, so none can travel with it) and `&mut`/a mutex keeps use
+// to one thread at a time.
+unsafe impl Send for OwnedDb {}
+
+impl OwnedDb {
+    /// Open a new `:memory:` database.
+    pub fn open_memory() -> Result<OwnedDb> {
+        let mut db: *mut ffi::sqlite3 = std::ptr::null_mut();
+        let flags = ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE | ffi::SQLITE_OPEN_MEMORY;
+        // SAFETY: constant NUL-terminated name; db receives a handle (possibly in error state) or NULL.
+        let rc = unsafe { ffi::sqlite3_open_v2(c":memory:".as_ptr(), &mut db, flags, std::ptr::null()) };
+        if rc != ffi::SQLITE_OK {
+            let e = if db.is_null() {
+                Error::Sqlite { code: rc, msg: "cannot open an in-memory database".into() }
+            } else {
+                Error::Sqlite { code: rc, msg: errmsg(db) }
+            };
+            // SAFETY: close accepts NULL and a failed handle.
+            unsafe { ffi::sqlite3_close(db) };
+            return Err(e);
+        }
+        Ok(OwnedDb { db: Db { ptr: db } })
+    }
+    /// The handle, for statements that end before `self` is dropped or moved.
+    pub fn db(&self) -> Db {
+        self.db
+    }
+}
+
+impl Drop for OwnedDb {
+    fn drop(&mut self) {
+        // SAFETY: we own the connection, and every statement on it was finalized (none outlives its use).
+        unsafe { ffi::sqlite3_close(self.db.ptr) };
     }
 }
 
@@ -249,10 +304,32 @@ impl Stmt {
         unsafe { ffi::sqlite3_column_type(self.ptr, i as c_int) == ffi::SQLITE_NULL }
     }
     /// The column's value, borrowed until the next step/reset of this statement.
+    ///
+    /// Read with `sqlite3_column_type` and the accessor of that type (`sqlite3_column_value`
+    /// returns an unprotected value, which the value accessors may not be given). Asking for
+    /// the column's own type converts nothing, so the pointer stays valid until the next
+    /// step/reset/finalize, which need `&mut self` (or drop): the borrow cannot outlive it.
     pub fn column_value(&self, i: usize) -> SqlValue<'_> {
-        // SAFETY: column_value returns a protected value valid until the next step/reset,
-        // which needs &mut self, so the borrow cannot outlive it.
-        unsafe { ValueRef::from_raw(ffi::sqlite3_column_value(self.ptr, i as c_int)) }.get()
+        let (p, c) = (self.ptr, i as c_int);
+        // SAFETY: a valid statement with a row available (callers step first); text and blob
+        // pointers are read before their byte counts, as SQLite documents, and cover `n` bytes.
+        unsafe {
+            match ffi::sqlite3_column_type(p, c) {
+                ffi::SQLITE_INTEGER => SqlValue::Integer(ffi::sqlite3_column_int64(p, c)),
+                ffi::SQLITE_FLOAT => SqlValue::Real(ffi::sqlite3_column_double(p, c)),
+                ffi::SQLITE_TEXT => {
+                    let t = ffi::sqlite3_column_text(p, c);
+                    let n = ffi::sqlite3_column_bytes(p, c).max(0) as usize;
+                    SqlValue::Text(if t.is_null() { &[] } else { std::slice::from_raw_parts(t, n) })
+                }
+                ffi::SQLITE_BLOB => {
+                    let b = ffi::sqlite3_column_blob(p, c);
+                    let n = ffi::sqlite3_column_bytes(p, c).max(0) as usize;
+                    SqlValue::Blob(if b.is_null() { &[] } else { std::slice::from_raw_parts(b.cast::<u8>(), n) })
+                }
+                _ => SqlValue::Null,
+            }
+        }
     }
     pub fn column_blob(&self, i: usize) -> &[u8] {
         match self.column_value(i) {
@@ -326,5 +403,45 @@ impl Blob {
             return Err(self.db.error(rc));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_show_at_most_a_line_of_sql() {
+        assert_eq!(sql_excerpt("SELECT 1"), "SELECT 1");
+        assert_eq!(sql_excerpt("SELECT\n   1,\n  2"), "SELECT 1, 2");
+        let long = format!(
+            "SELECT x FROM t WHERE x IN ({})",
+            (0..30_000).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+        );
+        let e = sql_excerpt(&long);
+        assert_eq!(e.chars().count(), 101);
+        assert!(e.ends_with('…') && long.starts_with(e.trim_end_matches('…')));
+        assert_eq!(sql_excerpt(&"é".repeat(300)).chars().count(), 101);
+
+        let db = OwnedDb::open_memory().unwrap();
+        let msg = db.db().prepare(&long, false).err().unwrap().to_string();
+        assert!(msg.contains("no such table") && msg.len() < 400, "{} bytes: {msg}", msg.len());
+    }
+
+    #[test]
+    fn columns_are_read_by_their_type() {
+        let db = OwnedDb::open_memory().unwrap();
+        let mut st = db.db().prepare("SELECT 7, 2.5, 'héllo', x'00ff', NULL, x'', ''", false).unwrap();
+        assert!(st.step().unwrap());
+        assert_eq!(st.column_value(0), SqlValue::Integer(7));
+        assert_eq!(st.column_value(1), SqlValue::Real(2.5));
+        assert_eq!(st.column_value(2), SqlValue::Text("héllo".as_bytes()));
+        assert_eq!(st.column_value(3), SqlValue::Blob(&[0, 255]));
+        assert_eq!(st.column_value(4), SqlValue::Null);
+        assert_eq!(st.column_value(5), SqlValue::Blob(&[]));
+        assert_eq!(st.column_value(6), SqlValue::Text(&[]));
+        assert_eq!(st.column_text(2), "héllo");
+        assert_eq!(st.column_blob(3), &[0, 255]);
+        assert!(!st.step().unwrap());
     }
 }

@@ -13,7 +13,15 @@
 //! q·x − s_q·s_x·(c·d) = s_q·Σc_i f_i + s_x·Σd_i e_i + Σe_i f_i, so
 //! |error| ≤ (s_x/2)(‖q‖₁ + n·s_q/2) + (s_q/2)(‖x‖₁ + n·s_x/2) + n·s_q·s_x/4.
 //! On top of it, margins for the float32 kernels' own rounding (γ_n = n·2⁻²⁴ relative to the
-//! sum of |terms|) and for norms stored in float32.
+//! sum of |terms|), for norms stored in float32, and for the underflow the distance accepts
+//! from a float32 kernel (at most 2⁻²⁵ of the sum; see `vector::distance::f32_distance`, which
+//! otherwise recomputes in f64, closer to the exact value the bound is built around).
+//!
+//! Vectors that cannot be coded (see [`crate::vector::sq8::encode_portable`]: non-finite, or a
+//! largest element below 2⁻¹¹² or from 1e30 up) are kept with the *unbounded* marker: scale
+//! +∞ (bits `0x7f80_0000`), ‖x‖₁ and ‖x‖₂ +∞, codes all 0. Their interval is (−∞, +∞): they
+//! are always scored exactly, and the rest of the column keeps its prescan. A query that cannot
+//! be coded makes every interval (−∞, +∞). No interval is ever NaN.
 
 use super::buf::AlignedBuf;
 use crate::vector::distance::{Kernels, Metric};
@@ -43,15 +51,27 @@ impl Codes {
     pub fn bytes(&self) -> usize {
         self.codes.len() + 12 * self.scale.len()
     }
-    /// (Re)code the vector in `slot`; false when it cannot be coded (see [`encode`]).
+    /// (Re)code the vector in `slot`. A vector that cannot be coded (see [`encode`]) is stored
+    /// with the unbounded marker ([`UNBOUNDED_SCALE`]), whose interval is (−∞, +∞). Always
+    /// true: every vector can be stored, so one odd vector never costs the column its codes.
     pub fn set(&mut self, slot: usize, x: &[f32]) -> bool {
         let d = self.dims;
         let out: &mut [i8] = bytemuck::cast_slice_mut(&mut self.codes.bytes_mut()[slot * d..(slot + 1) * d]);
-        let Some((s, l1, norm)) = encode(x, out) else { return false };
+        let (s, l1, norm) = match encode(x, out) {
+            Some(v) => v,
+            None => {
+                out.iter_mut().for_each(|c| *c = 0);
+                (UNBOUNDED_SCALE, f32::INFINITY, f32::INFINITY)
+            }
+        };
         self.scale[slot] = s;
         self.l1[slot] = l1;
         self.norm[slot] = norm;
         true
+    }
+    /// Whether `slot` holds the unbounded marker (or anything else that is not a bound).
+    pub fn is_unbounded(&self, slot: usize) -> bool {
+        !(self.scale[slot].is_finite() && self.l1[slot].is_finite() && self.norm[slot].is_finite())
     }
     pub fn code(&self, slot: usize) -> &[i8] {
         let d = self.dims;
@@ -59,8 +79,16 @@ impl Codes {
     }
 }
 
+/// The scale that marks a vector stored without a bound (+∞; its ‖x‖₁ and ‖x‖₂ are +∞ too,
+/// and its codes 0). Legitimate scales are 0 or between 2⁻¹¹⁹ and 1e30/127.
+pub const UNBOUNDED_SCALE: f32 = f32::INFINITY;
+
+/// The interval of a row or query without a bound.
+const EVERYWHERE: (f64, f64) = (f64::NEG_INFINITY, f64::INFINITY);
+
 /// [`crate::vector::sq8::encode_portable`], compiled for the best SIMD level this CPU has. None:
-/// the vector holds values the bound cannot handle (non-finite, or beyond 1e30).
+/// the vector holds values the bound cannot handle (non-finite, or a largest element outside
+/// [2⁻¹¹², 1e30) in a vector that is not all zeros).
 pub fn encode(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
     (crate::simd::kernels().encode_sq8)(x, out)
 }
@@ -75,6 +103,8 @@ pub struct QueryCode {
     /// Relative rounding allowance for float32 sums of n terms (generous).
     gamma: f64,
     metric: Metric,
+    /// The query could not be coded: every interval is (−∞, +∞).
+    unbounded: bool,
 }
 
 /// Metrics the prescan serves (float32 columns).
@@ -85,8 +115,11 @@ pub fn supports(metric: Metric) -> bool {
 impl QueryCode {
     pub fn new(q: &[f32], metric: Metric) -> Self {
         let mut codes = vec![0i8; q.len()];
-        // Query vectors are checked finite; a huge one just gets a useless (infinite) bound.
-        let (scale, l1, norm) = encode(q, &mut codes).unwrap_or((f32::INFINITY, f32::INFINITY, f32::INFINITY));
+        // A query that cannot be coded (elements of 1e30 or more, or all below 2⁻¹¹²) bounds
+        // nothing: every row is then scored exactly.
+        let coded = encode(q, &mut codes);
+        let unbounded = coded.is_none();
+        let (scale, l1, norm) = coded.unwrap_or((0.0, 0.0, 0.0));
         let n = q.len() as f64;
         let u = f64::powi(2.0, -24);
         QueryCode {
@@ -97,14 +130,26 @@ impl QueryCode {
             n,
             gamma: 2.0 * n * u / (1.0 - n * u),
             metric,
+            unbounded,
         }
     }
 
     /// An interval surely holding the distance the float32 kernels give for the vector with
     /// code dot product `dot_codes`, scale `sx`, ‖x‖₁ `l1x` and ‖x‖₂ `nx`. None: undefined
-    /// (cosine of a zero vector).
+    /// (cosine of a zero vector). (−∞, +∞) for an unbounded row or query; never NaN.
     #[inline]
     pub fn interval(&self, dot_codes: i64, sx: f32, l1x: f32, nx: f32) -> Option<(f64, f64)> {
+        if self.unbounded || !(sx.is_finite() && l1x.is_finite() && nx.is_finite()) {
+            return Some(EVERYWHERE);
+        }
+        let r = self.bounded_interval(dot_codes, sx, l1x, nx)?;
+        // Not reachable for coded vectors (every quantity above is finite and far inside f64),
+        // but a NaN must never drop a row.
+        Some(if r.0 <= r.1 { r } else { EVERYWHERE })
+    }
+
+    #[inline(always)]
+    fn bounded_interval(&self, dot_codes: i64, sx: f32, l1x: f32, nx: f32) -> Option<(f64, f64)> {
         let (sq, sx, l1x, nx) = (self.scale, sx as f64, l1x as f64, nx as f64);
         let n = self.n;
         let approx = sq * sx * dot_codes as f64;
@@ -114,6 +159,9 @@ impl QueryCode {
         // Norms are float32 sums stored in float32: allow their rounding.
         let norm_slack = 8.0 * f64::powi(2.0, -24) + self.gamma;
         let g = self.gamma;
+        // What underflow may add to a float32 sum the distance still trusts: at most 2⁻²⁵ of it
+        // (of the norms' product, for cosine), allowed for as 2⁻²⁴.
+        let uf = f64::powi(2.0, -24);
         match self.metric {
             Metric::Cosine => {
                 let denom = self.norm * nx;
@@ -121,7 +169,7 @@ impl QueryCode {
                     return None;
                 }
                 let center = 1.0 - approx / denom;
-                let margin = err / denom + 4.0 * g + norm_slack + 1e-12;
+                let margin = err / denom + 4.0 * g + norm_slack + uf + 1e-12;
                 Some((center - margin, center + margin))
             }
             Metric::L2 => {
@@ -129,13 +177,13 @@ impl QueryCode {
                 let xx = nx * nx;
                 let d2 = qq + xx - 2.0 * approx;
                 let slack = 2.0 * err + (qq + xx) * norm_slack;
-                let f = 2.0 * g + norm_slack;
+                let f = 2.0 * g + norm_slack + uf;
                 let lo = ((d2 - slack).max(0.0) * (1.0 - f)).max(0.0).sqrt();
                 let hi = ((d2 + slack).max(0.0) * (1.0 + f)).sqrt();
                 Some((lo, hi))
             }
             Metric::Ip => {
-                let margin = err + 2.0 * g * self.norm * nx * (1.0 + norm_slack) + 1e-300;
+                let margin = err + 2.0 * g * self.norm * nx * (1.0 + norm_slack) + uf * (approx.abs() + err) + 1e-300;
                 Some((-approx - margin, -approx + margin))
             }
             _ => None,
@@ -284,6 +332,81 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A random float32 of magnitude about `10^e` (`e` may reach into the subnormals).
+    fn at_magnitude(seed: &mut u64, e: f64) -> f32 {
+        let m = lcg(seed) as f64; // in [-1, 1)
+        (m * 10f64.powf(e)) as f32
+    }
+
+    #[test]
+    fn intervals_contain_the_distance_at_every_magnitude() {
+        let k = crate::simd::kernels();
+        let mut seed = 7u64;
+        let exps = [
+            -45.0, -42.0, -39.0, -37.5, -36.0, -33.0, -30.0, -22.0, -19.0, -10.0, 0.0, 10.0, 19.0, 20.0, 29.0, 30.5,
+            38.0,
+        ];
+        let mut unbounded = 0;
+        for &dims in &[1usize, 2, 5, 16, 33, 200] {
+            for metric in [Metric::L2, Metric::Cosine, Metric::Ip] {
+                for trial in 0..300 {
+                    let ex = exps[trial % exps.len()];
+                    let eq = exps[(trial / exps.len() + trial) % exps.len()];
+                    // Some vectors mix magnitudes within themselves.
+                    let mixed = trial % 7 == 0;
+                    let x: Vec<f32> =
+                        (0..dims).map(|i| at_magnitude(&mut seed, if mixed && i % 2 == 1 { eq } else { ex })).collect();
+                    let q: Vec<f32> = (0..dims).map(|_| at_magnitude(&mut seed, eq)).collect();
+                    if metric == Metric::Cosine && (x.iter().all(|v| *v == 0.0) || q.iter().all(|v| *v == 0.0)) {
+                        continue;
+                    }
+                    let mut codes = Codes::new(1, dims);
+                    assert!(codes.set(0, &x));
+                    let qc = QueryCode::new(&q, metric);
+                    let dot = (scalar::KERNELS.dot_i8)(&qc.codes, codes.code(0));
+                    let (lo, hi) = qc
+                        .interval(dot, codes.scale[0], codes.l1[0], codes.norm[0])
+                        .expect("nonzero vectors have an interval");
+                    assert!(!lo.is_nan() && !hi.is_nan());
+                    if lo == f64::NEG_INFINITY {
+                        unbounded += 1;
+                    }
+                    for kern in [k, &scalar::KERNELS] {
+                        let d = f32_distance(kern, metric, &x, &q).expect("finite vectors have a distance");
+                        assert!(
+                            lo <= d && d <= hi,
+                            "{metric:?} dims={dims} trial={trial} 1e{ex}/1e{eq}: {lo} <= {d} <= {hi}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(unbounded > 0, "some cases must be out of the codable range");
+    }
+
+    #[test]
+    fn uncodable_vectors_get_the_unbounded_marker() {
+        let mut c = Codes::new(4, 2);
+        assert!(c.set(0, &[1e-40, 0.0]));
+        assert!(c.set(1, &[1e31, 1.0]));
+        assert!(c.set(2, &[1.0, -2.0]));
+        assert!(c.set(3, &[0.0, 0.0]));
+        for slot in [0, 1] {
+            assert!(c.is_unbounded(slot));
+            assert_eq!(c.scale[slot].to_bits(), 0x7f80_0000);
+            assert_eq!(c.code(slot), &[0, 0]);
+        }
+        assert!(!c.is_unbounded(2) && !c.is_unbounded(3));
+        let q = QueryCode::new(&[1.0, 1.0], Metric::L2);
+        assert_eq!(q.interval(0, c.scale[0], c.l1[0], c.norm[0]), Some(EVERYWHERE));
+        // A query that cannot be coded bounds nothing (it used to give NaN intervals).
+        for metric in [Metric::L2, Metric::Cosine, Metric::Ip] {
+            let q = QueryCode::new(&[1e30, 1.0], metric);
+            let dot = (scalar::KERNELS.dot_i8)(&q.codes, c.code(2));
+            assert_eq!(q.interval(dot, c.scale[2], c.l1[2], c.norm[2]), Some(EVERYWHERE), "{metric:?}");
         }
     }
 

@@ -3,12 +3,16 @@
 //! (IEEE operations in a fixed order; Rust never fuses a multiply and an add on its own).
 //! What the codes are for, and the error bound they carry, is in the index's int8 prescan.
 
-/// Code `x` into `out`; returns (scale, ‖x‖₁ rounded up, ‖x‖₂).
-///
-/// Codes are `trunc(x·(1/s) ± 0.5)` in float32: each is within 0.5 + 2⁻¹⁶ steps of `x/s`
-/// (the rounding of `1/s` and of the product, at most 127·2⁻²³ steps), which the bound allows
-/// for. Written with independent lanes so that it vectorizes: coding is what the first query
-/// on a connection spends its time on.
+/// The smallest largest-magnitude element of a vector that can be coded (2⁻¹¹², about 1.9e-34),
+/// unless the vector is all zeros. It keeps the scale `max/127` a normal float32 (≥ 2⁻¹¹⁹), so
+/// `1/scale` is finite and both carry the relative rounding the bound allows for; a subnormal
+/// scale would be rounded to a coarse grid and `1/scale` can overflow (codes of ±127 for every
+/// element, far outside the bound).
+pub const MIN_CODABLE: f32 = f32::from_bits(15 << 23);
+/// Vectors whose largest element is this big or bigger cannot be coded (1e30): the float32
+/// L1 sum (≤ 65,536·1e30) and the norm stay finite, and the bound's products stay far inside f64.
+pub const MAX_CODABLE: f32 = 1e30;
+
 #[inline(always)]
 pub fn encode_portable(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
     let mut maxes = [0.0f32; 8];
@@ -34,9 +38,18 @@ pub fn encode_portable(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
     let (l1, sq): (f64, f64) = (l1s.iter().map(|v| *v as f64).sum(), sqs.iter().map(|v| *v as f64).sum());
     let gamma = 2.0 * x.len() as f64 * f64::powi(2.0, -24);
     let l1 = l1 * (1.0 + gamma);
-    if !(l1.is_finite() && max < 1e30) {
+    if !(l1.is_finite() && max < MAX_CODABLE && (max >= MIN_CODABLE || max == 0.0)) {
         return None;
     }
+    // The float32 squares may have overflowed (elements beyond ~1.8e19) or lost precision to
+    // underflow (the same test as the distances' `trusted_sum`: below n·2⁻¹²⁴ the subnormal
+    // roundings, up to n·2⁻¹⁴⁹ in all, could exceed one float32 rounding); then the sum is taken
+    // in f64, where squares of float32 values neither overflow nor underflow.
+    let sq = if sq.is_finite() && sq >= x.len() as f64 * f64::powi(2.0, -124) {
+        sq
+    } else {
+        x.iter().map(|v| *v as f64 * *v as f64).sum()
+    };
     let scale = max / 127.0;
     if scale > 0.0 {
         let inv = 1.0 / scale;

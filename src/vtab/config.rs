@@ -40,7 +40,7 @@ fn split_name(arg: &str) -> Result<(String, &str)> {
         return Err(Error::invalid("empty column definition"));
     }
     let end = match b[0] {
-        q @ (b'"' | b'`') => {
+        q @ (b'"' | b'`' | b'\'') => {
             let mut i = 1;
             loop {
                 match b.get(i) {
@@ -143,6 +143,34 @@ fn parse_index_option(v: &str) -> Result<IndexKind> {
     IndexKind::parse(v)
 }
 
+/// Names a vindex table cannot have: its hidden command column is named after the table (as
+/// FTS5's is), so `rowid` would hide the rowid, and `distance` and `k` would clash with the
+/// hidden columns every vindex table has.
+const RESERVED_TABLE_NAMES: &[&str] = &["rowid", "distance", "k"];
+
+/// Whether `arg` is a table option (`index=...`): an unquoted name followed by `=`. A quoted
+/// name (`"a=b" text`, `[a=b] text`, `` `a=b` text ``, `'a=b' text`) starts a column, whatever
+/// it contains.
+fn as_option(arg: &str) -> Option<(String, &str)> {
+    if arg.starts_with(['"', '`', '\'', '[', '+']) {
+        return None;
+    }
+    let (name, rest) = split_name(arg).ok()?;
+    Some((name.to_ascii_lowercase(), rest.strip_prefix('=')?))
+}
+
+/// Refuse a name CREATE cannot give a vindex table (tables made before this check still open,
+/// so that they can be dropped).
+pub fn check_table_name(table: &str) -> Result<()> {
+    if let Some(r) = RESERVED_TABLE_NAMES.iter().find(|r| r.eq_ignore_ascii_case(table)) {
+        return Err(Error::invalid(format!(
+            "a vindex table cannot be named '{table}': its hidden command column takes the table's name, \
+             and {r} is a column every vindex table has (reserved table names: rowid, distance, k)"
+        )));
+    }
+    Ok(())
+}
+
 /// Parse the module arguments of table `table`.
 pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
     let mut columns: Vec<Column> = Vec::new();
@@ -154,34 +182,30 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
         if arg.is_empty() {
             return Err(Error::invalid("empty argument in the column list"));
         }
-        // Table option?
-        if let Some((k, v)) = arg.split_once('=') {
-            let key = k.trim().to_ascii_lowercase();
-            if !key.contains(|c: char| c.is_whitespace()) && !k.trim().starts_with('"') {
-                match key.as_str() {
-                    "index" => {
-                        if index.is_some() {
-                            return Err(Error::invalid("the index option is given twice"));
-                        }
-                        index = Some(parse_index_option(v)?);
-                        continue;
+        if let Some((key, v)) = as_option(arg) {
+            match key.as_str() {
+                "index" => {
+                    if index.is_some() {
+                        return Err(Error::invalid("the index option is given twice"));
                     }
-                    "seed" => {
-                        if seed.is_some() {
-                            return Err(Error::invalid("the seed option is given twice"));
-                        }
-                        seed = Some(
-                            v.trim()
-                                .parse::<i64>()
-                                .map_err(|_| Error::invalid(format!("seed must be an integer, not '{}'", v.trim())))?,
-                        );
-                        continue;
+                    index = Some(parse_index_option(v)?);
+                    continue;
+                }
+                "seed" => {
+                    if seed.is_some() {
+                        return Err(Error::invalid("the seed option is given twice"));
                     }
-                    other => {
-                        return Err(Error::invalid(format!(
-                            "unknown table option '{other}' (the table options are index=... and seed=...)"
-                        )));
-                    }
+                    seed = Some(
+                        v.trim()
+                            .parse::<i64>()
+                            .map_err(|_| Error::invalid(format!("seed must be an integer, not '{}'", v.trim())))?,
+                    );
+                    continue;
+                }
+                other => {
+                    return Err(Error::invalid(format!(
+                        "unknown table option '{other}' (the table options are index=... and seed=...)"
+                    )));
                 }
             }
         }
@@ -308,6 +332,41 @@ mod tests {
         assert!(matches!(d.columns[3].kind, ColumnKind::Vector { ty: ElementType::Bit, metric: Metric::Jaccard, .. }));
         assert_eq!(d.columns[4].name, "my col");
         assert!(p(&["id text primary key", "v float[2]"]).unwrap().has_text_pk());
+    }
+
+    #[test]
+    fn quoted_names_may_hold_equals_signs() {
+        let d = p(&[
+            "v float[2]",
+            "\"a=b\" text",
+            "[c=d] integer",
+            "`e=f` real",
+            "'g=h' blob",
+            "+\"i=j\" text",
+            "index = flat",
+        ])
+        .unwrap();
+        let names: Vec<&str> = d.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["v", "a=b", "c=d", "e=f", "g=h", "i=j"]);
+        assert_eq!(d.columns[1].kind, ColumnKind::Metadata { ty: MetaType::Text, slot: 0 });
+        assert_eq!(d.columns[5].kind, ColumnKind::Aux { ty: Some(MetaType::Text), slot: 0 });
+        assert_eq!(d.index, IndexKind::Flat);
+        // A column named like an option is still a column.
+        let d = p(&["v float[2]", "index text"]).unwrap();
+        assert_eq!(d.columns[1].name, "index");
+        // Unquoted name=value is an option, and an unknown one is an error.
+        assert!(p(&["v float[2]", "a=b text"]).unwrap_err().to_string().contains("unknown table option 'a'"));
+    }
+
+    #[test]
+    fn reserved_table_names() {
+        for t in ["rowid", "distance", "k", "ROWID", "Distance", "K"] {
+            let e = check_table_name(t).unwrap_err().to_string();
+            assert!(e.contains(&format!("a vindex table cannot be named '{t}'")), "{e}");
+        }
+        for t in ["oid", "_rowid_", "rowids", "kk", "docs"] {
+            assert!(check_table_name(t).is_ok(), "{t}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod knn;
 pub mod overlay;
 pub mod plan;
 pub mod status;
+pub mod strict;
 pub mod update;
 pub mod view;
 
@@ -165,6 +166,9 @@ fn max_vector_bytes(def: &TableDef) -> usize {
 
 impl VindexTable {
     fn open(db: Db, reg: &Rc<Registry>, args: &VTabArgs, create: bool) -> Result<(String, Self)> {
+        if create {
+            config::check_table_name(&args.table).map_err(|e| e.context("vindex"))?;
+        }
         let def = config::parse(&args.table, &args.args).map_err(|e| e.context("vindex"))?;
         let names = Names { schema: args.schema.clone(), table: args.table.clone() };
         if create {

@@ -31,34 +31,7 @@ struct RowValues {
     int_pk: Option<Option<i64>>,
 }
 
-/// Convert a value for a typed column the way STRICT tables do.
-pub fn coerce(v: SqlValue<'_>, ty: MetaType, table: &str, col: &str) -> Result<OwnedValue> {
-    let bad = |v: &SqlValue<'_>| {
-        Error::invalid(format!("cannot store {} value in {} column {table}.{col}", v.type_name(), ty.sql()))
-    };
-    Ok(match (ty, v) {
-        (_, SqlValue::Null) => OwnedValue::Null,
-        (MetaType::Integer, SqlValue::Integer(i)) => OwnedValue::Integer(i),
-        (MetaType::Integer, SqlValue::Real(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => OwnedValue::Integer(f as i64),
-        (MetaType::Integer, SqlValue::Text(t)) => match std::str::from_utf8(t).ok().map(str::trim) {
-            Some(s) if s.parse::<i64>().is_ok() => OwnedValue::Integer(s.parse().unwrap_or_default()),
-            _ => return Err(bad(&v)),
-        },
-        (MetaType::Real, SqlValue::Integer(i)) => OwnedValue::Real(i as f64),
-        (MetaType::Real, SqlValue::Real(f)) => OwnedValue::Real(f),
-        (MetaType::Real, SqlValue::Text(t)) => {
-            match std::str::from_utf8(t).ok().and_then(|s| s.trim().parse::<f64>().ok()) {
-                Some(f) => OwnedValue::Real(f),
-                None => return Err(bad(&v)),
-            }
-        }
-        (MetaType::Text, SqlValue::Text(t)) => OwnedValue::Text(String::from_utf8_lossy(t).into_owned()),
-        (MetaType::Text, SqlValue::Integer(i)) => OwnedValue::Text(i.to_string()),
-        (MetaType::Text, SqlValue::Real(f)) => OwnedValue::Text(f.to_string()),
-        (MetaType::Blob, SqlValue::Blob(b)) => OwnedValue::Blob(b.to_vec()),
-        _ => return Err(bad(&v)),
-    })
-}
+pub use super::strict::coerce;
 
 fn rowid_value(v: SqlValue<'_>, what: &str) -> Result<Option<i64>> {
     match v {

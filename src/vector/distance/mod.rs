@@ -166,61 +166,177 @@ pub fn distance_with(k: &Kernels, metric: Metric, a: &Vector<'_>, b: &Vector<'_>
     })
 }
 
-/// `metric` between two float32 vectors of equal length (metric must suit the type).
+/// Float32 sums the kernels return are trusted when finite and, for sums of squares and dot
+/// products, at least `n · 2⁻¹²⁴` in magnitude (`n` = dimensions); otherwise the distance is
+/// recomputed in f64, where every float32 input fits: a product of two float32 values lies
+/// between 2⁻²⁹⁸ and 2²⁵⁶ (no underflow, no overflow), and 65,536 of them sum to at most
+/// 65536·(2·3.4e38)² ≈ 3e82.
+///
+/// Why that threshold: a float32 kernel rounds at most 2n times (a multiply and an add per
+/// element, or one FMA, plus the lane reduction). A rounding whose result is normal has a
+/// relative error of at most 2⁻²⁴, which the usual float32 error analysis covers; one whose
+/// result is subnormal (or underflows to zero) has an absolute error of up to half the smallest
+/// subnormal, 2⁻¹⁵⁰, whatever the size of the result. So underflow adds at most
+/// 2n·2⁻¹⁵⁰ = n·2⁻¹⁴⁹ to a sum. For a computed sum `|s| ≥ n·2⁻¹²⁴` that is at most 2⁻²⁵·|s|:
+/// below one float32 rounding, so the sum is as good as one with no underflow at all. Below the
+/// threshold the f64 sum is used (its own subnormal range starts at 2⁻¹⁰²², far below any
+/// product of float32 values). Overflow shows as a non-finite sum: once a partial sum is
+/// infinite it stays infinite or becomes NaN. Additions alone (L1) are exact when their result
+/// is subnormal, so L1 needs only the overflow check.
+///
+/// Cosine checks the two squared norms, not the dot product: with both norms ≥ n·2⁻¹²⁴, the
+/// dot's underflow error moves `dot / √(‖a‖²‖b‖²)` by at most n·2⁻¹⁴⁹ / (n·2⁻¹²⁴) = 2⁻²⁵,
+/// less than the float32 rounding of the cosine itself.
+///
+/// The inner product checks `|dot|`, so a dot product that cancels to nearly zero is also
+/// recomputed (exactly zero, e.g. orthogonal sparse vectors, included): the f64 value is then
+/// more accurate, never less.
+#[inline(always)]
+fn trusted_sum(s: f32, n: usize) -> bool {
+    // n ≤ 65,536 = 2¹⁶, so the threshold is a normal float32 (≤ 2⁻¹⁰⁸), computed exactly.
+    s.is_finite() && s.abs() >= n as f32 * f32::from_bits(0x0180_0000) // 2⁻¹²⁴
+}
+
+/// The last step of every float distance: a NaN (only from non-finite stored data, which
+/// inserts reject) is no distance at all, so it never ranks; −0 becomes +0, so that equal
+/// distances compare equal under the total order that ranks them (ties then go by rowid).
+#[inline(always)]
+fn finish(d: f64) -> Option<f64> {
+    if d.is_nan() { None } else { Some(d + 0.0) }
+}
+
+/// Sums in f64 over float-like elements (`w` converts one to f32 exactly).
+mod wide {
+    use super::CosParts;
+    #[inline]
+    pub fn l2sq<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| {
+                let d = w(x) as f64 - w(y) as f64;
+                d * d
+            })
+            .sum()
+    }
+    #[inline]
+    pub fn dot<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> f64 {
+        a.iter().zip(b).map(|(&x, &y)| w(x) as f64 * w(y) as f64).sum()
+    }
+    #[inline]
+    pub fn l1<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> f64 {
+        a.iter().zip(b).map(|(&x, &y)| (w(x) as f64 - w(y) as f64).abs()).sum()
+    }
+    #[inline]
+    pub fn cos<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> CosParts<f64> {
+        let mut p = CosParts::default();
+        for (&x, &y) in a.iter().zip(b) {
+            let (x, y) = (w(x) as f64, w(y) as f64);
+            p.dot += x * y;
+            p.norm_a += x * x;
+            p.norm_b += y * y;
+        }
+        p
+    }
+}
+
+/// [`f32_distance`] and [`f32u_distance`] from their kernels' results: `s` computes a float32
+/// kernel, `wide` the f64 fallback (see [`trusted_sum`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn float32_distance<T: Copy>(
+    metric: Metric,
+    x: &[T],
+    y: &[T],
+    w: impl Fn(T) -> f32 + Copy,
+    l2sq: impl FnOnce() -> f32,
+    dot: impl FnOnce() -> f32,
+    l1: impl FnOnce() -> f32,
+    cos: impl FnOnce() -> CosParts<f32>,
+) -> Option<f64> {
+    let n = x.len();
+    let d = match metric {
+        Metric::L2 => {
+            let s = l2sq();
+            if trusted_sum(s, n) { s as f64 } else { wide::l2sq(x, y, w) }.sqrt()
+        }
+        Metric::Ip => {
+            let s = dot();
+            -(if trusted_sum(s, n) { s as f64 } else { wide::dot(x, y, w) })
+        }
+        Metric::L1 => {
+            let s = l1();
+            if s.is_finite() { s as f64 } else { wide::l1(x, y, w) }
+        }
+        Metric::Cosine => {
+            let p = cos();
+            let parts = if p.dot.is_finite() && trusted_sum(p.norm_a, n) && trusted_sum(p.norm_b, n) {
+                widen_f32(p)
+            } else {
+                wide::cos(x, y, w)
+            };
+            cosine_from_parts(parts)?
+        }
+        Metric::Hamming | Metric::Jaccard => return None,
+    };
+    finish(d)
+}
+
+/// `metric` between two float32 vectors of equal length (metric must suit the type). Right for
+/// every finite input: the float32 kernels' sums are used when they can be trusted, and the
+/// distance is recomputed in f64 when they may have overflowed or lost precision to underflow
+/// (see [`trusted_sum`]). None: undefined (cosine with an all-zero vector), or NaN (non-finite
+/// input).
 #[inline]
 pub fn f32_distance(k: &Kernels, metric: Metric, x: &[f32], y: &[f32]) -> Option<f64> {
-    Some(match metric {
-        Metric::L2 => ((k.l2sq_f32)(x, y) as f64).sqrt(),
-        Metric::Ip => -((k.dot_f32)(x, y) as f64),
-        Metric::L1 => {
-            let d = (k.l1_f32)(x, y);
-            // A float32 sum can overflow where the distance itself is representable.
-            if d.is_finite() { d as f64 } else { x.iter().zip(y).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum() }
-        }
-        Metric::Cosine => return cosine_from_parts(widen_f32((k.cos_f32)(x, y))),
-        Metric::Hamming | Metric::Jaccard => return None,
-    })
+    float32_distance(
+        metric,
+        x,
+        y,
+        |v| v,
+        || (k.l2sq_f32)(x, y),
+        || (k.dot_f32)(x, y),
+        || (k.l1_f32)(x, y),
+        || (k.cos_f32)(x, y),
+    )
 }
 
 /// [`f32_distance`] over float32 values of any alignment (see [`F32Le`]); the same result for the
 /// same values.
 #[inline]
 pub fn f32u_distance(k: &Kernels, metric: Metric, x: &[F32Le], y: &[F32Le]) -> Option<f64> {
-    Some(match metric {
-        Metric::L2 => ((k.l2sq_f32u)(x, y) as f64).sqrt(),
-        Metric::Ip => -((k.dot_f32u)(x, y) as f64),
-        Metric::L1 => {
-            let d = (k.l1_f32u)(x, y);
-            if d.is_finite() {
-                d as f64
-            } else {
-                let f = |v: &F32Le| f32::from_le_bytes(*v) as f64;
-                x.iter().zip(y).map(|(a, b)| (f(a) - f(b)).abs()).sum()
-            }
-        }
-        Metric::Cosine => return cosine_from_parts(widen_f32((k.cos_f32u)(x, y))),
-        Metric::Hamming | Metric::Jaccard => return None,
-    })
+    float32_distance(
+        metric,
+        x,
+        y,
+        f32::from_le_bytes,
+        || (k.l2sq_f32u)(x, y),
+        || (k.dot_f32u)(x, y),
+        || (k.l1_f32u)(x, y),
+        || (k.cos_f32u)(x, y),
+    )
 }
 
+/// float16 needs no fallback: float16 values are multiples of 2⁻²⁴ below 2¹⁶, so a nonzero
+/// product or squared difference of two of them lies between 2⁻⁴⁸ (a normal float32) and 2³⁴,
+/// and 65,536 of them (2⁵⁰ at most) neither overflow nor underflow in float32.
 #[inline]
 pub fn f16_distance(k: &Kernels, metric: Metric, x: &[f16], y: &[f16]) -> Option<f64> {
-    Some(match metric {
+    finish(match metric {
         Metric::L2 => ((k.l2sq_f16)(x, y) as f64).sqrt(),
         Metric::Ip => -((k.dot_f16)(x, y) as f64),
         Metric::L1 => (k.l1_f16)(x, y) as f64,
-        Metric::Cosine => return cosine_from_parts(widen_f32((k.cos_f16)(x, y))),
+        Metric::Cosine => cosine_from_parts(widen_f32((k.cos_f16)(x, y)))?,
         Metric::Hamming | Metric::Jaccard => return None,
     })
 }
 
 #[inline]
 pub fn i8_distance(k: &Kernels, metric: Metric, x: &[i8], y: &[i8]) -> Option<f64> {
-    Some(match metric {
+    finish(match metric {
         Metric::L2 => ((k.l2sq_i8)(x, y) as f64).sqrt(),
         Metric::Ip => -((k.dot_i8)(x, y) as f64),
         Metric::L1 => (k.l1_i8)(x, y) as f64,
-        Metric::Cosine => return cosine_from_parts(widen_i64((k.cos_i8)(x, y))),
+        Metric::Cosine => cosine_from_parts(widen_i64((k.cos_i8)(x, y)))?,
         Metric::Hamming | Metric::Jaccard => return None,
     })
 }
