@@ -12,7 +12,8 @@ SELECT i, (SELECT json_group_array((i * 31 + j * 17) % 101 / 50.0 - 1.0) FROM d)
 DELETE FROM docs WHERE rowid % 3 = 0;
 
 -- 1. State of every vindex table and vector column (one row each): rows, free slots left by
--- deletes, chunks, bytes on disk, what is cached in this connection.
+-- deletes, chunks, bytes on disk, and the cache the process's connections share ('shared' for a
+-- database file, 'private' for :memory: like this sample, 'off' after vindex_cache_limit(0)).
 .mode box
 SELECT table_name, column_name, rows, free_slots, chunks, bytes_on_disk, cache_state
   FROM vindex_status;
@@ -31,8 +32,8 @@ SELECT table_name, rows, free_slots, chunks, bytes_on_disk FROM vindex_status;
 -- The pages freed go to SQLite's freelist; VACUUM gives them back to the file system.
 VACUUM;
 
--- 4. Rebuild: drop this connection's in-memory state and compact (use after restoring a file
--- in place, or to reclaim cache memory).
+-- 4. Rebuild: rewrite what is derived from the vectors (the int8 codes), start a new cache
+-- epoch, and compact (use if 'integrity-check' reports damaged codes).
 INSERT INTO docs(docs) VALUES ('rebuild');
 SELECT table_name, rows, cache_state, cache_bytes FROM vindex_status;
 

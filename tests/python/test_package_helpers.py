@@ -141,7 +141,7 @@ def test_bulk_insert_stores_every_value(db):
               np.packbits(d["code"][i], bitorder="little").tobytes(), d["cat"][i], int(d["year"][i]), d["body"][i])
              for i in range(1234)],
         )
-    for suffix in ("rows", "chunks", "vectors00", "vectors01", "vectors02", "aux"):
+    for suffix in ("rows", "chunks", "vectors", "codes", "aux"):
         a = db.execute(f"SELECT * FROM main.docs_{suffix} ORDER BY 1").fetchall()
         b = db.execute(f"SELECT * FROM other.docs_{suffix} ORDER BY 1").fetchall()
         assert a == b, suffix
