@@ -3,6 +3,7 @@
 #   make dqlite-node   dist/vindex-dqlite-node: a dqlite node with vindex on every connection
 #   make test-dqlite   3 nodes on loopback: KNN == brute force on every node, kill -9 of the
 #                      leader during writes, restart and catch-up, second failover
+#   make bench-dqlite  KNN QPS and insert rate through the cluster vs the same table local
 #
 # Debian's libdqlite-dev (the C library the node links) and go-dqlite (the `dqlite` shell and
 # dqlite-demo, used by the tests as clients and as an existing host) are installed with
@@ -18,7 +19,7 @@ DQLITE_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -D_FO
 DQLITE_PY ?= $(firstword $(foreach v,3.14 3.13,$(shell command -v python$(v) >/dev/null 2>&1 && python$(v) -c 'import sys' 2>/dev/null && command -v python$(v))) $(wildcard $(HOME)/.pyenv/versions/3.1[3-9]*/bin/python3))
 DQLITE_VENV := tests/dqlite/.venv
 
-.PHONY: dqlite-node dqlite-deps test-dqlite
+.PHONY: dqlite-node dqlite-deps test-dqlite bench-dqlite
 
 dqlite-deps:
 	@missing=; for p in $(DQLITE_DEBS); do \
@@ -61,5 +62,9 @@ test-dqlite: dqlite-node $(DQLITE_VENV)/.ok
 	@dbapi=; [ -x $(DQLITE_VENV)/bin/python ] && dbapi="--dbapi-python $(DQLITE_VENV)/bin/python"; \
 	  echo "timeout -k 10 300 $(PYTHON_SYS) tests/dqlite/test_cluster.py $$dbapi"; \
 	  timeout -k 10 300 $(PYTHON_SYS) tests/dqlite/test_cluster.py $$dbapi
+
+# In the benchmarks' venv (numpy; made by the Makefile's bench/.venv/.ok rule).
+bench-dqlite: dqlite-node bench/.venv/.ok
+	timeout -k 10 900 bench/.venv/bin/python bench/dqlite.py
 
 TEST_EXTRA += test-dqlite
