@@ -187,12 +187,14 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
 }
 
 /// Pages used by the table's shadow tables and their indexes (needs the dbstat table; NULL
-/// when this SQLite was built without it).
+/// when this SQLite was built without it). Pages × page size, not sum(pgsize): dbstat's pgsize
+/// is garbage on VFSes that answer SQLITE_OK to file controls they do not know (dqlite's).
 fn disk_bytes(db: Db, schema: &str, table: &str) -> OwnedValue {
     let names: Vec<String> =
         SUFFIXES.iter().map(|s| format!("'{}'", format!("{table}_{s}").replace('\'', "''"))).collect();
     let sql = format!(
-        "SELECT coalesce(sum(pgsize), 0) FROM dbstat('{lit}') WHERE name IN \
+        "SELECT count(*) * (SELECT page_size FROM pragma_page_size WHERE schema = '{lit}') \
+         FROM dbstat('{lit}') WHERE name IN \
          (SELECT name FROM {sch}.sqlite_schema WHERE tbl_name IN ({list}))",
         lit = schema.replace('\'', "''"),
         sch = quote_ident(schema),
