@@ -48,6 +48,11 @@ mod imp {
         API.store(p, Ordering::Release);
     }
 
+    /// The api table remembered by the first load (null before it).
+    pub fn current_api() -> *mut ffi::sqlite3_api_routines {
+        API.load(Ordering::Acquire)
+    }
+
     fn api() -> &'static ffi::sqlite3_api_routines {
         let p = API.load(Ordering::Acquire);
         assert!(!p.is_null(), "vindex: SQLite API table not initialised");

@@ -69,6 +69,15 @@ pub unsafe fn init_loadable(
     register: Registrar,
 ) -> c_int {
     let r = catch_unwind(AssertUnwindSafe(|| {
+        // One copy of the file serves one SQLite library: every call goes through the table the
+        // first load remembered. A second, different library (two Python bindings in one
+        // process, say) must load its own copy of the file.
+        let first = super::api::current_api();
+        if !first.is_null() && first != p_api {
+            return Err("vindex is already loaded into another SQLite library in this process; \
+                        load a separate copy of the extension file into each library"
+                .to_string());
+        }
         // SAFETY: p_api is SQLite's own table.
         if let Err(e) = unsafe { ffi::rusqlite_extension_init2(p_api) } {
             return Err(format!("vindex cannot start: {e}"));
