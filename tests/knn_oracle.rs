@@ -375,3 +375,67 @@ fn prescan_matches_float32_scoring_under_writes() {
         c.execute("INSERT INTO t(t) VALUES ('integrity-check')", []).unwrap();
     }
 }
+
+/// Tables big enough that broad filters are checked on the search results (widening until k
+/// rows pass) and narrow ones searched filter-first: both equal the oracle, for `k =` and the
+/// lazy `ORDER BY distance LIMIT`, on metadata, auxiliary and rowid filters, with ties.
+#[test]
+fn broad_and_narrow_filters_equal_the_oracle_on_a_big_table() {
+    let c = conn();
+    c.execute_batch(
+        "CREATE VIRTUAL TABLE t USING vindex(v float[6] distance=cosine, cat integer, tag text, +note text)",
+    )
+    .unwrap();
+    let mut r = rng(77);
+    let tx = c.unchecked_transaction().unwrap();
+    for i in 1..=9000i64 {
+        let mut v = small_int_vec(&mut r, 6, -3, 3);
+        if v.iter().all(|x| *x == 0.0) {
+            v[0] = 1.0;
+        }
+        let tag: Option<&str> = [Some("a"), Some("b"), None, Some("c")][(i % 4) as usize];
+        c.execute(
+            "INSERT INTO t(rowid, v, cat, tag, note) VALUES (?, ?, ?, ?, ?)",
+            params![i, f32_blob(&v), i % 50, tag, format!("n{}", i % 3)],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let filters = [
+        ("cat < 25", "cat < 25"),                                 // 50 %
+        ("cat < 10", "cat < 10"),                                 // 20 %
+        ("tag = 'a'", "tag = 'a'"),                               // 25 %
+        ("tag IS NULL AND cat >= 5", "tag IS NULL AND cat >= 5"), // 22 %
+        ("note = 'n1'", "note = 'n1'"),                           // aux, 33 %
+        ("cat IN (1, 2, 3, 4, 5)", "cat IN (1, 2, 3, 4, 5)"),     // 10 %
+        ("cat = 7", "cat = 7"),                                   // 2 %
+        ("rowid > 8990", "rowid > 8990"),                         // 10 rows
+        ("cat = 7 AND tag = 'zzz'", "cat = 7 AND tag = 'zzz'"),   // none
+    ];
+    for qi in 0..4 {
+        let q = f32_blob(&small_int_vec(&mut r, 6, -3, 3).iter().map(|x| x + 0.5).collect::<Vec<_>>());
+        for (vf, sf) in filters {
+            for k in [1, 10, 60] {
+                let got = knn(
+                    &c,
+                    &format!("SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = {k} AND {vf}"),
+                    params![q],
+                );
+                let want = knn(
+                    &c,
+                    &format!(
+                        "SELECT rowid, vec_distance_cosine(v, ?1) AS d FROM t WHERE {sf} ORDER BY d, rowid LIMIT {k}"
+                    ),
+                    params![q],
+                );
+                assert_eq!(got, want, "q{qi} k={k} {vf}");
+                let lazy = knn(
+                    &c,
+                    &format!("SELECT rowid, distance FROM t WHERE v MATCH ?1 AND {vf} ORDER BY distance LIMIT {k}"),
+                    params![q],
+                );
+                assert_eq!(lazy, want, "lazy q{qi} k={k} {vf}");
+            }
+        }
+    }
+}

@@ -92,6 +92,19 @@ impl ChunkCodes {
         let b = &self.buf.bytes()[o..o + 4];
         f32::from_le_bytes([b[0], b[1], b[2], b[3]])
     }
+    /// Start loading slot `slot`'s code and parameters into the CPU's caches (see
+    /// [`crate::simd::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, slot: usize) {
+        let b = self.buf.bytes();
+        let d = self.dims;
+        crate::simd::prefetch(&b[slot * d..(slot + 1) * d]);
+        for table in 0..3 {
+            let o = self.capacity * d + 4 * (table * self.capacity + slot);
+            crate::simd::prefetch(&b[o..o + 4]);
+        }
+    }
+
     /// (scale, ‖x‖₁ rounded up, ‖x‖₂) of the vector in `slot`.
     #[inline]
     pub fn params(&self, slot: usize) -> (f32, f32, f32) {

@@ -108,6 +108,19 @@ pub fn exact_search(
             return Err(Error::invalid("vindex: the scan returned no codes"));
         };
         let mask = masks.and_then(|m| m.get(&v.maps.id));
+        // A filter leaves scattered slots: their codes are random reads, so ask for all of
+        // this chunk's before using any (a full chunk streams, and needs no help).
+        let sparse = mask.is_some_and(|m| m.iter().map(|b| b.count_ones()).sum::<u32>() * 4 < v.maps.capacity() as u32);
+        if sparse {
+            for (byte_i, &bits) in v.maps.validity.iter().enumerate() {
+                let mut bits = bits & mask.and_then(|m| m.get(byte_i)).copied().unwrap_or(0);
+                while bits != 0 {
+                    let slot = byte_i * 8 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    codes.prefetch(slot);
+                }
+            }
+        }
         for (byte_i, &bits) in v.maps.validity.iter().enumerate() {
             let mut bits = match mask {
                 Some(m) => bits & m.get(byte_i).copied().unwrap_or(0),

@@ -72,6 +72,10 @@ impl MemToken {
     pub fn bytes(&self) -> usize {
         self.0
     }
+    /// Charge `n` bytes only if they fit as things are (no eviction).
+    pub fn try_charge_free(n: usize) -> Option<MemToken> {
+        try_reserve(n).then_some(MemToken(n))
+    }
 }
 
 impl Drop for MemToken {
@@ -105,12 +109,16 @@ pub struct Version {
     /// One slot per id, filled by the first query that reads the chunk. Consecutive versions
     /// share the slots of chunks that did not change.
     pub slots: Vec<Arc<OnceLock<Arc<Chunk>>>>,
+    /// Rowids spread over the table, for estimating how many rows a filter passes.
+    pub sample: OnceLock<Vec<i64>>,
+    /// Estimated shares of rows that filters pass (by the filter's text and values).
+    pub shares: Mutex<HashMap<String, f64>>,
 }
 
 impl Version {
     pub fn new(generation: i64, epoch: i64, ids: Vec<i64>) -> Version {
         let slots = ids.iter().map(|_| Arc::new(OnceLock::new())).collect();
-        Version { generation, epoch, ids, slots }
+        Version { generation, epoch, ids, slots, sample: OnceLock::new(), shares: Mutex::new(HashMap::new()) }
     }
 
     /// The next version: `ids` are its chunks; those in `changed` (sorted) or not in `self`
@@ -123,7 +131,7 @@ impl Version {
                 _ => Arc::new(OnceLock::new()),
             })
             .collect();
-        Version { generation, epoch, ids, slots }
+        Version { generation, epoch, ids, slots, sample: OnceLock::new(), shares: Mutex::new(HashMap::new()) }
     }
 
     pub fn position(&self, id: i64) -> Option<usize> {
@@ -246,6 +254,7 @@ impl Chunk {
     pub fn mem_bytes(&self) -> usize {
         self.maps.bytes()
             + self.cols.iter().filter_map(|c| c.get()).flatten().map(|c| c.data.mem_bytes()).sum::<usize>()
+            + self.raw.iter().filter_map(|c| c.get()).map(|c| c.data.mem_bytes()).sum::<usize>()
     }
 }
 

@@ -23,12 +23,20 @@ impl CachedCol {
 pub struct Chunk {
     pub maps: Maps,
     pub cols: Box<[OnceLock<Option<Arc<CachedCol>>>]>,
+    /// For columns that scan codes: the chunk's float32 vectors, kept once a search rescored
+    /// a row of it, when memory is free (never at another table's expense).
+    pub raw: Box<[OnceLock<Arc<CachedCol>>]>,
     _mem: MemToken,
 }
 
 impl Chunk {
     pub fn new(maps: Maps, n_cols: usize, mem: MemToken) -> Chunk {
-        Chunk { maps, cols: (0..n_cols).map(|_| OnceLock::new()).collect(), _mem: mem }
+        Chunk {
+            maps,
+            cols: (0..n_cols).map(|_| OnceLock::new()).collect(),
+            raw: (0..n_cols).map(|_| OnceLock::new()).collect(),
+            _mem: mem,
+        }
     }
     /// A chunk with some columns already known (from a writer's copy).
     pub fn with_cols(maps: Maps, cols: Vec<Option<Arc<CachedCol>>>, mem: MemToken) -> Chunk {
@@ -41,7 +49,8 @@ impl Chunk {
                 }
                 l
             })
-            .collect();
-        Chunk { maps, cols, _mem: mem }
+            .collect::<Box<[_]>>();
+        let raw = (0..cols.len()).map(|_| OnceLock::new()).collect();
+        Chunk { maps, cols, raw, _mem: mem }
     }
 }

@@ -132,7 +132,7 @@ pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize, epo
     for c in &def.columns {
         if let ColumnKind::Metadata { slot, .. } = c.kind {
             sql += &format!(
-                "CREATE INDEX {}.{} ON {}({});\n",
+                "CREATE INDEX {}.{} ON {}({}, chunk, slot);\n",
                 quote_ident(&names.schema),
                 quote_ident(&free_index_name(db, &names.schema, &format!("{}_rows_{}", names.table, meta_col(slot)))?),
                 quote_ident(&names.raw("rows")),

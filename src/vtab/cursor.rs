@@ -8,7 +8,7 @@
 //! yielded twice.
 
 use super::TableInner;
-use super::knn::{Filter, Growing};
+use super::knn::{Filter, FilterPlan, Growing};
 use super::plan::Kind;
 use crate::error::{Error, Result};
 use crate::ffi::value::{Context, ValueRef};
@@ -46,6 +46,8 @@ pub struct VindexCursor {
     /// re-checked as the cursor reaches them.
     seen: (u64, u64),
     filter: Option<Filter>,
+    /// The filter is checked on search results (with the estimated share of passing rows).
+    post_filter: Option<f64>,
     /// Rowids yielded so far (lazy KNN only, where a changed row could come round again).
     yielded: HashSet<i64>,
 }
@@ -61,6 +63,7 @@ impl VindexCursor {
             aux_row: None,
             seen: (0, 0),
             filter: None,
+            post_filter: None,
             yielded: HashSet::new(),
         }
     }
@@ -148,7 +151,8 @@ impl VindexCursor {
                 && let Some(last) = g.hits.last().copied()
             {
                 g.k = g.k.saturating_mul(GROWTH);
-                self.t.grow(g)?;
+                let post = self.post_filter.and_then(|share| self.filter.as_ref().map(|f| (f, share)));
+                self.t.grow(g, post)?;
                 self.pos = g.position_after(&last);
                 continue;
             }
@@ -181,6 +185,7 @@ impl VTabCursor for VindexCursor {
         self.aux_row = None;
         self.k = None;
         self.yielded.clear();
+        self.post_filter = None;
         self.rows = Rows::Empty;
         let plan = t.plans.get(idx_num as usize).ok_or_else(|| Error::Sqlite {
             code: libsqlite3_sys::SQLITE_SCHEMA,
@@ -192,31 +197,38 @@ impl VTabCursor for VindexCursor {
                 let a = t.knn_args(&plan, col, args)?;
                 self.k = a.k;
                 let want = a.k.or(a.limit.map(|l| l.saturating_add(a.offset)));
-                let candidates = match &self.filter {
-                    Some(f) => Some(t.candidates(f)?),
-                    None => None,
+                let plan = match &self.filter {
+                    Some(f) if want != Some(0) => t.filter_plan(f)?,
+                    _ => FilterPlan::First,
                 };
+                let masks = match (&self.filter, plan) {
+                    (Some(f), FilterPlan::First) => Some(t.masks(f)?),
+                    _ => None,
+                };
+                if let FilterPlan::After(share) = plan {
+                    self.post_filter = Some(share);
+                }
                 let vcol = match t.def.columns[col].kind {
                     ColumnKind::Vector { slot, .. } => slot,
                     _ => return Err(Error::invalid("MATCH on a column that is not a vector")),
                 };
-                if want == Some(0) || candidates.as_ref().is_some_and(|c| c.is_empty()) {
+                if want == Some(0) || masks.as_ref().is_some_and(|m| m.is_empty()) {
                     Rows::Empty
                 } else {
-                    let masks = candidates.as_ref().map(|c| t.masks(c));
                     let metric = match t.def.columns[col].kind {
                         ColumnKind::Vector { metric, .. } => metric,
                         _ => unreachable!("checked above"),
                     };
                     let scorer = Scorer::new(a.query, metric);
+                    let post = self.post_filter.and_then(|share| self.filter.as_ref().map(|f| (f, share)));
                     match want {
-                        Some(n) => Rows::Sorted(t.search(
-                            vcol,
-                            &scorer,
-                            masks.as_ref(),
-                            &a.bounds,
-                            usize::try_from(n).unwrap_or(usize::MAX),
-                        )?),
+                        Some(n) => {
+                            let n = usize::try_from(n).unwrap_or(usize::MAX);
+                            Rows::Sorted(match post {
+                                Some((f, share)) => t.search_then_filter(vcol, &scorer, f, &a.bounds, n, share)?,
+                                None => t.search(vcol, &scorer, masks.as_ref(), &a.bounds, n)?,
+                            })
+                        }
                         None => {
                             let mut g = Growing {
                                 col: vcol,
@@ -227,7 +239,7 @@ impl VTabCursor for VindexCursor {
                                 hits: Vec::new(),
                                 exhausted: false,
                             };
-                            t.grow(&mut g)?;
+                            t.grow(&mut g, post)?;
                             Rows::Growing(Box::new(g))
                         }
                     }

@@ -18,8 +18,27 @@ use std::collections::HashSet;
 /// the number of parameters): its rows are found in batches of this many values.
 const IN_BATCH: usize = 500;
 
-/// Rows passing the pushed-down filters: (rowid, chunk, slot), in rowid order.
+/// Rows passing the pushed-down filters: (rowid, chunk, slot).
 pub type Candidates = Vec<(i64, i64, u32)>;
+
+/// Tables with fewer rows always search filter-first (the filter costs next to nothing).
+const SMALL_TABLE: usize = 4096;
+/// Rowids sampled to estimate how many rows pass a filter.
+const SAMPLE: usize = 256;
+/// Above this estimated fraction of passing rows, search without the filter and check it on
+/// the results (widening until k pass); below it, find the passing rows first and search
+/// only them.
+const POST_FILTER_ABOVE: f64 = 0.15;
+
+/// How a KNN query with pushed-down filters runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FilterPlan {
+    /// Find the passing rows (through the metadata indexes), then search only them.
+    First,
+    /// Search all rows and keep those that pass, widening the search until k do. The estimated
+    /// fraction of passing rows sizes the first search.
+    After(f64),
+}
 
 /// The pushed-down filters of one query, ready to run (and to re-check single rows).
 pub struct Filter {
@@ -28,10 +47,20 @@ pub struct Filter {
     binds: Vec<OwnedValue>,
     /// Rowids allowed by each long IN list.
     sets: Vec<HashSet<i64>>,
-    cacheable: bool,
 }
 
 impl Filter {
+    /// The filter and its values as text, to remember its estimated share of rows by.
+    fn key(&self) -> String {
+        format!(
+            "{} WHERE {} {:?} {:?}",
+            self.from,
+            self.where_clause(),
+            self.binds,
+            self.sets.iter().map(|s| s.len()).collect::<Vec<_>>()
+        )
+    }
+
     fn where_clause(&self) -> String {
         if self.conds.is_empty() { "1".to_string() } else { self.conds.join(" AND ") }
     }
@@ -94,22 +123,12 @@ impl Growing {
     }
 }
 
-fn masks_of(candidates: &[(i64, i64, u32)], cap: usize) -> Masks {
-    let mut m = Masks::new();
-    for &(_, chunk, slot) in candidates {
-        let e = m.entry(chunk).or_insert_with(|| vec![0u8; cap / 8]);
-        e[slot as usize / 8] |= 1 << (slot % 8);
-    }
-    m
-}
-
 impl TableInner {
     /// The shadow-table filters of `plan`; None when the plan has none.
     pub fn filter(&self, plan: &Plan, args: &[ValueRef<'_>]) -> Result<Option<Filter>> {
         let mut conds: Vec<String> = Vec::new();
         let mut binds: Vec<OwnedValue> = Vec::new();
         let mut sets = Vec::new();
-        let mut cacheable = true;
         let mut join_aux = false;
         let mut any = false;
         let mut long_ins: Vec<(String, Vec<OwnedValue>)> = Vec::new();
@@ -130,7 +149,6 @@ impl TableInner {
             match op {
                 Op::IsNull | Op::IsNotNull => conds.push(format!("{col} {}", op.sql())),
                 Op::In => {
-                    cacheable = false;
                     let vals = v.in_values()?;
                     if vals.is_empty() {
                         conds.push("0".into());
@@ -176,13 +194,14 @@ impl TableInner {
             }
             sets.push(set);
         }
-        Ok(Some(Filter { from, conds, binds, sets, cacheable }))
+        Ok(Some(Filter { from, conds, binds, sets }))
     }
 
-    /// The rows passing `f`, in rowid order.
-    pub fn candidates(&self, f: &Filter) -> Result<Candidates> {
-        let sql =
-            format!("SELECT r.rowid, r.chunk, r.slot FROM {} WHERE {} ORDER BY r.rowid", f.from, f.where_clause());
+    /// The rows passing `f`, in rowid order when `ordered` (scans), in index order otherwise
+    /// (searches, which need no order: the metadata indexes then answer alone).
+    pub fn candidates(&self, f: &Filter, ordered: bool) -> Result<Candidates> {
+        let order = if ordered { " ORDER BY r.rowid" } else { "" };
+        let sql = format!("SELECT r.rowid, r.chunk, r.slot FROM {} WHERE {}{order}", f.from, f.where_clause());
         let mut out = Vec::new();
         let mut run = |st: &mut crate::ffi::stmt::Stmt| -> Result<()> {
             for (i, b) in f.binds.iter().enumerate() {
@@ -197,12 +216,85 @@ impl TableInner {
             }
             Ok(())
         };
-        if f.cacheable {
+        run(&mut *self.store.stmts.get(&sql)?)?;
+        Ok(out)
+    }
+
+    /// Which of `rowids` pass `f`.
+    pub fn passing(&self, f: &Filter, rowids: &[i64]) -> Result<HashSet<i64>> {
+        let mut out = HashSet::new();
+        let n = f.binds.len();
+        for batch in rowids.chunks(IN_BATCH) {
+            let ph: Vec<String> = (1..=batch.len()).map(|i| format!("?{}", n + i)).collect();
+            // NOT INDEXED: look the rowids up, never scan a metadata index for the filter
+            // (SQLite would, for an IN list on an indexed column).
+            let from = f.from.replacen(" AS r", " AS r NOT INDEXED", 1);
+            let sql =
+                format!("SELECT r.rowid FROM {from} WHERE r.rowid IN ({}) AND ({})", ph.join(","), f.where_clause());
+            let mut run = |st: &mut crate::ffi::stmt::Stmt| -> Result<()> {
+                for (i, b) in f.binds.iter().enumerate() {
+                    st.bind_owned(i + 1, b)?;
+                }
+                for (i, r) in batch.iter().enumerate() {
+                    st.bind_i64(n + i + 1, *r)?;
+                }
+                while st.step()? {
+                    let r = st.column_i64(0);
+                    if f.sets.iter().all(|s| s.contains(&r)) {
+                        out.insert(r);
+                    }
+                }
+                Ok(())
+            };
             run(&mut *self.store.stmts.get(&sql)?)?;
-        } else {
-            run(&mut self.db.prepare(&sql, false)?)?;
         }
         Ok(out)
+    }
+
+    /// Choose between searching the passing rows and checking the filter on the results, from
+    /// the share of a sample of rows (spread over the chunks) that passes.
+    pub fn filter_plan(&self, f: &Filter) -> Result<FilterPlan> {
+        let key = f.key();
+        let (sample, known) = self.with_view(|v| Ok((v.sample(SAMPLE, SMALL_TABLE)?, v.known_share(&key))))?;
+        if sample.is_empty() {
+            return Ok(FilterPlan::First);
+        }
+        let share = match known {
+            Some(s) => s,
+            None => {
+                let s = self.passing(f, &sample)?.len() as f64 / sample.len() as f64;
+                self.with_view(|v| {
+                    v.remember_share(key, s);
+                    Ok(())
+                })?;
+                s
+            }
+        };
+        Ok(if share > POST_FILTER_ABOVE { FilterPlan::After(share) } else { FilterPlan::First })
+    }
+
+    /// The best `k` rows that pass `f`, by searching without it and checking it on the results:
+    /// the search widens until `k` pass or every row has been seen.
+    pub fn search_then_filter(
+        &self,
+        col: usize,
+        scorer: &Scorer,
+        f: &Filter,
+        bounds: &Bounds,
+        k: usize,
+        share: f64,
+    ) -> Result<Vec<Hit>> {
+        let mut width = ((k as f64 / share.max(0.01)) * 1.5).ceil() as usize + 16;
+        loop {
+            let hits = self.search(col, scorer, None, bounds, width)?;
+            let rowids: Vec<i64> = hits.iter().map(|h| h.rowid).collect();
+            let pass = self.passing(f, &rowids)?;
+            let kept: Vec<Hit> = hits.iter().filter(|h| pass.contains(&h.rowid)).take(k).copied().collect();
+            if kept.len() >= k || hits.len() < width {
+                return Ok(kept);
+            }
+            width = width.saturating_mul(4);
+        }
     }
 
     /// Whether row `rowid` still passes `f` (for cursors that outlive a write or a rollback).
@@ -293,21 +385,44 @@ impl TableInner {
         Ok(out.into_sorted())
     }
 
-    /// Find the best `g.k` rows.
-    pub fn grow(&self, g: &mut Growing) -> Result<()> {
-        g.hits = self.search(g.col, &g.scorer, g.masks.as_ref(), &g.bounds, g.k)?;
+    /// Find the best `g.k` rows (that pass `post`, when the filter is checked on results).
+    pub fn grow(&self, g: &mut Growing, post: Option<(&Filter, f64)>) -> Result<()> {
+        g.hits = match post {
+            None => self.search(g.col, &g.scorer, g.masks.as_ref(), &g.bounds, g.k)?,
+            Some((f, share)) => self.search_then_filter(g.col, &g.scorer, f, &g.bounds, g.k, share)?,
+        };
         g.exhausted = g.hits.len() < g.k;
         Ok(())
     }
 
-    pub fn masks(&self, c: &Candidates) -> Masks {
-        masks_of(c, self.store.capacity)
+    /// Where the rows passing `f` are, as bitmaps over each chunk's slots (for searching only
+    /// them; the metadata indexes hold chunk and slot, so SQLite answers from them alone).
+    pub fn masks(&self, f: &Filter) -> Result<Masks> {
+        let sql = format!("SELECT r.rowid, r.chunk, r.slot FROM {} WHERE {}", f.from, f.where_clause());
+        let cap = self.store.capacity;
+        let mut m = Masks::new();
+        let mut run = |st: &mut crate::ffi::stmt::Stmt| -> Result<()> {
+            for (i, b) in f.binds.iter().enumerate() {
+                st.bind_owned(i + 1, b)?;
+            }
+            while st.step()? {
+                if !f.sets.is_empty() && !f.sets.iter().all(|s| s.contains(&st.column_i64(0))) {
+                    continue;
+                }
+                let loc = self.store.decode_loc(st.column_i64(1), st.column_i64(2))?;
+                let e = m.entry(loc.chunk).or_insert_with(|| vec![0u8; cap / 8]);
+                e[loc.slot / 8] |= 1 << (loc.slot % 8);
+            }
+            Ok(())
+        };
+        run(&mut *self.store.stmts.get(&sql)?)?;
+        Ok(m)
     }
 
     /// Every row (passing the filters), in rowid order.
     pub fn scan_rows(&self, filter: Option<&Filter>) -> Result<Candidates> {
         match filter {
-            Some(f) => self.candidates(f),
+            Some(f) => self.candidates(f, true),
             None => {
                 let sql = format!("SELECT rowid, chunk, slot FROM {} ORDER BY rowid", self.store.names.rows());
                 let mut st = self.store.stmts.get(&sql)?;

@@ -46,6 +46,66 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Up to `n` rowids spread over the table (a Weyl sequence of positions, not a fixed
+    /// stride, which periodic data would alias with); empty for tables under `min` rows.
+    /// Kept in the committed version; recomputed for a writer's own view.
+    pub fn sample(&mut self, n: usize, min: usize) -> Result<Vec<i64>> {
+        if self.overlay.is_none()
+            && let Some(s) = self.version.sample.get()
+        {
+            return Ok(s.clone());
+        }
+        let mut total = 0usize;
+        self.scan(0, Want::Maps, None, &mut |c| {
+            total += c.maps.used;
+            Ok(())
+        })?;
+        let mut sample: Vec<i64> = Vec::with_capacity(n);
+        if total >= min {
+            let mut want: Vec<usize> =
+                (1..=n).map(|i| ((i as f64 * 0.618_033_988_749_895).fract() * total as f64) as usize).collect();
+            want.sort_unstable();
+            want.dedup();
+            let (mut next, mut seen) = (0usize, 0usize);
+            self.scan(0, Want::Maps, None, &mut |c| {
+                if next >= want.len() || want[next] >= seen + c.maps.used {
+                    seen += c.maps.used;
+                    return Ok(());
+                }
+                for s in (0..c.maps.capacity()).filter(|s| c.maps.is_used(*s)) {
+                    while next < want.len() && want[next] == seen {
+                        sample.push(c.maps.rowids[s]);
+                        next += 1;
+                    }
+                    seen += 1;
+                }
+                Ok(())
+            })?;
+        }
+        if self.overlay.is_none() {
+            let _ = self.version.sample.set(sample.clone());
+        }
+        Ok(sample)
+    }
+
+    /// A filter's share of rows, if estimated before on this version.
+    pub fn known_share(&self, key: &str) -> Option<f64> {
+        if self.overlay.is_some() {
+            return None;
+        }
+        self.version.shares.lock().ok()?.get(key).copied()
+    }
+
+    /// Remember a filter's estimated share (at most 256 per version).
+    pub fn remember_share(&self, key: String, share: f64) {
+        if self.overlay.is_none()
+            && let Ok(mut m) = self.version.shares.lock()
+            && m.len() < 256
+        {
+            m.insert(key, share);
+        }
+    }
+
     pub fn ids(&self) -> &[i64] {
         match self.overlay {
             Some(o) => &o.ids,
@@ -161,6 +221,34 @@ impl ChunkSource for View<'_> {
 
     fn read_vector(&mut self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<()> {
         let n = self.store.cols[col].bytes;
+        let committed = match self.overlay {
+            Some(o) if o.chunks.contains_key(&chunk) => None,
+            _ => self.version.position(chunk).and_then(|p| self.version.slots[p].get().cloned()),
+        };
+        if let Some(c) = committed {
+            if self.store.cols[col].coded {
+                // Scans read codes; rescoring wants the vectors: keep the whole chunk's when
+                // memory is free, so the next queries rescore from memory.
+                if c.raw[col].get().is_none()
+                    && self.keep
+                    && let Some(m) = MemToken::try_charge_free(self.store.capacity * n)
+                {
+                    let r = self.vectors[col].get_or_insert_with(|| self.store.vector_reader(col));
+                    let mut b = AlignedBuf::zeroed(self.store.capacity * n);
+                    r.read(chunk, b.bytes_mut())?;
+                    let _ = c.raw[col].set(Arc::new(CachedCol::new(ColData::Raw(b), m)));
+                }
+                if let Some(ColData::Raw(b)) = c.raw[col].get().map(|x| &x.data) {
+                    out[..n].copy_from_slice(&b.bytes()[slot * n..(slot + 1) * n]);
+                    return Ok(());
+                }
+            } else if let Some(Some(cc)) = c.cols[col].get()
+                && let ColData::Raw(b) = &cc.data
+            {
+                out[..n].copy_from_slice(&b.bytes()[slot * n..(slot + 1) * n]);
+                return Ok(());
+            }
+        }
         let r = self.vectors[col].get_or_insert_with(|| self.store.vector_reader(col));
         r.read_at(chunk, slot * n, &mut out[..n])
     }
