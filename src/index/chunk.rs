@@ -156,7 +156,12 @@ impl SlotCode {
         let mut code = vec![0i8; x.len()];
         match crate::index::sq8::encode(x, &mut code) {
             Some((scale, l1, norm)) => SlotCode { code, scale, l1, norm },
-            None => SlotCode { code: vec![0; x.len()], scale: f32::INFINITY, l1: f32::INFINITY, norm: f32::INFINITY },
+            None => SlotCode {
+                code: vec![0; x.len()],
+                scale: crate::index::sq8::UNBOUNDED_SCALE,
+                l1: f32::INFINITY,
+                norm: f32::INFINITY,
+            },
         }
     }
     /// The bytes at each of [`ChunkCodes::slot_ranges`].

@@ -23,61 +23,7 @@
 //! are always scored exactly, and the rest of the column keeps its prescan. A query that cannot
 //! be coded makes every interval (−∞, +∞). No interval is ever NaN.
 
-use super::buf::AlignedBuf;
-use crate::vector::distance::{Kernels, Metric};
-
-/// Codes of one chunk's vectors (of one column).
-pub struct Codes {
-    pub codes: AlignedBuf,
-    pub scale: Vec<f32>,
-    /// ‖x‖₁, rounded up.
-    pub l1: Vec<f32>,
-    /// ‖x‖₂.
-    pub norm: Vec<f32>,
-    pub dims: usize,
-}
-
-impl Codes {
-    pub fn new(capacity: usize, dims: usize) -> Self {
-        Codes {
-            codes: AlignedBuf::zeroed(capacity * dims),
-            scale: vec![0.0; capacity],
-            l1: vec![0.0; capacity],
-            norm: vec![0.0; capacity],
-            dims,
-        }
-    }
-    /// Bytes of memory held.
-    pub fn bytes(&self) -> usize {
-        self.codes.len() + 12 * self.scale.len()
-    }
-    /// (Re)code the vector in `slot`. A vector that cannot be coded (see [`encode`]) is stored
-    /// with the unbounded marker ([`UNBOUNDED_SCALE`]), whose interval is (−∞, +∞). Always
-    /// true: every vector can be stored, so one odd vector never costs the column its codes.
-    pub fn set(&mut self, slot: usize, x: &[f32]) -> bool {
-        let d = self.dims;
-        let out: &mut [i8] = bytemuck::cast_slice_mut(&mut self.codes.bytes_mut()[slot * d..(slot + 1) * d]);
-        let (s, l1, norm) = match encode(x, out) {
-            Some(v) => v,
-            None => {
-                out.iter_mut().for_each(|c| *c = 0);
-                (UNBOUNDED_SCALE, f32::INFINITY, f32::INFINITY)
-            }
-        };
-        self.scale[slot] = s;
-        self.l1[slot] = l1;
-        self.norm[slot] = norm;
-        true
-    }
-    /// Whether `slot` holds the unbounded marker (or anything else that is not a bound).
-    pub fn is_unbounded(&self, slot: usize) -> bool {
-        !(self.scale[slot].is_finite() && self.l1[slot].is_finite() && self.norm[slot].is_finite())
-    }
-    pub fn code(&self, slot: usize) -> &[i8] {
-        let d = self.dims;
-        bytemuck::cast_slice(&self.codes.bytes()[slot * d..(slot + 1) * d])
-    }
-}
+use crate::vector::distance::Metric;
 
 /// The scale that marks a vector stored without a bound (+∞; its ‖x‖₁ and ‖x‖₂ are +∞ too,
 /// and its codes 0). Legitimate scales are 0 or between 2⁻¹¹⁹ and 1e30/127.
@@ -239,57 +185,9 @@ impl UpperBounds {
     }
 }
 
-/// A row that may be in the top k: its lower end and where it is.
-#[derive(Debug, Clone, Copy)]
-pub struct Candidate {
-    pub lower: f64,
-    /// Index of the chunk in the layout.
-    pub chunk_pos: u32,
-    pub slot: u32,
-}
-
-/// Scan one chunk's codes. `admit(lo, hi)` applies distance constraints: it returns
-/// (may pass, surely passes).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub fn prescan_chunk(
-    codes: &Codes,
-    validity: &[u8],
-    only: Option<&[u8]>,
-    chunk_pos: u32,
-    q: &QueryCode,
-    kernels: &Kernels,
-    admit: &impl Fn(f64, f64) -> (bool, bool),
-    upper: &mut UpperBounds,
-    out: &mut Vec<Candidate>,
-) {
-    for (byte_i, &bits) in validity.iter().enumerate() {
-        let mut bits = match only {
-            Some(m) => bits & m.get(byte_i).copied().unwrap_or(0),
-            None => bits,
-        };
-        while bits != 0 {
-            let slot = byte_i * 8 + bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let dot = (kernels.dot_i8)(&q.codes, codes.code(slot));
-            let Some((lo, hi)) = q.interval(dot, codes.scale[slot], codes.l1[slot], codes.norm[slot]) else { continue };
-            if lo > upper.threshold() {
-                continue;
-            }
-            let (may, surely) = admit(lo, hi);
-            if !may {
-                continue;
-            }
-            if surely {
-                upper.push(hi);
-            }
-            out.push(Candidate { lower: lo, chunk_pos, slot: slot as u32 });
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::chunk::SlotCode;
     use super::*;
     use crate::vector::distance::{f32_distance, scalar};
 
@@ -363,13 +261,11 @@ mod tests {
                     if metric == Metric::Cosine && (x.iter().all(|v| *v == 0.0) || q.iter().all(|v| *v == 0.0)) {
                         continue;
                     }
-                    let mut codes = Codes::new(1, dims);
-                    assert!(codes.set(0, &x));
+                    let sc = SlotCode::encode(&x);
                     let qc = QueryCode::new(&q, metric);
-                    let dot = (scalar::KERNELS.dot_i8)(&qc.codes, codes.code(0));
-                    let (lo, hi) = qc
-                        .interval(dot, codes.scale[0], codes.l1[0], codes.norm[0])
-                        .expect("nonzero vectors have an interval");
+                    let dot = (scalar::KERNELS.dot_i8)(&qc.codes, &sc.code);
+                    let (lo, hi) =
+                        qc.interval(dot, sc.scale, sc.l1, sc.norm).expect("nonzero vectors have an interval");
                     assert!(!lo.is_nan() && !hi.is_nan());
                     if lo == f64::NEG_INFINITY {
                         unbounded += 1;
@@ -389,24 +285,21 @@ mod tests {
 
     #[test]
     fn uncodable_vectors_get_the_unbounded_marker() {
-        let mut c = Codes::new(4, 2);
-        assert!(c.set(0, &[1e-40, 0.0]));
-        assert!(c.set(1, &[1e31, 1.0]));
-        assert!(c.set(2, &[1.0, -2.0]));
-        assert!(c.set(3, &[0.0, 0.0]));
-        for slot in [0, 1] {
-            assert!(c.is_unbounded(slot));
-            assert_eq!(c.scale[slot].to_bits(), 0x7f80_0000);
-            assert_eq!(c.code(slot), &[0, 0]);
+        let c: Vec<SlotCode> =
+            [[1e-40f32, 0.0], [1e31, 1.0], [1.0, -2.0], [0.0, 0.0]].iter().map(|x| SlotCode::encode(x)).collect();
+        for s in &c[..2] {
+            assert_eq!(s.scale.to_bits(), UNBOUNDED_SCALE.to_bits());
+            assert!(s.l1.is_infinite() && s.norm.is_infinite());
+            assert_eq!(s.code, vec![0, 0]);
         }
-        assert!(!c.is_unbounded(2) && !c.is_unbounded(3));
+        assert!(c[2].scale.is_finite() && c[3].scale.is_finite());
         let q = QueryCode::new(&[1.0, 1.0], Metric::L2);
-        assert_eq!(q.interval(0, c.scale[0], c.l1[0], c.norm[0]), Some(EVERYWHERE));
+        assert_eq!(q.interval(0, c[0].scale, c[0].l1, c[0].norm), Some(EVERYWHERE));
         // A query that cannot be coded bounds nothing (it used to give NaN intervals).
         for metric in [Metric::L2, Metric::Cosine, Metric::Ip] {
             let q = QueryCode::new(&[1e30, 1.0], metric);
-            let dot = (scalar::KERNELS.dot_i8)(&q.codes, c.code(2));
-            assert_eq!(q.interval(dot, c.scale[2], c.l1[2], c.norm[2]), Some(EVERYWHERE), "{metric:?}");
+            let dot = (scalar::KERNELS.dot_i8)(&q.codes, &c[2].code);
+            assert_eq!(q.interval(dot, c[2].scale, c[2].l1, c[2].norm), Some(EVERYWHERE), "{metric:?}");
         }
     }
 
