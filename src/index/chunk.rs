@@ -154,11 +154,11 @@ impl SlotCode {
     /// search reads as "no bound: score it exactly".
     pub fn encode(x: &[f32]) -> SlotCode {
         let mut code = vec![0i8; x.len()];
-        match crate::index::sq8::encode(x, &mut code) {
+        match crate::index::quant::sq8::encode(x, &mut code) {
             Some((scale, l1, norm)) => SlotCode { code, scale, l1, norm },
             None => SlotCode {
                 code: vec![0; x.len()],
-                scale: crate::index::sq8::UNBOUNDED_SCALE,
+                scale: crate::index::quant::sq8::UNBOUNDED_SCALE,
                 l1: f32::INFINITY,
                 norm: f32::INFINITY,
             },

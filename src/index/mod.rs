@@ -4,19 +4,19 @@
 //! A vindex table keeps its vectors in chunks (docs/FORMAT.md). Every vector column has one
 //! index ([`VectorIndex`]): it is told about each write inside the writing transaction, answers
 //! searches with a filter and a growing k, and can rebuild, check and describe itself. The exact
-//! search over chunks ([`exact`]) is both the flat index and every index's fallback for
+//! search over chunks ([`flat`]) is both the flat index and every index's fallback for
 //! filters that leave few rows.
 
 pub mod buf;
 pub mod chunk;
-pub mod exact;
 pub mod flat;
-pub mod sq8;
+pub mod quant;
+pub mod scan;
 
 use crate::error::{Error, Result};
 use crate::value::OwnedValue;
 use chunk::{ColData, Maps, SlotCode};
-use flat::{Bounds, Scorer, TopK};
+use scan::{Bounds, Scorer, TopK};
 use std::collections::BTreeMap;
 
 /// The `index=` option of a table, parsed.
@@ -148,8 +148,8 @@ pub trait VectorIndex {
 }
 
 /// The index of a column, as its spec says.
-pub fn open(spec: &IndexSpec, col: exact::ColumnInfo) -> Box<dyn VectorIndex> {
+pub fn open(spec: &IndexSpec, col: flat::ColumnInfo) -> Box<dyn VectorIndex> {
     match spec {
-        IndexSpec::Flat => Box::new(exact::FlatIndex::new(col)),
+        IndexSpec::Flat => Box::new(flat::FlatIndex::new(col)),
     }
 }

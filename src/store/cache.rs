@@ -9,79 +9,38 @@
 //! first query that needs them, under that query's snapshot (which is the version's). Versions
 //! share the chunks that did not change between them.
 //!
-//! Memory is counted by [`MemToken`]s (charged when data is kept, released when it is dropped)
-//! against one limit for the process; when a new entry would not fit, whole tables are evicted,
-//! least recently used first.
+//! Memory is counted by [`MemToken`]s (`super::mem`) against one limit for the process; when a
+//! new entry would not fit, whole tables are evicted, least recently used first.
 
 use super::chunks::Chunk;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-
-static CACHE_USED: AtomicUsize = AtomicUsize::new(0);
-static CACHE_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_CACHE_LIMIT);
-pub const DEFAULT_CACHE_LIMIT: usize = 1 << 30;
 
 /// Versions kept per table (the newest, and older ones still wanted by readers whose snapshot
 /// predates a commit).
 const RETAIN: usize = 4;
 
-pub fn cache_limit() -> usize {
-    CACHE_LIMIT.load(Ordering::Relaxed)
-}
+pub use super::mem::{DEFAULT_CACHE_LIMIT, MemToken, cache_limit, cache_used};
+
+/// Set the process-wide budget; 0 drops every shared version.
 pub fn set_cache_limit(bytes: usize) {
-    CACHE_LIMIT.store(bytes, Ordering::Relaxed);
+    super::mem::set_limit(bytes);
     if bytes == 0 {
         clear_shared();
     } else {
         evict_until(0, None);
     }
 }
-pub fn cache_used() -> usize {
-    CACHE_USED.load(Ordering::Relaxed)
-}
 
-/// Reserve `n` bytes if they fit the budget (the old interface, for data outside tokens).
-pub fn try_reserve(n: usize) -> bool {
-    let limit = cache_limit();
-    CACHE_USED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| (u + n <= limit).then_some(u + n)).is_ok()
-}
-pub fn release(n: usize) {
-    CACHE_USED.fetch_sub(n, Ordering::Relaxed);
-}
-
-/// Bytes charged to the budget while this token lives.
-#[derive(Debug)]
-pub struct MemToken(usize);
-
-impl MemToken {
-    /// Charge `n` bytes unconditionally (small bookkeeping that every cached chunk needs).
-    pub fn charge(n: usize) -> MemToken {
-        CACHE_USED.fetch_add(n, Ordering::Relaxed);
-        MemToken(n)
+/// Charge `n` bytes if they fit, evicting least recently used tables other than `keep`
+/// first; None when they do not fit even so.
+pub fn charge_evicting(n: usize, keep: Option<&CacheKey>) -> Option<MemToken> {
+    if let Some(m) = MemToken::try_charge_free(n) {
+        return Some(m);
     }
-    /// Charge `n` bytes if they fit, evicting least recently used tables other than `keep`
-    /// first; None when they do not fit even so.
-    pub fn try_charge(n: usize, keep: Option<&CacheKey>) -> Option<MemToken> {
-        if try_reserve(n) {
-            return Some(MemToken(n));
-        }
-        evict_until(n, keep);
-        try_reserve(n).then_some(MemToken(n))
-    }
-    pub fn bytes(&self) -> usize {
-        self.0
-    }
-    /// Charge `n` bytes only if they fit as things are (no eviction).
-    pub fn try_charge_free(n: usize) -> Option<MemToken> {
-        try_reserve(n).then_some(MemToken(n))
-    }
-}
-
-impl Drop for MemToken {
-    fn drop(&mut self) {
-        release(self.0);
-    }
+    evict_until(n, keep);
+    MemToken::try_charge_free(n)
 }
 
 /// Which file a database is: its device and inode, when SQLite reads it through an operating

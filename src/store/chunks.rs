@@ -2,7 +2,7 @@
 //! reads (int8 codes for columns the exact prescan serves, the raw vectors of other columns),
 //! each charged to the memory budget.
 
-use super::cache::MemToken;
+use super::mem::MemToken;
 pub use crate::index::chunk::{ChunkCodes, ColData, Maps, SlotCode};
 use std::sync::{Arc, OnceLock};
 

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod changes;
 pub mod chunks;
 pub mod def;
+pub mod mem;
 pub mod schema;
 pub mod stmts;
 
@@ -57,7 +58,7 @@ impl ColLayout {
                     dims,
                     metric,
                     bytes: ty.bytes_for(dims),
-                    coded: ty == ElementType::Float32 && crate::index::sq8::supports(metric),
+                    coded: ty == ElementType::Float32 && crate::index::quant::sq8::supports(metric),
                 }),
                 _ => None,
             })

@@ -13,7 +13,7 @@ use super::plan::Kind;
 use crate::error::{Error, Result};
 use crate::ffi::value::{Context, ValueRef};
 use crate::ffi::vtab::VTabCursor;
-use crate::index::flat::{Hit, Scorer};
+use crate::index::scan::{Hit, Scorer};
 use crate::store::Loc;
 use crate::store::def::ColumnKind;
 use crate::value::OwnedValue;

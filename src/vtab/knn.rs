@@ -5,7 +5,7 @@ use super::TableInner;
 use super::plan::{Arg, Op, Plan, Target};
 use crate::error::{Error, Result};
 use crate::ffi::value::ValueRef;
-use crate::index::flat::{Bounds, Hit, Scorer, TopK};
+use crate::index::scan::{Bounds, Hit, Scorer, TopK};
 use crate::index::{Masks, SearchRequest};
 use crate::store::def::{ColumnKind, quote_ident};
 use crate::store::{Loc, aux_col, meta_col};

@@ -24,7 +24,7 @@ use crate::ffi::stmt::Db;
 use crate::ffi::vtab::{
     IndexInfo, ModuleKind, Update, VTab, VTabArgs, create_module, vtab_config_constraint_support, vtab_config_innocuous,
 };
-use crate::index::exact::ColumnInfo;
+use crate::index::flat::ColumnInfo;
 use crate::index::{IndexSpec, VectorIndex};
 use crate::store::cache::{CacheKey, FileId, TableCache, Version};
 use crate::store::changes::chain;

@@ -118,7 +118,8 @@ impl Overlay {
                 .into_iter()
                 .map(|c| {
                     c.and_then(|data| {
-                        MemToken::try_charge(data.mem_bytes(), keep).map(|m| Arc::new(CachedCol::new(data, m)))
+                        crate::store::cache::charge_evicting(data.mem_bytes(), keep)
+                            .map(|m| Arc::new(CachedCol::new(data, m)))
                     })
                 })
                 .collect();

@@ -523,7 +523,7 @@ impl TableInner {
                 for slot in (0..maps.capacity()).filter(|s| maps.is_used(*s)) {
                     let mut b = vec![0u8; l.bytes];
                     self.store.read_vector(c, Loc { chunk: id, slot }, &mut b)?;
-                    self.store.write_code(c, Loc { chunk: id, slot }, &crate::index::exact::code_of(&b))?;
+                    self.store.write_code(c, Loc { chunk: id, slot }, &crate::index::flat::code_of(&b))?;
                 }
             }
         }

@@ -206,7 +206,7 @@ impl ChunkSource for View<'_> {
                 continue;
             }
             let data = self.read_col(col, id, want)?;
-            let token = if self.keep { MemToken::try_charge(data.mem_bytes(), self.key) } else { None };
+            let token = if self.keep { crate::store::cache::charge_evicting(data.mem_bytes(), self.key) } else { None };
             match token {
                 Some(m) => {
                     let k = Arc::new(CachedCol::new(data, m));

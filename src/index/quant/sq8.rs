@@ -187,8 +187,8 @@ impl UpperBounds {
 
 #[cfg(test)]
 mod tests {
-    use super::super::chunk::SlotCode;
     use super::*;
+    use crate::index::chunk::SlotCode;
     use crate::vector::distance::{f32_distance, scalar};
 
     fn lcg(seed: &mut u64) -> f32 {

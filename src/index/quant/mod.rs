@@ -1,0 +1,3 @@
+//! Quantizers: compact codes of vectors that bound or estimate their distances.
+
+pub mod sq8;
