@@ -10,6 +10,7 @@
 pub mod buf;
 pub mod chunk;
 pub mod flat;
+pub mod hnsw;
 pub mod quant;
 pub mod scan;
 

@@ -137,6 +137,35 @@ impl QueryCode {
     }
 }
 
+/// The distance two coded vectors have, estimated from their codes: `s_a·s_b·(c_a·c_b)` for
+/// the dot product, with the vectors' norms. What graph searches navigate by (exact integer
+/// arithmetic on the codes, so every CPU gets the same numbers); results are rescored exactly.
+/// +∞ for a vector without a code, or cosine with a zero vector.
+#[inline]
+pub fn approx_distance(metric: Metric, dot_codes: i64, (sa, na): (f32, f32), (sb, nb): (f32, f32)) -> f64 {
+    if !(sa.is_finite() && sb.is_finite() && na.is_finite() && nb.is_finite()) {
+        return f64::INFINITY;
+    }
+    let dot = sa as f64 * sb as f64 * dot_codes as f64;
+    let (na, nb) = (na as f64, nb as f64);
+    match metric {
+        Metric::Cosine => {
+            let d = na * nb;
+            if d == 0.0 { f64::INFINITY } else { 1.0 - dot / d }
+        }
+        Metric::L2 => (na * na + nb * nb - 2.0 * dot).max(0.0).sqrt(),
+        Metric::Ip => -dot,
+        _ => f64::INFINITY,
+    }
+}
+
+impl QueryCode {
+    /// (scale, ‖q‖₂) of the query's code, for [`approx_distance`]; None when it has no code.
+    pub fn params(&self) -> Option<(f32, f32)> {
+        (!self.unbounded).then_some((self.scale as f32, self.norm as f32))
+    }
+}
+
 /// The k smallest upper ends seen so far (a max-heap on f64).
 pub struct UpperBounds {
     k: usize,

@@ -1,0 +1,321 @@
+//! A graph's nodes in memory, in blocks of [`LEAF`] nodes, and their row encoding (docs/FORMAT.md,
+//! `t_hnsw`). The algorithms read nodes through [`GraphSource`] and change them through
+//! [`GraphSink`]: the virtual table implements both over the shared cache and the pages, the
+//! tests over plain memory.
+
+use crate::error::{Error, Result};
+
+/// Nodes per block: the unit a graph is loaded, cached and logged in.
+pub const LEAF: u32 = 256;
+
+/// One node: its top layer and its neighbours on each layer 0..=level.
+///
+/// Vectors with the same code are one node of the graph: the first one (the head) is linked
+/// and lists the others (`dups`); each other one (a member) points at its head and has no links.
+/// A search that reaches the head returns them all, so any number of copies are found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Node {
+    pub level: u8,
+    pub links: Vec<Vec<u32>>,
+    /// Members of this head's group of equal codes, ascending.
+    pub dups: Vec<u32>,
+    /// For a member: its head.
+    pub head: Option<u32>,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Ascending numbers as varints: the first itself, each next its difference from the previous.
+fn put_ascending(out: &mut Vec<u8>, ids: &[u32]) {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    let mut prev = 0u32;
+    for (i, id) in sorted.iter().enumerate() {
+        put_varint(out, if i == 0 { *id } else { id - prev });
+        prev = *id;
+    }
+}
+
+struct Reader<'a> {
+    id: u32,
+    bytes: &'a [u8],
+    p: usize,
+}
+
+impl Reader<'_> {
+    fn bad(&self, what: &str) -> Error {
+        Error::corrupt(format!("hnsw node {}: {what}", self.id))
+    }
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self.bytes.get(self.p).ok_or_else(|| self.bad("links end early"))?;
+        self.p += 1;
+        Ok(b)
+    }
+    fn varint(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = self.byte()?;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+            shift += 7;
+            if shift > 35 {
+                return Err(self.bad("a node number is too long"));
+            }
+        }
+    }
+    /// `n` ascending node numbers, none of them the node itself.
+    fn ascending(&mut self, n: usize) -> Result<Vec<u32>> {
+        let mut out = Vec::with_capacity(n);
+        let mut prev = 0u64;
+        for i in 0..n {
+            let v = self.varint()?;
+            let idv = if i == 0 { v } else { prev + v };
+            if idv > u32::MAX as u64 || (i > 0 && v == 0) {
+                return Err(self.bad("node numbers are not ascending 32-bit numbers"));
+            }
+            if idv == self.id as u64 {
+                return Err(self.bad("it links to itself"));
+            }
+            prev = idv;
+            out.push(idv as u32);
+        }
+        Ok(out)
+    }
+}
+
+/// Marks the list of a head's members after its layers.
+const DUPS: u8 = 0xff;
+
+impl Node {
+    pub fn new(level: u8) -> Node {
+        Node { level, links: vec![Vec::new(); level as usize + 1], dups: Vec::new(), head: None }
+    }
+
+    /// A member of `head`'s group.
+    pub fn member(head: u32) -> Node {
+        Node { level: 0, links: Vec::new(), dups: Vec::new(), head: Some(head) }
+    }
+
+    #[inline]
+    pub fn layer(&self, level: usize) -> &[u32] {
+        self.links.get(level).map_or(&[], |v| v.as_slice())
+    }
+
+    /// The `level` column of the node's row: its top layer, or −1 for a member.
+    pub fn row_level(&self) -> i64 {
+        if self.head.is_some() { -1 } else { self.level as i64 }
+    }
+
+    /// The row encoding (docs/FORMAT.md): per layer a count byte and the ascending neighbour
+    /// numbers as varints of their differences; for a head with members, 0xff, their count and
+    /// their numbers the same way; for a member, its head's number.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(self.links.iter().map(|l| 1 + 3 * l.len()).sum::<usize>() + 3 * self.dups.len());
+        if let Some(h) = self.head {
+            put_varint(&mut out, h);
+            return out;
+        }
+        for layer in &self.links {
+            out.push(layer.len() as u8);
+            put_ascending(&mut out, layer);
+        }
+        if !self.dups.is_empty() {
+            out.push(DUPS);
+            put_varint(&mut out, self.dups.len() as u32);
+            put_ascending(&mut out, &self.dups);
+        }
+        out
+    }
+
+    /// Decode a row of node `id` (errors name the node and what is wrong).
+    pub fn decode(id: u32, level: i64, bytes: &[u8], max0: usize, max_up: usize) -> Result<Node> {
+        let mut r = Reader { id, bytes, p: 0 };
+        if level == -1 {
+            let h = r.varint()?;
+            if h > u32::MAX as u64 || h == id as u64 || r.p != bytes.len() {
+                return Err(r.bad("a member's head is not another node's number"));
+            }
+            return Ok(Node::member(h as u32));
+        }
+        if !(0..=super::params::MAX_LEVEL as i64).contains(&level) {
+            return Err(r.bad(&format!("level {level} is out of range")));
+        }
+        let mut node = Node::new(level as u8);
+        for l in 0..=level as usize {
+            let n = r.byte()? as usize;
+            if n > if l == 0 { max0 } else { max_up } {
+                return Err(r.bad(&format!("{n} neighbours on layer {l}, more than allowed")));
+            }
+            node.links[l] = r.ascending(n)?;
+        }
+        if r.p < bytes.len() {
+            if r.byte()? != DUPS {
+                return Err(r.bad(&format!("{} bytes after the last layer", bytes.len() - r.p + 1)));
+            }
+            let n = r.varint()? as usize;
+            if n == 0 || n > bytes.len() {
+                return Err(r.bad("a bad count of members"));
+            }
+            node.dups = r.ascending(n)?;
+            if r.p != bytes.len() {
+                return Err(r.bad(&format!("{} bytes after the members", bytes.len() - r.p)));
+            }
+        }
+        Ok(node)
+    }
+}
+
+/// A block of [`LEAF`] consecutive nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leaf {
+    pub nodes: Vec<Option<Node>>,
+}
+
+impl Leaf {
+    pub fn empty() -> Leaf {
+        Leaf { nodes: vec![None; LEAF as usize] }
+    }
+    #[inline]
+    pub fn get(&self, n: u32) -> Option<&Node> {
+        self.nodes.get((n % LEAF) as usize).and_then(|x| x.as_ref())
+    }
+    pub fn mem_bytes(&self) -> usize {
+        64 + self.nodes.len() * 32
+            + self
+                .nodes
+                .iter()
+                .flatten()
+                .map(|n| n.links.iter().map(|l| 24 + 4 * l.capacity()).sum::<usize>())
+                .sum::<usize>()
+    }
+}
+
+/// Read access to a graph.
+pub trait GraphSource {
+    /// The entry node (None: the graph is empty).
+    fn entry(&self) -> Result<Option<u32>>;
+    /// Node `n`, if it is in the graph.
+    fn node(&self, n: u32) -> Result<Option<&Node>>;
+}
+
+/// Write access: each change is made in the caller's pages and memory at once.
+pub trait GraphSink: GraphSource {
+    fn set_node(&mut self, n: u32, node: Node) -> Result<()>;
+    fn remove_node(&mut self, n: u32) -> Result<()>;
+    fn set_entry(&mut self, entry: Option<u32>) -> Result<()>;
+    /// The node with the highest level other than `except` (ties: the lowest number), for a new
+    /// entry node when the entry is deleted.
+    fn highest_node(&self, except: u32) -> Result<Option<u32>>;
+}
+
+/// A graph in plain memory (tests, and the bulk build before it is written out), indexed by
+/// node number.
+#[derive(Debug, Clone, Default)]
+pub struct MemGraph {
+    pub entry: Option<u32>,
+    pub nodes: Vec<Option<Node>>,
+    count: usize,
+}
+
+impl MemGraph {
+    /// Nodes in the graph.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    /// (node number, node), ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Node)> {
+        self.nodes.iter().enumerate().filter_map(|(i, n)| n.as_ref().map(|n| (i as u32, n)))
+    }
+}
+
+impl GraphSource for MemGraph {
+    fn entry(&self) -> Result<Option<u32>> {
+        Ok(self.entry)
+    }
+    #[inline]
+    fn node(&self, n: u32) -> Result<Option<&Node>> {
+        Ok(self.nodes.get(n as usize).and_then(|x| x.as_ref()))
+    }
+}
+
+impl GraphSink for MemGraph {
+    fn set_node(&mut self, n: u32, node: Node) -> Result<()> {
+        let i = n as usize;
+        if i >= self.nodes.len() {
+            self.nodes.resize(i + 1, None);
+        }
+        if self.nodes[i].is_none() {
+            self.count += 1;
+        }
+        self.nodes[i] = Some(node);
+        Ok(())
+    }
+    fn remove_node(&mut self, n: u32) -> Result<()> {
+        if let Some(x) = self.nodes.get_mut(n as usize)
+            && x.take().is_some()
+        {
+            self.count -= 1;
+        }
+        Ok(())
+    }
+    fn set_entry(&mut self, entry: Option<u32>) -> Result<()> {
+        self.entry = entry;
+        Ok(())
+    }
+    fn highest_node(&self, except: u32) -> Result<Option<u32>> {
+        Ok(self
+            .iter()
+            .filter(|(id, n)| *id != except && n.head.is_none())
+            .max_by(|a, b| a.1.level.cmp(&b.1.level).then(b.0.cmp(&a.0)))
+            .map(|(id, _)| id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_round_trip_and_reject_damage() {
+        let n = Node { level: 2, links: vec![vec![900, 3, 70_000, 4_000_000_000], vec![7], vec![]], ..Node::default() };
+        let b = n.encode();
+        let back = Node::decode(5, 2, &b, 32, 16).unwrap();
+        let mut sorted = n.clone();
+        sorted.links[0].sort_unstable();
+        assert_eq!(back, sorted);
+        assert!(Node::decode(5, 3, &b, 32, 16).is_err(), "level and links disagree");
+        assert!(Node::decode(5, 2, &b[..b.len() - 1], 32, 16).is_err(), "truncated");
+        assert!(Node::decode(5, 2, &[b.clone(), vec![0]].concat(), 32, 16).is_err(), "trailing bytes");
+        assert!(Node::decode(7, 2, &b, 32, 16).is_err(), "self link");
+        assert!(Node::decode(5, 2, &b, 3, 16).is_err(), "too many neighbours");
+        assert!(Node::decode(5, 99, &b, 32, 16).is_err(), "level out of range");
+        // Not ascending: a zero difference.
+        assert!(Node::decode(5, 0, &[2, 1, 0], 32, 16).is_err());
+        // Heads with members, and members.
+        let h = Node { level: 0, links: vec![vec![1, 2]], dups: vec![40, 9, 300], head: None };
+        let back = Node::decode(5, 0, &h.encode(), 32, 16).unwrap();
+        assert_eq!(back.dups, vec![9, 40, 300]);
+        let m = Node::member(5);
+        assert_eq!(m.row_level(), -1);
+        assert_eq!(Node::decode(9, -1, &m.encode(), 32, 16).unwrap(), m);
+        assert!(Node::decode(5, -1, &m.encode(), 32, 16).is_err(), "a member of itself");
+        assert!(Node::decode(5, 0, &[0, 0xff, 0], 32, 16).is_err(), "no members");
+    }
+}

@@ -1,0 +1,148 @@
+//! Searching a layer (Algorithm 2 of Malkov & Yashunin), greedy descent through the upper
+//! layers, and a k-nearest search whose results may be restricted to admitted nodes while the
+//! whole graph stays navigable (a filter checked during traversal).
+
+use super::graph::GraphSource;
+use super::space::{Probe, Space, Visited, distance, with_visited};
+use crate::error::Result;
+use crate::vector::distance::Kernels;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// A node and its estimated distance, ordered by (distance, node): ties are broken by node
+/// number, so every search is deterministic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cand {
+    pub d: f64,
+    pub n: u32,
+}
+
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.d.total_cmp(&o.d).then(self.n.cmp(&o.n))
+    }
+}
+
+/// The searches of one graph and space.
+pub struct Searcher<'a> {
+    pub graph: &'a dyn GraphSource,
+    pub space: &'a dyn Space,
+    pub kernels: &'a Kernels,
+    /// Nodes expanded (for statistics and work limits).
+    pub expanded: std::cell::Cell<usize>,
+}
+
+impl<'a> Searcher<'a> {
+    pub fn new(graph: &'a dyn GraphSource, space: &'a dyn Space, kernels: &'a Kernels) -> Self {
+        Searcher { graph, space, kernels, expanded: std::cell::Cell::new(0) }
+    }
+
+    fn dist(&self, p: &Probe<'_>, n: u32) -> Result<Option<f64>> {
+        distance(self.space, self.kernels, p, n)
+    }
+
+    /// The `ef` nodes nearest `p` on `level` found from `entry`, ascending. Only nodes `admit`
+    /// accepts are returned; all live nodes are walked through.
+    pub fn layer(
+        &self,
+        p: &Probe<'_>,
+        entry: &[Cand],
+        ef: usize,
+        level: usize,
+        admit: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<Cand>> {
+        with_visited(|visited| self.layer_with(p, entry, ef, level, admit, visited))
+    }
+
+    fn layer_with(
+        &self,
+        p: &Probe<'_>,
+        entry: &[Cand],
+        ef: usize,
+        level: usize,
+        admit: &dyn Fn(u32) -> bool,
+        visited: &mut Visited,
+    ) -> Result<Vec<Cand>> {
+        let ef = ef.max(1);
+        let mut todo: BinaryHeap<Reverse<Cand>> = BinaryHeap::new();
+        let mut best: BinaryHeap<Cand> = BinaryHeap::new();
+        for e in entry {
+            if visited.insert(e.n) {
+                todo.push(Reverse(*e));
+                if admit(e.n) {
+                    best.push(*e);
+                }
+            }
+        }
+        while best.len() > ef {
+            best.pop();
+        }
+        while let Some(Reverse(c)) = todo.pop() {
+            if best.len() >= ef && best.peek().is_some_and(|w| c.d > w.d) {
+                break;
+            }
+            let Some(node) = self.graph.node(c.n)? else { continue };
+            self.expanded.set(self.expanded.get() + 1);
+            for &m in node.layer(level) {
+                if !visited.insert(m) {
+                    continue;
+                }
+                let Some(d) = self.dist(p, m)? else { continue };
+                let cand = Cand { d, n: m };
+                let worst = best.peek().copied();
+                if best.len() < ef || worst.is_some_and(|w| cand < w) {
+                    todo.push(Reverse(cand));
+                    if admit(m) {
+                        best.push(cand);
+                        if best.len() > ef {
+                            best.pop();
+                        }
+                    }
+                }
+            }
+        }
+        Ok(best.into_sorted_vec())
+    }
+
+    /// Greedy descent from the entry node to layer `to` (exclusive of it): the nearest node
+    /// found on each layer above. None for an empty graph.
+    pub fn descend(&self, p: &Probe<'_>, to: usize) -> Result<Option<(Cand, usize)>> {
+        let Some(e) = self.graph.entry()? else { return Ok(None) };
+        let Some(top) = self.graph.node(e)?.map(|n| n.level as usize) else { return Ok(None) };
+        let d = self.dist(p, e)?.unwrap_or(f64::INFINITY);
+        let mut cur = Cand { d, n: e };
+        let mut level = top;
+        while level > to {
+            // Greedy: move to the nearest neighbour while it is nearer.
+            while let Some(node) = self.graph.node(cur.n)? {
+                let mut moved = false;
+                for &m in node.layer(level) {
+                    if let Some(d) = self.dist(p, m)? {
+                        let c = Cand { d, n: m };
+                        if c < cur {
+                            cur = c;
+                            moved = true;
+                        }
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            level -= 1;
+        }
+        Ok(Some((cur, top)))
+    }
+
+    /// The `ef` nearest admitted nodes, ascending by estimated distance.
+    pub fn knn(&self, p: &Probe<'_>, ef: usize, admit: &dyn Fn(u32) -> bool) -> Result<Vec<Cand>> {
+        let Some((start, _)) = self.descend(p, 0)? else { return Ok(Vec::new()) };
+        self.layer(p, &[start], ef, 0, admit)
+    }
+}
