@@ -16,6 +16,8 @@ pub fn register(db: Db) -> Result<()> {
     let setting = libsqlite3_sys::SQLITE_UTF8 | libsqlite3_sys::SQLITE_DIRECTONLY;
     create_scalar(db, "vindex_cache_limit", 0, setting, scalar::vindex_cache_limit)?;
     create_scalar(db, "vindex_cache_limit", 1, setting, scalar::vindex_cache_limit)?;
+    create_scalar(db, "vindex_build_threads", 0, setting, scalar::vindex_build_threads)?;
+    create_scalar(db, "vindex_build_threads", 1, setting, scalar::vindex_build_threads)?;
     create_module::<each::VecEach>(
         db,
         "vec_each",

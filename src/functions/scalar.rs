@@ -414,6 +414,20 @@ pub fn vindex_cache_limit(args: &[Arg<'_>]) -> Result<Output> {
     Ok(Output::int(crate::store::cache::cache_limit() as i64))
 }
 
+/// `vindex_build_threads([n])`: threads a graph build uses in this process (0: every core,
+/// or `VINDEX_BUILD_THREADS`); returns the number the next build uses. Any number builds the
+/// same graph.
+pub fn vindex_build_threads(args: &[Arg<'_>]) -> Result<Output> {
+    if let Some(a) = args.first() {
+        let n = int_arg("vindex_build_threads", "the number of threads", a)?;
+        if !(0..=64).contains(&n) {
+            return Err(Error::invalid("vindex_build_threads(): the number of threads must be from 0 to 64"));
+        }
+        crate::index::hnsw::build::set_threads(n as usize);
+    }
+    Ok(Output::int(crate::index::hnsw::build::threads() as i64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

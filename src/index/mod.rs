@@ -17,6 +17,8 @@ pub mod scan;
 use crate::error::{Error, Result};
 use crate::value::OwnedValue;
 use chunk::{ColData, Maps, SlotCode};
+use hnsw::graph::{GraphSink, GraphSource};
+use hnsw::space::Space;
 use scan::{Bounds, Scorer, TopK};
 use std::collections::BTreeMap;
 
@@ -25,6 +27,8 @@ use std::collections::BTreeMap;
 pub enum IndexSpec {
     /// Exact search (the default).
     Flat,
+    /// A graph of each vector column's rows (approximate search).
+    Hnsw(hnsw::params::HnswParams),
 }
 
 impl IndexSpec {
@@ -44,10 +48,11 @@ impl IndexSpec {
                 }
                 Ok(IndexSpec::Flat)
             }
-            "hnsw" | "ivf" => Err(Error::invalid(format!(
-                "index={name} is not available in this version of vindex; use index=flat (exact search)"
-            ))),
-            other => Err(Error::invalid(format!("unknown index type '{other}' (expected flat)"))),
+            "hnsw" => Ok(IndexSpec::Hnsw(hnsw::params::HnswParams::parse(params)?)),
+            "ivf" => Err(Error::invalid(
+                "index=ivf is not available in this version of vindex; use index=flat (exact) or index=hnsw(...)",
+            )),
+            other => Err(Error::invalid(format!("unknown index type '{other}' (expected flat or hnsw)"))),
         }
     }
 
@@ -55,12 +60,14 @@ impl IndexSpec {
     pub fn describe(&self) -> String {
         match self {
             IndexSpec::Flat => "flat".to_string(),
+            IndexSpec::Hnsw(p) => p.describe(),
         }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             IndexSpec::Flat => "flat",
+            IndexSpec::Hnsw(_) => "hnsw",
         }
     }
 
@@ -68,7 +75,14 @@ impl IndexSpec {
     pub fn params_json(&self) -> String {
         match self {
             IndexSpec::Flat => "{}".to_string(),
+            IndexSpec::Hnsw(p) => p.json(),
         }
+    }
+
+    /// Whether float32 columns keep their int8 codes on disk (`t_codes`): the flat index's
+    /// prescan reads them cold. Graphs code vectors in memory instead.
+    pub fn persists_codes(&self) -> bool {
+        matches!(self, IndexSpec::Flat)
     }
 }
 
@@ -98,31 +112,62 @@ pub trait ChunkSource {
     fn capacity(&self) -> usize;
     /// Visit every chunk (or those in `only`, ascending) with column `col`'s data.
     fn scan(
-        &mut self,
+        &self,
         col: usize,
         want: Want,
         only: Option<&[i64]>,
         f: &mut dyn FnMut(&ChunkView<'_>) -> Result<()>,
     ) -> Result<()>;
     /// One stored vector of column `col` into `out`.
-    fn read_vector(&mut self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<()>;
+    fn read_vector(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<()>;
     /// Whether the data scanned came from memory (for statistics).
     fn served_from_memory(&self) -> bool;
+    /// Column `col`'s graph and the codes it navigates by (graph indexes only).
+    fn graph(&self, _col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
+        Err(Error::invalid("vindex: this table has no graph"))
+    }
 }
 
 /// What an index may write, inside the writing transaction.
 pub trait IndexWriter {
     /// Store the int8 code of the vector in `slot` of `chunk`, column `col`.
     fn write_code(&mut self, col: usize, chunk: i64, slot: usize, code: &SlotCode) -> Result<()>;
+    /// Run `f` on column `col`'s graph, to change, and the codes it navigates by.
+    fn with_graph(
+        &mut self,
+        _col: usize,
+        _f: &mut dyn FnMut(&mut dyn GraphSink, &dyn Space) -> Result<()>,
+    ) -> Result<()> {
+        Err(Error::invalid("vindex: this table has no graph"))
+    }
+    /// Slots per chunk.
+    fn capacity(&self) -> usize;
+}
+
+/// How a search with pushed-down filters runs (chosen by the index from the estimated share
+/// of rows that pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterStrategy {
+    /// Find the passing rows, then search only them exactly.
+    Exact,
+    /// Find the passing rows, then search the index, admitting only them.
+    Inside,
+    /// Search without the filter and check it on the results, widening until k pass.
+    After,
 }
 
 /// One search.
+#[derive(Clone, Copy)]
 pub struct SearchRequest<'a> {
     pub col: usize,
     pub scorer: &'a Scorer,
     /// Only these slots (the rows that passed the filters), when given.
     pub masks: Option<&'a Masks>,
     pub bounds: &'a Bounds,
+    /// Search exactly even with an approximate index (few rows pass the filters).
+    pub exact: bool,
+    /// `AND ef_search = N`: candidates a graph search keeps.
+    pub ef_search: Option<usize>,
 }
 
 /// How a search went, for `vindex_status`.
@@ -141,16 +186,19 @@ pub trait VectorIndex {
     /// The row in `slot` of `chunk` was deleted.
     fn on_delete(&self, w: &mut dyn IndexWriter, col: usize, chunk: i64, slot: usize) -> Result<()>;
     /// The best `out.k()` rows for the request.
-    fn search(&self, src: &mut dyn ChunkSource, req: &SearchRequest<'_>, out: &mut TopK) -> Result<SearchStats>;
+    fn search(&self, src: &dyn ChunkSource, req: &SearchRequest<'_>, out: &mut TopK) -> Result<SearchStats>;
+    /// How to run a search whose filters pass `share` of the rows.
+    fn filter_strategy(&self, share: f64) -> FilterStrategy;
     /// Problems of the index's own shadow data, given the table's vectors.
-    fn check(&self, src: &mut dyn ChunkSource, col: usize, problems: &mut Vec<String>) -> Result<()>;
+    fn check(&self, src: &dyn ChunkSource, col: usize, problems: &mut Vec<String>) -> Result<()>;
     /// Extra `vindex_status` facts: (name, value).
     fn status(&self) -> Vec<(&'static str, OwnedValue)>;
 }
 
-/// The index of a column, as its spec says.
-pub fn open(spec: &IndexSpec, col: flat::ColumnInfo) -> Box<dyn VectorIndex> {
+/// The index of a column, as its spec says; `seed` is the table's.
+pub fn open(spec: &IndexSpec, col: flat::ColumnInfo, seed: i64) -> Box<dyn VectorIndex> {
     match spec {
         IndexSpec::Flat => Box::new(flat::FlatIndex::new(col)),
+        IndexSpec::Hnsw(p) => Box::new(hnsw::HnswIndex::new(col, *p, seed)),
     }
 }

@@ -146,6 +146,10 @@ impl Scorer {
         let bytes = query.as_bytes().len();
         Scorer { query, metric, kernels: crate::simd::kernels(), bytes }
     }
+    /// The query vector.
+    pub fn query(&self) -> &Vector<'static> {
+        &self.query
+    }
     pub fn element_type(&self) -> ElementType {
         self.query.element_type()
     }

@@ -12,7 +12,9 @@
 //! Memory is counted by [`MemToken`]s (`super::mem`) against one limit for the process; when a
 //! new entry would not fit, whole tables are evicted, least recently used first.
 
+use super::changes::{ChangeSet, SPACE_ENTRY, SPACE_GRAPH};
 use super::chunks::Chunk;
+use crate::index::hnsw::graph::{LEAF, Leaf};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -72,17 +74,85 @@ pub struct Version {
     pub sample: OnceLock<Vec<i64>>,
     /// Estimated shares of rows that filters pass (by the filter's text and values).
     pub shares: Mutex<HashMap<String, f64>>,
+    /// Each vector column's graph (HNSW), made on first use.
+    pub graphs: [OnceLock<Arc<GraphCache>>; 16],
+}
+
+/// A leaf of a graph with the memory it is charged for.
+pub struct CachedLeaf {
+    pub leaf: Leaf,
+    _mem: MemToken,
+}
+
+impl CachedLeaf {
+    pub fn new(leaf: Leaf) -> CachedLeaf {
+        let mem = MemToken::charge(leaf.mem_bytes());
+        CachedLeaf { leaf, _mem: mem }
+    }
+}
+
+/// One version of a column's graph: its entry node and its leaves, each loaded by the first
+/// search that reaches it. Consecutive versions share the leaves that did not change.
+pub struct GraphCache {
+    /// Slots per chunk (a node is a slot).
+    pub capacity: usize,
+    pub entry: OnceLock<Option<u32>>,
+    pub leaves: Vec<Arc<OnceLock<Arc<CachedLeaf>>>>,
+}
+
+impl GraphCache {
+    /// An empty cache for a table whose chunks are `ids`.
+    pub fn new(capacity: usize, ids: &[i64]) -> GraphCache {
+        let n = Self::leaf_count(capacity, ids);
+        GraphCache { capacity, entry: OnceLock::new(), leaves: (0..n).map(|_| Arc::new(OnceLock::new())).collect() }
+    }
+
+    /// Leaves enough for every node of chunks `ids`.
+    pub fn leaf_count(capacity: usize, ids: &[i64]) -> usize {
+        let max = ids.last().copied().unwrap_or(0).max(0) as usize;
+        (max * capacity).div_ceil(LEAF as usize) + 1
+    }
+
+    /// The next version: leaves listed in `changed` (space `16 + col`) get new slots, the entry
+    /// is read again when `entry_changed`.
+    pub fn derive(&self, ids: &[i64], changed: &[i64], entry_changed: bool) -> GraphCache {
+        let n = Self::leaf_count(self.capacity, ids);
+        let leaves = (0..n)
+            .map(|i| match (changed.binary_search(&(i as i64)), self.leaves.get(i)) {
+                (Err(_), Some(l)) => l.clone(),
+                _ => Arc::new(OnceLock::new()),
+            })
+            .collect();
+        let entry = OnceLock::new();
+        if !entry_changed && let Some(e) = self.entry.get() {
+            let _ = entry.set(*e);
+        }
+        GraphCache { capacity: self.capacity, entry, leaves }
+    }
+
+    pub fn loaded_bytes(&self) -> usize {
+        self.leaves.iter().filter_map(|l| l.get()).map(|l| l.leaf.mem_bytes()).sum()
+    }
 }
 
 impl Version {
     pub fn new(generation: i64, epoch: i64, ids: Vec<i64>) -> Version {
         let slots = ids.iter().map(|_| Arc::new(OnceLock::new())).collect();
-        Version { generation, epoch, ids, slots, sample: OnceLock::new(), shares: Mutex::new(HashMap::new()) }
+        Version {
+            generation,
+            epoch,
+            ids,
+            slots,
+            sample: OnceLock::new(),
+            shares: Mutex::new(HashMap::new()),
+            graphs: Default::default(),
+        }
     }
 
-    /// The next version: `ids` are its chunks; those in `changed` (sorted) or not in `self`
-    /// get new, empty slots; the others share this version's.
-    pub fn derive(&self, generation: i64, epoch: i64, ids: Vec<i64>, changed: &[i64]) -> Version {
+    /// The next version: `ids` are its chunks; chunks and graph leaves `changes` lists, and
+    /// chunks not in `self`, get new, empty slots; the rest is shared with this version.
+    pub fn derive(&self, generation: i64, epoch: i64, ids: Vec<i64>, changes: &ChangeSet) -> Version {
+        let changed = changes.chunks();
         let slots = ids
             .iter()
             .map(|id| match (changed.binary_search(id), self.ids.binary_search(id)) {
@@ -90,7 +160,15 @@ impl Version {
                 _ => Arc::new(OnceLock::new()),
             })
             .collect();
-        Version { generation, epoch, ids, slots, sample: OnceLock::new(), shares: Mutex::new(HashMap::new()) }
+        let graphs: [OnceLock<Arc<GraphCache>>; 16] = Default::default();
+        for (col, g) in self.graphs.iter().enumerate() {
+            if let Some(g) = g.get() {
+                let leaves = changes.keys_in(SPACE_GRAPH + col as u8);
+                let entry = changes.contains(SPACE_ENTRY + col as u8, 0);
+                let _ = graphs[col].set(Arc::new(g.derive(&ids, &leaves, entry)));
+            }
+        }
+        Version { generation, epoch, ids, slots, sample: OnceLock::new(), shares: Mutex::new(HashMap::new()), graphs }
     }
 
     pub fn position(&self, id: i64) -> Option<usize> {
@@ -99,7 +177,8 @@ impl Version {
 
     /// Bytes held by the chunks loaded so far (shared chunks count once per version).
     pub fn loaded_bytes(&self) -> usize {
-        self.slots.iter().filter_map(|s| s.get()).map(|c| c.mem_bytes()).sum()
+        self.slots.iter().filter_map(|s| s.get()).map(|c| c.mem_bytes()).sum::<usize>()
+            + self.graphs.iter().filter_map(|g| g.get()).map(|g| g.loaded_bytes()).sum::<usize>()
     }
     pub fn loaded_chunks(&self) -> usize {
         self.slots.iter().filter(|s| s.get().is_some()).count()
@@ -117,6 +196,9 @@ pub struct Counters {
     pub reloads: AtomicU64,
     /// Versions published by a committing writer of this process.
     pub published: AtomicU64,
+    /// A graph build under way in this process: nodes linked, and of how many (0 when none).
+    pub build_done: AtomicU64,
+    pub build_total: AtomicU64,
 }
 
 /// The cached versions of one table.

@@ -7,6 +7,10 @@ use std::collections::BTreeSet;
 /// Kinds of key in a change record.
 pub const SPACE_CHUNK: u8 = 0;
 pub const SPACE_DIRECTORY: u8 = 1;
+/// A block of 256 nodes of column `space − 16`'s graph.
+pub const SPACE_GRAPH: u8 = 16;
+/// Column `space − 48`'s graph entry node.
+pub const SPACE_ENTRY: u8 = 48;
 pub const SPACE_ALL: u8 = 255;
 
 /// Rows kept in the log.
@@ -39,7 +43,21 @@ impl ChangeSet {
     }
     /// Changed chunk ids, ascending.
     pub fn chunks(&self) -> Vec<i64> {
-        self.keys.iter().filter(|(s, _)| *s == SPACE_CHUNK).map(|(_, k)| *k).collect()
+        self.keys_in(SPACE_CHUNK)
+    }
+    /// Changed keys of one space, ascending.
+    pub fn keys_in(&self, space: u8) -> Vec<i64> {
+        self.keys.range((space, i64::MIN)..=(space, i64::MAX)).map(|(_, k)| *k).collect()
+    }
+    pub fn contains(&self, space: u8, key: i64) -> bool {
+        self.keys.contains(&(space, key))
+    }
+    /// A block of column `col`'s graph changed.
+    pub fn graph_leaf(&mut self, col: usize, leaf: u32) {
+        self.keys.insert((SPACE_GRAPH + col as u8, leaf as i64));
+    }
+    pub fn graph_entry(&mut self, col: usize) {
+        self.keys.insert((SPACE_ENTRY + col as u8, 0));
     }
     pub fn extend(&mut self, other: &ChangeSet) {
         self.keys.extend(other.keys.iter().copied());

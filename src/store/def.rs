@@ -10,7 +10,7 @@ pub const MAX_AUX_COLUMNS: usize = 64;
 
 /// Hidden columns every table has, after the user's columns (in this order): the command
 /// column (named after the table), `distance`, `k`.
-pub const RESERVED_NAMES: &[&str] = &["distance", "k", "rowid", "_rowid_", "oid"];
+pub const RESERVED_NAMES: &[&str] = &["distance", "k", "ef_search", "rowid", "_rowid_", "oid"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaType {
@@ -87,6 +87,10 @@ impl TableDef {
     pub fn k_col(&self) -> usize {
         self.columns.len() + 2
     }
+    /// `ef_search = N` of a KNN query (graph indexes; exact searches ignore it).
+    pub fn ef_search_col(&self) -> usize {
+        self.columns.len() + 3
+    }
 
     /// The `CREATE TABLE` statement declared to SQLite for table `table`.
     pub fn declaration(&self, table: &str) -> String {
@@ -108,6 +112,7 @@ impl TableDef {
         cols.push(format!("{} HIDDEN", quote_ident(table)));
         cols.push("distance HIDDEN REAL".into());
         cols.push("k HIDDEN INTEGER".into());
+        cols.push("ef_search HIDDEN INTEGER".into());
         format!("CREATE TABLE x({})", cols.join(", "))
     }
 }

@@ -34,7 +34,8 @@ impl MemToken {
     }
     /// Charge `n` bytes only if they fit as things are.
     pub fn try_charge_free(n: usize) -> Option<MemToken> {
-        try_reserve(n).then_some(MemToken(n))
+        // `then`, not `then_some`: a token made and dropped would give back bytes never taken.
+        try_reserve(n).then(|| MemToken(n))
     }
     pub fn bytes(&self) -> usize {
         self.0
@@ -44,5 +45,20 @@ impl MemToken {
 impl Drop for MemToken {
     fn drop(&mut self) {
         CACHE_USED.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_charge_that_does_not_fit_takes_and_gives_back_nothing() {
+        let huge = usize::MAX / 4;
+        assert!(MemToken::try_charge_free(huge).is_none());
+        // Had the refused token been dropped, the counter would have wrapped below zero.
+        assert!(cache_used() < usize::MAX / 8, "cache_used {}", cache_used());
+        let t = MemToken::try_charge_free(0).expect("nothing always fits");
+        assert_eq!(t.bytes(), 0);
     }
 }

@@ -17,6 +17,7 @@ pub mod stmts;
 
 use crate::error::{Error, Result};
 use crate::ffi::stmt::{Blob, Db};
+use crate::index::hnsw::graph::{LEAF, Leaf, Node};
 use crate::value::{OwnedValue, SqlValue};
 use crate::vector::ElementType;
 use crate::vector::distance::Metric;
@@ -106,6 +107,8 @@ pub struct Store {
     undo: RefCell<Undo>,
     /// A test hook: fail the N-th write from now (0 = never).
     fail_at: Cell<u64>,
+    /// The table's index is a graph (HNSW): codes are computed in memory, not kept on disk.
+    graph: Cell<bool>,
 }
 
 impl Store {
@@ -136,6 +139,7 @@ impl Store {
             aux_cols,
             undo: RefCell::new(Undo::default()),
             fail_at: Cell::new(0),
+            graph: Cell::new(false),
         };
         s.format = s.info_i64("format_version")?;
         let cap = s.info_i64("chunk_capacity")?;
@@ -167,7 +171,26 @@ impl Store {
             aux_cols: vec!["rowid".to_string()],
             undo: RefCell::new(Undo::default()),
             fail_at: Cell::new(0),
+            graph: Cell::new(false),
         }
+    }
+
+    /// Tell the store whether the table's index is a graph (it decides where codes live).
+    pub fn set_graph(&self, graph: bool) {
+        self.graph.set(graph);
+    }
+    pub fn is_graph(&self) -> bool {
+        self.graph.get()
+    }
+    /// Column `col` keeps int8 codes on disk (`t_codes`): float32 under l2/cosine/ip, flat index.
+    pub fn persisted(&self, col: usize) -> bool {
+        self.cols[col].coded && !self.graph.get()
+    }
+    /// Column `col`'s codes are computed in memory from its vectors (graph indexes, metrics
+    /// that navigate by codes).
+    pub fn computes_codes(&self, col: usize) -> bool {
+        let l = self.cols[col];
+        self.graph.get() && crate::index::hnsw::space_kind(l.ty, l.metric) == crate::index::hnsw::space::SpaceKind::Sq8
     }
 
     fn t(&self, suffix: &str) -> String {
@@ -285,6 +308,26 @@ impl Store {
     fn write_sql(&self, sql: &str, binds: &[OwnedValue], undo: Option<UndoOp>) -> Result<()> {
         self.before_write()?;
         let mut st = self.stmts.get(sql)?;
+        for (i, v) in binds.iter().enumerate() {
+            st.bind_owned(i + 1, v)?;
+        }
+        st.execute()?;
+        if let Some(u) = undo {
+            self.record(u);
+        }
+        Ok(())
+    }
+
+    /// [`Store::write_sql`] for a statement named `key`, whose SQL `sql()` makes once.
+    fn write_named(
+        &self,
+        key: &'static str,
+        sql: impl FnOnce() -> String,
+        binds: &[OwnedValue],
+        undo: Option<UndoOp>,
+    ) -> Result<()> {
+        self.before_write()?;
+        let mut st = self.stmts.named(key, sql)?;
         for (i, v) in binds.iter().enumerate() {
             st.bind_owned(i + 1, v)?;
         }
@@ -633,7 +676,7 @@ impl Store {
             st.execute()?;
             drop(st);
             self.record(self.delete_sql("vectors", "id", rid));
-            if l.coded {
+            if self.persisted(c) {
                 self.before_write()?;
                 let sql = format!("INSERT INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.codes());
                 let mut st = self.stmts.get(&sql)?;
@@ -642,6 +685,55 @@ impl Store {
                 st.execute()?;
                 drop(st);
                 self.record(self.delete_sql("codes", "id", rid));
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete column `col`'s code rows (the table's index stops keeping codes on disk).
+    pub fn remove_code_rows(&self, col: usize) -> Result<()> {
+        let rows: Vec<(i64, Vec<u8>)> = {
+            let mut st =
+                self.db.prepare(&format!("SELECT id, data FROM {} WHERE id % 16 = ?1", self.names.codes()), false)?;
+            st.bind_i64(1, col as i64)?;
+            let mut v = Vec::new();
+            while st.step()? {
+                v.push((st.column_i64(0), st.column_blob(1).to_vec()));
+            }
+            v
+        };
+        for (rid, data) in rows {
+            let undo = UndoOp::Restore {
+                suffix: "codes",
+                cols: vec!["id".into(), "data".into()],
+                values: vec![OwnedValue::Integer(rid), OwnedValue::Blob(data)],
+            };
+            self.write_sql(
+                &format!("DELETE FROM {} WHERE id = ?1", self.names.codes()),
+                &[OwnedValue::Integer(rid)],
+                Some(undo),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Create column `col`'s code rows for chunks `ids`, and fill in the code of every used
+    /// slot from its vector (the table's index starts keeping codes on disk).
+    pub fn add_code_rows(&self, col: usize, ids: &[i64]) -> Result<()> {
+        let l = self.cols[col];
+        let mut vectors = vec![0u8; l.bytes * self.capacity];
+        for &id in ids {
+            let rid = col_row_id(id, col);
+            self.write_sql(
+                &format!("INSERT INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.codes()),
+                &[OwnedValue::Integer(rid), OwnedValue::Integer(ChunkCodes::bytes_for(self.capacity, l.dims) as i64)],
+                Some(self.delete_sql("codes", "id", rid)),
+            )?;
+            let Some(maps) = self.load_maps(id)? else { continue };
+            self.vector_reader(col).read(id, &mut vectors)?;
+            for slot in (0..maps.capacity()).filter(|s| maps.is_used(*s)) {
+                let v = &vectors[slot * l.bytes..(slot + 1) * l.bytes];
+                self.write_code(col, Loc { chunk: id, slot }, &crate::index::flat::code_of(v))?;
             }
         }
         Ok(())
@@ -668,7 +760,7 @@ impl Store {
                 &[OwnedValue::Integer(rid)],
                 Some(undo),
             )?;
-            if l.coded {
+            if self.persisted(c) {
                 let undo = UndoOp::Sql {
                     sql: format!("INSERT OR REPLACE INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.codes()),
                     binds: vec![
@@ -749,6 +841,164 @@ impl Store {
             blob: None,
             row_bytes: ChunkCodes::bytes_for(self.capacity, self.cols[col].dims),
         }
+    }
+
+    // ---- graphs (t_hnsw) ----------------------------------------------------------------------
+
+    fn node_key(col: usize, n: u32) -> i64 {
+        n as i64 * 16 + col as i64
+    }
+
+    /// The nodes of column `col` in block `leaf` (nodes `leaf·LEAF` to `leaf·LEAF + LEAF − 1`).
+    pub fn load_leaf(&self, col: usize, leaf: u32, max0: usize, max_up: usize) -> Result<Leaf> {
+        let mut st = self.stmts.named("load_leaf", || {
+            format!("SELECT id, level, links FROM {} WHERE id >= ?1 AND id < ?2", self.names.hnsw())
+        })?;
+        let lo = leaf as i64 * LEAF as i64 * 16;
+        st.bind_i64(1, lo)?;
+        st.bind_i64(2, lo + LEAF as i64 * 16)?;
+        let mut out = Leaf::empty();
+        while st.step()? {
+            let id = st.column_i64(0);
+            if id.rem_euclid(16) as usize != col {
+                continue;
+            }
+            let n = (id / 16) as u32;
+            let SqlValue::Blob(b) = st.column_value(2) else {
+                return Err(Error::corrupt(format!("{}: row {id}: links must be a blob", self.t("hnsw"))));
+            };
+            let node = Node::decode(n, st.column_i64(1), b, max0, max_up).map_err(|e| e.context(&self.t("hnsw")))?;
+            out.nodes[(n % LEAF) as usize] = Some(node);
+        }
+        Ok(out)
+    }
+
+    fn node_row(&self, key: i64) -> Result<Option<(i64, Vec<u8>)>> {
+        let mut st =
+            self.stmts.named("node_row", || format!("SELECT level, links FROM {} WHERE id = ?1", self.names.hnsw()))?;
+        st.bind_i64(1, key)?;
+        let v = if st.step()? { Some((st.column_i64(0), st.column_blob(1).to_vec())) } else { None };
+        st.reset();
+        Ok(v)
+    }
+
+    fn node_restore(&self, key: i64, old: Option<(i64, Vec<u8>)>) -> UndoOp {
+        match old {
+            Some((level, links)) => UndoOp::Restore {
+                suffix: "hnsw",
+                cols: vec!["id".into(), "level".into(), "links".into()],
+                values: vec![OwnedValue::Integer(key), OwnedValue::Integer(level), OwnedValue::Blob(links)],
+            },
+            None => self.delete_sql("hnsw", "id", key),
+        }
+    }
+
+    /// Write node `n` of column `col`'s graph.
+    pub fn write_node(&self, col: usize, n: u32, node: &Node) -> Result<()> {
+        let key = Self::node_key(col, n);
+        let undo = self.node_restore(key, self.node_row(key)?);
+        self.write_named(
+            "node_write",
+            || format!("INSERT OR REPLACE INTO {}(id, level, links) VALUES (?1, ?2, ?3)", self.names.hnsw()),
+            &[OwnedValue::Integer(key), OwnedValue::Integer(node.row_level()), OwnedValue::Blob(node.encode())],
+            Some(undo),
+        )
+    }
+
+    /// Write node `n`, which has no row yet (a graph being built after [`Store::clear_graph`]).
+    pub fn insert_node(&self, col: usize, n: u32, node: &Node) -> Result<()> {
+        let key = Self::node_key(col, n);
+        self.write_named(
+            "node_insert",
+            || format!("INSERT INTO {}(id, level, links) VALUES (?1, ?2, ?3)", self.names.hnsw()),
+            &[OwnedValue::Integer(key), OwnedValue::Integer(node.row_level()), OwnedValue::Blob(node.encode())],
+            Some(self.delete_sql("hnsw", "id", key)),
+        )
+    }
+
+    /// Delete node `n` of column `col`'s graph.
+    pub fn delete_node(&self, col: usize, n: u32) -> Result<()> {
+        let key = Self::node_key(col, n);
+        let Some(old) = self.node_row(key)? else { return Ok(()) };
+        let undo = self.node_restore(key, Some(old));
+        self.write_named(
+            "node_delete",
+            || format!("DELETE FROM {} WHERE id = ?1", self.names.hnsw()),
+            &[OwnedValue::Integer(key)],
+            Some(undo),
+        )
+    }
+
+    /// Delete every node of column `col`'s graph (before writing a new one).
+    pub fn clear_graph(&self, col: usize) -> Result<()> {
+        let keys: Vec<i64> = {
+            let mut st = self.db.prepare(&format!("SELECT id FROM {} WHERE id % 16 = ?1", self.names.hnsw()), false)?;
+            st.bind_i64(1, col as i64)?;
+            let mut v = Vec::new();
+            while st.step()? {
+                v.push(st.column_i64(0));
+            }
+            v
+        };
+        for key in keys {
+            self.delete_node(col, (key / 16) as u32)?;
+        }
+        Ok(())
+    }
+
+    /// The node of column `col` with the highest level, other than `except` (ties: the lowest
+    /// number); members of equal-code groups (level −1) never.
+    pub fn highest_node(&self, col: usize, except: u32) -> Result<Option<u32>> {
+        let ex = Self::node_key(col, except);
+        for sql_key in ["highest_up", "highest_any"] {
+            let mut st = self.stmts.named(sql_key, || {
+                if sql_key == "highest_up" {
+                    format!(
+                        "SELECT id FROM {} WHERE level > 0 AND id % 16 = ?1 AND id != ?2 ORDER BY level DESC, id LIMIT 1",
+                        self.names.hnsw()
+                    )
+                } else {
+                    format!("SELECT min(id) FROM {} WHERE level = 0 AND id % 16 = ?1 AND id != ?2", self.names.hnsw())
+                }
+            })?;
+            st.bind_i64(1, col as i64)?;
+            st.bind_i64(2, ex)?;
+            if st.step()? && !st.column_is_null(0) {
+                return Ok(Some((st.column_i64(0) / 16) as u32));
+            }
+        }
+        Ok(None)
+    }
+
+    fn entry_key(col: usize) -> String {
+        format!("hnsw.{col:02}.entry")
+    }
+
+    /// The entry node of column `col`'s graph.
+    pub fn graph_entry(&self, col: usize) -> Result<Option<u32>> {
+        match self.info_get(&Self::entry_key(col))? {
+            None | Some(OwnedValue::Null) => Ok(None),
+            Some(OwnedValue::Integer(i)) if (0..=u32::MAX as i64).contains(&i) => Ok(Some(i as u32)),
+            Some(other) => Err(Error::corrupt(format!(
+                "{}: {} should be a node number, found {:?}",
+                self.t("info"),
+                Self::entry_key(col),
+                other
+            ))),
+        }
+    }
+
+    pub fn set_graph_entry(&self, col: usize, e: Option<u32>) -> Result<()> {
+        self.info_set(&Self::entry_key(col), e.map_or(OwnedValue::Null, |x| OwnedValue::Integer(x as i64)))
+    }
+
+    /// Number of nodes (rows) of column `col`'s graph.
+    pub fn graph_rows(&self, col: usize) -> Result<i64> {
+        let mut st =
+            self.db.prepare(&format!("SELECT count(*) FROM {} WHERE id % 16 = ?1", self.names.hnsw()), false)?;
+        st.bind_i64(1, col as i64)?;
+        st.step()?;
+        Ok(st.column_i64(0))
     }
 
     // ---- change log -------------------------------------------------------------------------

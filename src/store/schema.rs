@@ -6,10 +6,10 @@ use crate::error::Result;
 use crate::ffi::stmt::Db;
 
 /// Version of the on-disk format described in docs/FORMAT.md.
-pub const FORMAT_VERSION: i64 = 2;
+pub const FORMAT_VERSION: i64 = 3;
 
 /// Suffixes of every vindex table's shadow tables (`<table>_<suffix>`), for xShadowName.
-pub const SUFFIXES: &[&str] = &["info", "rows", "chunks", "vectors", "codes", "aux", "changes"];
+pub const SUFFIXES: &[&str] = &["info", "rows", "chunks", "vectors", "codes", "aux", "changes", "hnsw"];
 
 /// Format 1 kept each vector column in its own table `<table>_vectorsNN`.
 pub fn legacy_vectors_suffix(col: usize) -> String {
@@ -55,6 +55,9 @@ impl Names {
     }
     pub fn changes(&self) -> String {
         self.shadow("changes")
+    }
+    pub fn hnsw(&self) -> String {
+        self.shadow("hnsw")
     }
 }
 
@@ -124,6 +127,27 @@ fn common_tables(names: &Names) -> String {
     )
 }
 
+/// The graph table format 3 adds (docs/FORMAT.md, `t_hnsw`).
+fn hnsw_table(db: Db, names: &Names) -> Result<String> {
+    Ok(format!(
+        "CREATE TABLE IF NOT EXISTS {}(id INTEGER PRIMARY KEY, level INTEGER NOT NULL, links BLOB NOT NULL);\n\
+         CREATE INDEX IF NOT EXISTS {}.{} ON {}(level) WHERE level > 0;\n",
+        names.hnsw(),
+        quote_ident(&names.schema),
+        quote_ident(&free_index_name(db, &names.schema, &format!("{}_hnsw_top", names.table))?),
+        quote_ident(&names.raw("hnsw"))
+    ))
+}
+
+/// The format-2 → format-3 upgrade: the graph table.
+pub fn upgrade_from_2(db: Db, names: &Names) -> Result<()> {
+    db.exec(&format!(
+        "{}INSERT OR REPLACE INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION});",
+        hnsw_table(db, names)?,
+        names.info()
+    ))
+}
+
 /// Create every shadow table and index, and the info rows.
 pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize, epoch: i64) -> Result<()> {
     let mut sql = String::new();
@@ -146,6 +170,7 @@ pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize, epo
     );
     sql += &chunks_room_index(db, names, capacity)?;
     sql += &common_tables(names);
+    sql += &hnsw_table(db, names)?;
     sql += &format!("CREATE TABLE {}({});\n", names.aux(), aux_columns(def).join(", "));
     sql += &format!(
         "INSERT INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION}), ('generation', 0), \
@@ -237,6 +262,7 @@ pub fn upgrade_from_1(db: Db, names: &Names, def: &TableDef, capacity: usize, ep
     }
     sql += &format!("CREATE TABLE IF NOT EXISTS {}({});\n", names.aux(), aux_columns(def).join(", "));
     sql += &format!("ALTER TABLE {} ADD COLUMN used INTEGER NOT NULL DEFAULT 0;\n", names.chunks());
+    sql += &hnsw_table(db, names)?;
     sql += &format!(
         "INSERT OR REPLACE INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION}), ('epoch', {epoch}), \
          ('seed', 0), ('index', 'flat');\n",

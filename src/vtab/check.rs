@@ -5,6 +5,9 @@
 use super::TableInner;
 use super::view::{View, all_maps};
 use crate::error::Result;
+use crate::index::hnsw::graph::{LEAF, Node};
+use crate::index::hnsw::params::{HnswParams, level_of};
+use crate::index::hnsw::{node_of, slot_of};
 use crate::store::def::{ColumnKind, MetaType};
 use crate::store::meta_col;
 use crate::store::schema::{FORMAT_VERSION, valid_capacity};
@@ -90,7 +93,7 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
         let l = s.cols[vi];
         for (suffix, want_len, present) in [
             ("vectors", l.bytes * cap, true),
-            ("codes", crate::index::chunk::ChunkCodes::bytes_for(cap, l.dims), l.coded),
+            ("codes", crate::index::chunk::ChunkCodes::bytes_for(cap, l.dims), s.persisted(vi)),
         ] {
             if !present {
                 continue;
@@ -233,6 +236,12 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
         }
     }
 
+    if let crate::index::IndexSpec::Hnsw(params) = &*t.spec.borrow() {
+        for vi in 0..s.cols.len() {
+            check_graph(t, vi, params, &slots, &chunk_ids, &mut p)?;
+        }
+    }
+
     // The indexes' own data, through a view that reads the pages (not the cache).
     if p.is_empty() && coded_ok {
         let mut view = View::new(
@@ -241,12 +250,118 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
             None,
             None,
             false,
+            t.graph_links(),
         );
         let _ = all_maps(&mut view)?;
-        for (vi, index) in t.indexes.iter().enumerate() {
-            index.check(&mut view, vi, &mut p)?;
+        for (vi, index) in t.indexes.borrow().iter().enumerate() {
+            index.check(&view, vi, &mut p)?;
         }
     }
     p.truncate(MAX_PROBLEMS);
     Ok(p)
+}
+
+/// Invariant 7 of docs/FORMAT.md for column `col`'s graph.
+fn check_graph(
+    t: &TableInner,
+    col: usize,
+    params: &HnswParams,
+    slots: &HashMap<(i64, usize), i64>,
+    chunk_ids: &[i64],
+    p: &mut Vec<String>,
+) -> Result<()> {
+    let s = &t.store;
+    let cap = s.capacity;
+    let table = s.names.raw("hnsw");
+    let seed = t.seed();
+    let (max0, max_up) = t.graph_links();
+    let limit = chunk_ids.last().map_or(0, |&c| c.max(0) as u64 * cap as u64);
+    let leaves = limit.div_ceil(LEAF as u64) as u32;
+    let mut nodes: HashMap<u32, Node> = HashMap::new();
+    // Rows beyond the last chunk are found by counting.
+    let rows = s.graph_rows(col)?;
+    for leaf in 0..leaves {
+        match s.load_leaf(col, leaf, max0, max_up) {
+            Ok(l) => {
+                for (i, n) in l.nodes.into_iter().enumerate() {
+                    if let Some(n) = n {
+                        nodes.insert(leaf * LEAF + i as u32, n);
+                    }
+                }
+            }
+            Err(e) => p.push(e.message()),
+        }
+        if p.len() > MAX_PROBLEMS {
+            return Ok(());
+        }
+    }
+    if rows as usize > nodes.len() && p.is_empty() {
+        p.push(format!("{table}: column {col} has {rows} rows, {} of them for slots the table has", nodes.len()));
+    }
+    let mut ids: Vec<u32> = nodes.keys().copied().collect();
+    ids.sort_unstable();
+    for &n in &ids {
+        let node = &nodes[&n];
+        let (chunk, slot) = slot_of(n, cap);
+        let Some(&rowid) = slots.get(&(chunk, slot)) else {
+            p.push(format!("{table}: node {n} (column {col}) is chunk {chunk} slot {slot}, which holds no row"));
+            continue;
+        };
+        match node.head {
+            Some(h) => {
+                if !nodes.get(&h).is_some_and(|x| x.head.is_none() && x.dups.contains(&n)) {
+                    p.push(format!(
+                        "{table}: node {n} (column {col}) names {h} as its group's head, which does not list it"
+                    ));
+                }
+            }
+            None => {
+                let want = level_of(rowid, seed, params.m);
+                if node.level != want {
+                    p.push(format!("{table}: node {n} (column {col}) has level {}, expected {want}", node.level));
+                }
+                for &m in &node.dups {
+                    if nodes.get(&m).and_then(|x| x.head) != Some(n) {
+                        p.push(format!(
+                            "{table}: node {n} (column {col}) lists {m} in its group, which is not its member"
+                        ));
+                    }
+                }
+                if let Some(&bad) = node.links.iter().flatten().find(|&&x| x as u64 >= limit) {
+                    p.push(format!("{table}: node {n} (column {col}) links to {bad}, beyond the table's slots"));
+                }
+            }
+        }
+        if p.len() > MAX_PROBLEMS {
+            return Ok(());
+        }
+    }
+    let missing: Vec<String> = slots
+        .keys()
+        .map(|&(c, sl)| node_of(c, sl, cap))
+        .filter(|n| !nodes.contains_key(n))
+        .take(10)
+        .map(|n| n.to_string())
+        .collect();
+    if !missing.is_empty() {
+        p.push(format!("{table}: column {col} has no node for used slots (nodes {})", missing.join(", ")));
+    }
+    match s.graph_entry(col) {
+        Err(e) => p.push(e.message()),
+        Ok(None) if !nodes.is_empty() => p.push(format!("{table}: column {col} has nodes but no entry node")),
+        Ok(Some(e)) => match nodes.get(&e) {
+            None => p.push(format!("{table}: column {col}'s entry node {e} is not in the graph")),
+            Some(en) => {
+                let top = nodes.values().filter(|x| x.head.is_none()).map(|x| x.level).max().unwrap_or(0);
+                if en.head.is_some() || en.level < top {
+                    p.push(format!(
+                        "{table}: column {col}'s entry node {e} has level {}, but the highest is {top}",
+                        en.level
+                    ));
+                }
+            }
+        },
+        Ok(None) => {}
+    }
+    Ok(())
 }

@@ -8,11 +8,12 @@
 //! yielded twice.
 
 use super::TableInner;
-use super::knn::{Filter, FilterPlan, Growing};
+use super::knn::{Filter, FilterPlan, Growing, SearchOpts};
 use super::plan::Kind;
 use crate::error::{Error, Result};
 use crate::ffi::value::{Context, ValueRef};
 use crate::ffi::vtab::VTabCursor;
+use crate::index::SearchRequest;
 use crate::index::scan::{Hit, Scorer};
 use crate::store::Loc;
 use crate::store::def::ColumnKind;
@@ -40,6 +41,8 @@ pub struct VindexCursor {
     rows: Rows,
     pos: usize,
     k: Option<i64>,
+    /// The query's `ef_search`, shown in its hidden column.
+    ef_search: Option<usize>,
     meta_row: Option<(i64, Option<Vec<OwnedValue>>)>,
     aux_row: Option<(i64, Option<Vec<OwnedValue>>)>,
     /// The connection's (writes, rollbacks) when the query ran: when they moved, rows are
@@ -59,6 +62,7 @@ impl VindexCursor {
             rows: Rows::Empty,
             pos: 0,
             k: None,
+            ef_search: None,
             meta_row: None,
             aux_row: None,
             seen: (0, 0),
@@ -184,6 +188,7 @@ impl VTabCursor for VindexCursor {
         self.meta_row = None;
         self.aux_row = None;
         self.k = None;
+        self.ef_search = None;
         self.yielded.clear();
         self.post_filter = None;
         self.rows = Rows::Empty;
@@ -197,21 +202,23 @@ impl VTabCursor for VindexCursor {
                 let a = t.knn_args(&plan, col, args)?;
                 self.k = a.k;
                 let want = a.k.or(a.limit.map(|l| l.saturating_add(a.offset)));
-                let plan = match &self.filter {
-                    Some(f) if want != Some(0) => t.filter_plan(f)?,
-                    _ => FilterPlan::First,
+                self.ef_search = a.ef_search;
+                let vcol = match t.def.columns[col].kind {
+                    ColumnKind::Vector { slot, .. } => slot,
+                    _ => return Err(Error::invalid("MATCH on a column that is not a vector")),
                 };
-                let masks = match (&self.filter, plan) {
-                    (Some(f), FilterPlan::First) => Some(t.masks(f)?),
+                let plan = match &self.filter {
+                    Some(f) if want != Some(0) => t.filter_plan(vcol, f)?,
+                    _ => FilterPlan::Inside,
+                };
+                let masks = match &self.filter {
+                    Some(f) if plan.needs_masks() => Some(t.masks(f)?),
                     _ => None,
                 };
                 if let FilterPlan::After(share) = plan {
                     self.post_filter = Some(share);
                 }
-                let vcol = match t.def.columns[col].kind {
-                    ColumnKind::Vector { slot, .. } => slot,
-                    _ => return Err(Error::invalid("MATCH on a column that is not a vector")),
-                };
+                let opts = SearchOpts { exact: plan == FilterPlan::Exact, ef_search: a.ef_search };
                 if want == Some(0) || masks.as_ref().is_some_and(|m| m.is_empty()) {
                     Rows::Empty
                 } else {
@@ -224,9 +231,17 @@ impl VTabCursor for VindexCursor {
                     match want {
                         Some(n) => {
                             let n = usize::try_from(n).unwrap_or(usize::MAX);
+                            let req = SearchRequest {
+                                col: vcol,
+                                scorer: &scorer,
+                                masks: masks.as_ref(),
+                                bounds: &a.bounds,
+                                exact: opts.exact,
+                                ef_search: opts.ef_search,
+                            };
                             Rows::Sorted(match post {
-                                Some((f, share)) => t.search_then_filter(vcol, &scorer, f, &a.bounds, n, share)?,
-                                None => t.search(vcol, &scorer, masks.as_ref(), &a.bounds, n)?,
+                                Some((f, share)) => t.search_then_filter(&req, f, n, share)?,
+                                None => t.search(&req, n)?,
                             })
                         }
                         None => {
@@ -235,6 +250,7 @@ impl VTabCursor for VindexCursor {
                                 scorer,
                                 masks,
                                 bounds: a.bounds,
+                                opts,
                                 k: FIRST_BATCH,
                                 hits: Vec::new(),
                                 exhausted: false,
@@ -276,6 +292,13 @@ impl VTabCursor for VindexCursor {
         if i == def.distance_col() {
             match distance {
                 Some(d) => ctx.set_f64(d),
+                None => ctx.set_null(),
+            }
+            return Ok(());
+        }
+        if i == def.ef_search_col() {
+            match self.ef_search {
+                Some(e) => ctx.set_i64(e as i64),
                 None => ctx.set_null(),
             }
             return Ok(());

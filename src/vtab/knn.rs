@@ -6,7 +6,7 @@ use super::plan::{Arg, Op, Plan, Target};
 use crate::error::{Error, Result};
 use crate::ffi::value::ValueRef;
 use crate::index::scan::{Bounds, Hit, Scorer, TopK};
-use crate::index::{Masks, SearchRequest};
+use crate::index::{FilterStrategy, Masks, SearchRequest};
 use crate::store::def::{ColumnKind, quote_ident};
 use crate::store::{Loc, aux_col, meta_col};
 use crate::value::{Arg as SqlArg, OwnedValue, SqlValue};
@@ -18,6 +18,9 @@ use std::collections::HashSet;
 /// the number of parameters): its rows are found in batches of this many values.
 const IN_BATCH: usize = 500;
 
+/// The largest `ef_search` a query may ask for.
+const MAX_EF_SEARCH: i64 = 100_000;
+
 /// Rows passing the pushed-down filters: (rowid, chunk, slot).
 pub type Candidates = Vec<(i64, i64, u32)>;
 
@@ -25,19 +28,33 @@ pub type Candidates = Vec<(i64, i64, u32)>;
 const SMALL_TABLE: usize = 4096;
 /// Rowids sampled to estimate how many rows pass a filter.
 const SAMPLE: usize = 256;
-/// Above this estimated fraction of passing rows, search without the filter and check it on
-/// the results (widening until k pass); below it, find the passing rows first and search
-/// only them.
-const POST_FILTER_ABOVE: f64 = 0.15;
-
-/// How a KNN query with pushed-down filters runs.
+/// How a KNN query with pushed-down filters runs (the column's index chooses, from the
+/// estimated share of rows that pass).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FilterPlan {
-    /// Find the passing rows (through the metadata indexes), then search only them.
-    First,
+    /// Find the passing rows (through the metadata indexes), then search only them exactly.
+    Exact,
+    /// Find the passing rows, then search the index admitting only them.
+    Inside,
     /// Search all rows and keep those that pass, widening the search until k do. The estimated
     /// fraction of passing rows sizes the first search.
     After(f64),
+}
+
+impl FilterPlan {
+    /// Whether the passing rows are found first (as bitmaps over the chunks).
+    pub fn needs_masks(self) -> bool {
+        !matches!(self, FilterPlan::After(_))
+    }
+}
+
+/// How one search runs, besides what it looks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchOpts {
+    /// Search exactly even with an approximate index.
+    pub exact: bool,
+    /// `AND ef_search = N`.
+    pub ef_search: Option<usize>,
 }
 
 /// The pushed-down filters of one query, ready to run (and to re-check single rows).
@@ -70,6 +87,7 @@ impl Filter {
 pub struct KnnArgs {
     pub query: vector::Vector<'static>,
     pub k: Option<i64>,
+    pub ef_search: Option<usize>,
     pub limit: Option<i64>,
     pub offset: i64,
     pub bounds: Bounds,
@@ -109,6 +127,7 @@ pub struct Growing {
     pub scorer: Scorer,
     pub masks: Option<Masks>,
     pub bounds: Bounds,
+    pub opts: SearchOpts,
     pub k: usize,
     pub hits: Vec<Hit>,
     /// Fewer than k rows came back: there are no more.
@@ -116,6 +135,17 @@ pub struct Growing {
 }
 
 impl Growing {
+    pub fn request(&self) -> SearchRequest<'_> {
+        SearchRequest {
+            col: self.col,
+            scorer: &self.scorer,
+            masks: self.masks.as_ref(),
+            bounds: &self.bounds,
+            exact: self.opts.exact,
+            ef_search: self.opts.ef_search,
+        }
+    }
+
     /// After finding the best `k` again, continue right after `last` (by distance, then
     /// rowid), so rows deleted meanwhile shift nothing.
     pub fn position_after(&self, last: &Hit) -> usize {
@@ -253,11 +283,11 @@ impl TableInner {
 
     /// Choose between searching the passing rows and checking the filter on the results, from
     /// the share of a sample of rows (spread over the chunks) that passes.
-    pub fn filter_plan(&self, f: &Filter) -> Result<FilterPlan> {
+    pub fn filter_plan(&self, col: usize, f: &Filter) -> Result<FilterPlan> {
         let key = f.key();
         let (sample, known) = self.with_view(|v| Ok((v.sample(SAMPLE, SMALL_TABLE)?, v.known_share(&key))))?;
         if sample.is_empty() {
-            return Ok(FilterPlan::First);
+            return Ok(FilterPlan::Exact);
         }
         let share = match known {
             Some(s) => s,
@@ -270,23 +300,20 @@ impl TableInner {
                 s
             }
         };
-        Ok(if share > POST_FILTER_ABOVE { FilterPlan::After(share) } else { FilterPlan::First })
+        Ok(match self.indexes.borrow()[col].filter_strategy(share) {
+            FilterStrategy::Exact => FilterPlan::Exact,
+            FilterStrategy::Inside => FilterPlan::Inside,
+            FilterStrategy::After => FilterPlan::After(share),
+        })
     }
 
     /// The best `k` rows that pass `f`, by searching without it and checking it on the results:
     /// the search widens until `k` pass or every row has been seen.
-    pub fn search_then_filter(
-        &self,
-        col: usize,
-        scorer: &Scorer,
-        f: &Filter,
-        bounds: &Bounds,
-        k: usize,
-        share: f64,
-    ) -> Result<Vec<Hit>> {
+    pub fn search_then_filter(&self, req: &SearchRequest<'_>, f: &Filter, k: usize, share: f64) -> Result<Vec<Hit>> {
+        let req = SearchRequest { masks: None, ..*req };
         let mut width = ((k as f64 / share.max(0.01)) * 1.5).ceil() as usize + 16;
         loop {
-            let hits = self.search(col, scorer, None, bounds, width)?;
+            let hits = self.search(&req, width)?;
             let rowids: Vec<i64> = hits.iter().map(|h| h.rowid).collect();
             let pass = self.passing(f, &rowids)?;
             let kept: Vec<Hit> = hits.iter().filter(|h| pass.contains(&h.rowid)).take(k).copied().collect();
@@ -322,6 +349,7 @@ impl TableInner {
         let mut out = KnnArgs {
             query: vector::Vector::Bit(std::borrow::Cow::Owned(Vec::new())),
             k: None,
+            ef_search: None,
             limit: None,
             offset: 0,
             bounds: Bounds::default(),
@@ -347,6 +375,13 @@ impl TableInner {
                     }
                     out.k = Some(n);
                 }
+                Arg::EfSearch => {
+                    let n = integer_arg("ef_search", v.get())?;
+                    if !(1..=MAX_EF_SEARCH).contains(&n) {
+                        return Err(Error::invalid(format!("ef_search must be from 1 to {MAX_EF_SEARCH}, not {n}")));
+                    }
+                    out.ef_search = Some(n as usize);
+                }
                 Arg::Limit => out.limit = Some(integer_arg("LIMIT", v.get())?.max(0)),
                 Arg::Offset => out.offset = integer_arg("OFFSET", v.get())?.max(0),
                 Arg::Distance(op) => {
@@ -366,20 +401,10 @@ impl TableInner {
         Ok(out)
     }
 
-    /// The best `k` rows of vector column `col` (its position among vector columns).
-    pub fn search(
-        &self,
-        col: usize,
-        scorer: &Scorer,
-        masks: Option<&Masks>,
-        bounds: &Bounds,
-        k: usize,
-    ) -> Result<Vec<Hit>> {
+    /// The best `k` rows for `req` (its `col` is the position among vector columns).
+    pub fn search(&self, req: &SearchRequest<'_>, k: usize) -> Result<Vec<Hit>> {
         let mut out = TopK::new(k);
-        let stats = self.with_view(|view| {
-            let req = SearchRequest { col, scorer, masks, bounds };
-            self.indexes[col].search(view, &req, &mut out)
-        })?;
+        let stats = self.with_view(|view| self.indexes.borrow()[req.col].search(view, req, &mut out))?;
         let c = if stats.from_memory { &self.counters.from_memory } else { &self.counters.from_pages };
         c.set(c.get() + 1);
         Ok(out.into_sorted())
@@ -388,8 +413,8 @@ impl TableInner {
     /// Find the best `g.k` rows (that pass `post`, when the filter is checked on results).
     pub fn grow(&self, g: &mut Growing, post: Option<(&Filter, f64)>) -> Result<()> {
         g.hits = match post {
-            None => self.search(g.col, &g.scorer, g.masks.as_ref(), &g.bounds, g.k)?,
-            Some((f, share)) => self.search_then_filter(g.col, &g.scorer, f, &g.bounds, g.k, share)?,
+            None => self.search(&g.request(), g.k)?,
+            Some((f, share)) => self.search_then_filter(&g.request(), f, g.k, share)?,
         };
         g.exhausted = g.hits.len() < g.k;
         Ok(())

@@ -8,6 +8,7 @@
 //! transaction keeps its changes in a private [`overlay::Overlay`], records them in the change
 //! log at xSync, and publishes them as the next shared version at xCommit.
 
+pub mod build;
 pub mod check;
 pub mod config;
 pub mod cursor;
@@ -37,7 +38,7 @@ use plan::PlanRegistry;
 use std::cell::{Cell, RefCell, RefMut};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use view::View;
+use view::{OvParts, View};
 
 /// Tables connected on one database connection, for `vindex_status`.
 #[derive(Default)]
@@ -131,9 +132,10 @@ pub struct TableInner {
     pub def: TableDef,
     pub store: Store,
     pub plans: PlanRegistry,
-    pub spec: IndexSpec,
+    /// The table's index, as its `t_info` row says (another connection may change it).
+    pub spec: RefCell<IndexSpec>,
     /// One index per vector column.
-    pub indexes: Vec<Box<dyn VectorIndex>>,
+    pub indexes: RefCell<Vec<Box<dyn VectorIndex>>>,
     pub cache: Arc<TableCache>,
     pub tx: RefCell<Tx>,
     pub counters: QueryCounters,
@@ -141,6 +143,8 @@ pub struct TableInner {
     pub writes: Cell<u64>,
     /// ROLLBACK TO and ROLLBACK through this connection, for open cursors.
     pub rollbacks: Cell<u64>,
+    /// The (generation, epoch) at which `spec` was last read from `t_info`.
+    spec_seen: Cell<(i64, i64)>,
     /// Why the table cannot be used (another format version, a damaged info row): every use
     /// but DROP TABLE, RENAME and 'upgrade' reports it.
     pub broken: RefCell<Option<Error>>,
@@ -150,8 +154,19 @@ pub struct VindexTable {
     inner: Rc<TableInner>,
 }
 
-fn indexes_for(def: &TableDef, spec: &IndexSpec) -> Vec<Box<dyn VectorIndex>> {
-    ColLayout::of(def).into_iter().map(|l| crate::index::open(spec, ColumnInfo::new(l.ty, l.dims, l.metric))).collect()
+pub(super) fn indexes_for(def: &TableDef, spec: &IndexSpec, seed: i64) -> Vec<Box<dyn VectorIndex>> {
+    ColLayout::of(def)
+        .into_iter()
+        .map(|l| crate::index::open(spec, ColumnInfo::new(l.ty, l.dims, l.metric), seed))
+        .collect()
+}
+
+/// The index the table's `t_info` row names.
+pub(super) fn stored_spec(store: &Store) -> Option<IndexSpec> {
+    match store.info_get("index") {
+        Ok(Some(crate::value::OwnedValue::Text(t))) => IndexSpec::parse(&t).ok(),
+        _ => None,
+    }
 }
 
 fn max_vector_bytes(def: &TableDef) -> usize {
@@ -188,18 +203,17 @@ impl VindexTable {
             }
             Err(e) => (Store::unusable(db, names.clone(), &def), Some(e)),
         };
-        let spec = match store.info_get("index") {
-            Ok(Some(crate::value::OwnedValue::Text(t))) => IndexSpec::parse(&t).unwrap_or(IndexSpec::Flat),
-            _ => def.index.clone(),
-        };
+        let spec = stored_spec(&store).unwrap_or_else(|| def.index.clone());
+        store.set_graph(matches!(spec, IndexSpec::Hnsw(_)));
+        let seed = store.info_i64("seed").unwrap_or(def.seed);
         vtab_config_constraint_support(db);
         vtab_config_innocuous(db);
         let decl = def.declaration(&args.table);
         let cache = TableCache::open(cache_key(db, &names.schema, &names.table));
         let inner = Rc::new(TableInner {
             db,
-            indexes: indexes_for(&def, &spec),
-            spec,
+            indexes: RefCell::new(indexes_for(&def, &spec, seed)),
+            spec: RefCell::new(spec),
             def,
             store,
             plans: PlanRegistry::default(),
@@ -208,6 +222,7 @@ impl VindexTable {
             counters: QueryCounters::default(),
             writes: Cell::new(0),
             rollbacks: Cell::new(0),
+            spec_seen: Cell::new((i64::MIN, 0)),
             broken: RefCell::new(broken),
         });
         reg.add(&inner);
@@ -232,6 +247,15 @@ impl TableInner {
     /// and the change log, or from scratch.
     pub fn read_version(&self) -> Result<Arc<Version>> {
         let (g, e) = self.store.version()?;
+        if self.spec_seen.get() != (g, e) {
+            // Another connection may have moved the table to another index.
+            if let Some(spec) = stored_spec(&self.store)
+                && spec != *self.spec.borrow()
+            {
+                self.use_spec(spec, self.seed());
+            }
+            self.spec_seen.set((g, e));
+        }
         let c = &self.cache.counters;
         if let Some(v) = self.cache.find(g, e) {
             c.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -243,7 +267,7 @@ impl TableInner {
                 && !cs.all()
             {
                 let ids = if cs.directory_changed() { self.store.chunk_ids()? } else { n.ids.clone() };
-                let v = n.derive(g, e, ids, &cs.chunks());
+                let v = n.derive(g, e, ids, &cs);
                 c.refreshes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Ok(self.cache.insert(Arc::new(v)));
             }
@@ -261,7 +285,8 @@ impl TableInner {
             return Ok(());
         }
         if self.store.version()? == (ov.generation, ov.epoch) {
-            ov.reload(&self.store)
+            let (max0, max_up) = self.graph_links();
+            ov.reload(&self.store, max0, max_up)
         } else {
             tx.overlay = None;
             Ok(())
@@ -276,7 +301,7 @@ impl TableInner {
         if tx.overlay.is_none() {
             let base = self.read_version()?;
             let (g, e) = self.store.bump()?;
-            tx.overlay = Some(Overlay::new(base, g, e));
+            tx.overlay = Some(Overlay::new(base, g, e, self.store.cols.len()));
         }
         Ok(RefMut::map(tx, |t| t.overlay.as_mut().expect("overlay just made")))
     }
@@ -291,12 +316,12 @@ impl TableInner {
         }
         let tx = self.tx.borrow();
         if let Some(ov) = tx.overlay.as_ref() {
-            let mut v = View::new(&self.store, ov.base.clone(), Some(ov), key, keep);
+            let mut v = View::new(&self.store, ov.base.clone(), Some(OvParts::of(ov)), key, keep, self.graph_links());
             return f(&mut v);
         }
         drop(tx);
         let version = self.read_version()?;
-        let mut v = View::new(&self.store, version, None, key, keep);
+        let mut v = View::new(&self.store, version, None, key, keep, self.graph_links());
         f(&mut v)
     }
 
@@ -326,7 +351,7 @@ impl VTab for VindexTable {
     }
     fn best_index(&self, info: &mut IndexInfo<'_>) -> Result<()> {
         let t = &self.inner;
-        plan::best_index(&t.def, &t.spec, &t.store.names.table, t.row_estimate(), &t.plans, info)
+        plan::best_index(&t.def, &t.spec.borrow(), &t.store.names.table, t.row_estimate(), &t.plans, info)
     }
     fn open(&self) -> Result<VindexCursor> {
         Ok(VindexCursor::new(self.inner.clone()))
@@ -373,7 +398,7 @@ impl VTab for VindexTable {
         if let Some(ov) = ov
             && crate::store::cache::cache_limit() > 0
         {
-            let v = ov.publish(t.cache.key.as_ref());
+            let v = ov.publish(t.cache.key.as_ref(), t.store.capacity);
             t.cache.insert(Arc::new(v));
             t.cache.counters.published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -383,12 +408,14 @@ impl VTab for VindexTable {
         let t = &self.inner;
         t.tx.borrow_mut().overlay = None;
         t.rollbacks.set(t.rollbacks.get() + 1);
+        t.spec_seen.set((i64::MIN, 0));
         Ok(())
     }
     fn rollback_to(&self, _n: i32) -> Result<()> {
         let t = &self.inner;
         t.overlay_stale();
         t.rollbacks.set(t.rollbacks.get() + 1);
+        t.spec_seen.set((i64::MIN, 0));
         Ok(())
     }
     fn rename(&self, new_name: &str) -> Result<()> {

@@ -1,23 +1,38 @@
-//! A writing connection's private picture of its own uncommitted changes: the chunks it touched
-//! as they are now in its pages, on top of the committed version its transaction started from.
-//! Other connections never see it. ROLLBACK drops it; ROLLBACK TO (or a write that failed and
-//! was undone) marks it stale, and it then reloads what it touched from the pages; COMMIT turns
-//! it into the next shared version.
+//! A writing connection's private picture of its own uncommitted changes: the chunks and graph
+//! leaves it touched as they are now in its pages, on top of the committed version its
+//! transaction started from. Other connections never see it. ROLLBACK drops it; ROLLBACK TO
+//! (or a write that failed and was undone) marks it stale, and it then reloads what it touched
+//! from the pages; COMMIT turns it into the next shared version.
 
 use crate::error::Result;
 use crate::index::chunk::{ColData, Maps};
+use crate::index::hnsw::graph::Leaf;
 use crate::store::Store;
-use crate::store::cache::{MemToken, Version};
+use crate::store::cache::{CachedLeaf, GraphCache, MemToken, Version};
 use crate::store::changes::{ChangeRow, ChangeSet};
 use crate::store::chunks::{CachedCol, Chunk};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-/// A touched chunk: its maps, and the column data copied from the committed version when it
-/// was in memory (kept in step with the writes; None = read from the pages).
+/// A touched chunk: its maps, and per column the data searches read (copied from the committed
+/// version when it was in memory, or loaded on first use; kept in step with the writes).
 pub struct OChunk {
     pub maps: Maps,
-    pub cols: Vec<Option<ColData>>,
+    pub cols: Vec<OnceLock<ColData>>,
+}
+
+impl OChunk {
+    fn new(maps: Maps, n: usize) -> OChunk {
+        OChunk { maps, cols: (0..n).map(|_| OnceLock::new()).collect() }
+    }
+}
+
+/// A column's touched graph leaves and entry node.
+#[derive(Default)]
+pub struct OGraph {
+    pub leaves: HashMap<u32, Leaf>,
+    /// Set when the transaction changed the entry node.
+    pub entry: Option<Option<u32>>,
 }
 
 pub struct Overlay {
@@ -30,6 +45,8 @@ pub struct Overlay {
     pub ids: Vec<i64>,
     /// Touched chunks that still exist.
     pub chunks: HashMap<i64, OChunk>,
+    /// Touched graphs, by vector column.
+    pub graphs: Vec<OGraph>,
     /// Everything touched (for the change log and for publishing).
     pub changes: ChangeSet,
     /// Pages were rolled back under it: reload what was touched before the next use.
@@ -37,9 +54,18 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    pub fn new(base: Arc<Version>, generation: i64, epoch: i64) -> Overlay {
+    pub fn new(base: Arc<Version>, generation: i64, epoch: i64, n_cols: usize) -> Overlay {
         let ids = base.ids.clone();
-        Overlay { base, generation, epoch, ids, chunks: HashMap::new(), changes: ChangeSet::default(), stale: false }
+        Overlay {
+            base,
+            generation,
+            epoch,
+            ids,
+            chunks: HashMap::new(),
+            graphs: (0..n_cols).map(|_| OGraph::default()).collect(),
+            changes: ChangeSet::default(),
+            stale: false,
+        }
     }
 
     /// The change-log row of this transaction.
@@ -57,13 +83,17 @@ impl Overlay {
     pub fn chunk_mut(&mut self, store: &Store, id: i64) -> Result<Option<&mut OChunk>> {
         if !self.chunks.contains_key(&id) {
             let Some(maps) = store.load_maps(id)? else { return Ok(None) };
-            let cols = match self.base.position(id).and_then(|p| self.base.slots[p].get()) {
-                Some(c) if c.maps == maps => {
-                    c.cols.iter().map(|l| l.get().and_then(|o| o.as_ref()).map(|cc| copy_col(&cc.data))).collect()
+            let oc = OChunk::new(maps, store.cols.len());
+            if let Some(c) = self.base.position(id).and_then(|p| self.base.slots[p].get())
+                && c.maps == oc.maps
+            {
+                for (i, l) in c.cols.iter().enumerate() {
+                    if let Some(Some(cc)) = l.get() {
+                        let _ = oc.cols[i].set(copy_col(&cc.data));
+                    }
                 }
-                _ => (0..store.cols.len()).map(|_| None).collect(),
-            };
-            self.chunks.insert(id, OChunk { maps, cols });
+            }
+            self.chunks.insert(id, oc);
         }
         self.changes.chunk(id);
         Ok(self.chunks.get_mut(&id))
@@ -75,7 +105,7 @@ impl Overlay {
         if self.ids.get(pos) != Some(&id) {
             self.ids.insert(pos, id);
         }
-        self.chunks.insert(id, OChunk { maps: Maps::empty(id, capacity), cols: (0..n_cols).map(|_| None).collect() });
+        self.chunks.insert(id, OChunk::new(Maps::empty(id, capacity), n_cols));
         self.changes.chunk(id);
         self.changes.directory();
     }
@@ -90,13 +120,22 @@ impl Overlay {
     }
 
     /// Reload everything touched from the pages (after ROLLBACK TO or an undone write).
-    pub fn reload(&mut self, store: &Store) -> Result<()> {
+    pub fn reload(&mut self, store: &Store, max0: usize, max_up: usize) -> Result<()> {
         self.ids = store.chunk_ids()?;
         self.chunks.clear();
         for id in self.changes.chunks() {
             if let Some(maps) = store.load_maps(id)? {
-                let n = store.cols.len();
-                self.chunks.insert(id, OChunk { maps, cols: (0..n).map(|_| None).collect() });
+                self.chunks.insert(id, OChunk::new(maps, store.cols.len()));
+            }
+        }
+        for (col, g) in self.graphs.iter_mut().enumerate() {
+            let touched: Vec<u32> = g.leaves.keys().copied().collect();
+            g.leaves.clear();
+            for leaf in touched {
+                g.leaves.insert(leaf, store.load_leaf(col, leaf, max0, max_up)?);
+            }
+            if g.entry.is_some() {
+                g.entry = Some(store.graph_entry(col)?);
             }
         }
         self.stale = false;
@@ -104,10 +143,9 @@ impl Overlay {
     }
 
     /// The version that the committed transaction leaves: the base with the touched chunks
-    /// replaced (their column data kept when it fits the memory budget).
-    pub fn publish(self, keep: Option<&crate::store::cache::CacheKey>) -> Version {
-        let changed = self.changes.chunks();
-        let v = self.base.derive(self.generation, self.epoch, self.ids, &changed);
+    /// and graph leaves replaced (their data kept when it fits the memory budget).
+    pub fn publish(self, keep: Option<&crate::store::cache::CacheKey>, capacity: usize) -> Version {
+        let v = self.base.derive(self.generation, self.epoch, self.ids, &self.changes);
         if self.stale {
             return v;
         }
@@ -117,7 +155,7 @@ impl Overlay {
                 .cols
                 .into_iter()
                 .map(|c| {
-                    c.and_then(|data| {
+                    c.into_inner().and_then(|data| {
                         crate::store::cache::charge_evicting(data.mem_bytes(), keep)
                             .map(|m| Arc::new(CachedCol::new(data, m)))
                     })
@@ -126,11 +164,25 @@ impl Overlay {
             let mem = MemToken::charge(oc.maps.bytes());
             let _ = v.slots[pos].set(Arc::new(Chunk::with_cols(oc.maps, cols, mem)));
         }
+        for (col, g) in self.graphs.into_iter().enumerate() {
+            if g.leaves.is_empty() && g.entry.is_none() {
+                continue;
+            }
+            let gc = v.graphs[col].get_or_init(|| Arc::new(GraphCache::new(capacity, &v.ids)));
+            if let Some(e) = g.entry {
+                let _ = gc.entry.set(e);
+            }
+            for (leaf, l) in g.leaves {
+                if let Some(slot) = gc.leaves.get(leaf as usize) {
+                    let _ = slot.set(Arc::new(CachedLeaf::new(l)));
+                }
+            }
+        }
         v
     }
 }
 
-fn copy_col(d: &ColData) -> ColData {
+pub fn copy_col(d: &ColData) -> ColData {
     match d {
         ColData::Codes(c) => ColData::Codes(c.clone()),
         ColData::Raw(b) => ColData::Raw(b.clone()),

@@ -82,6 +82,8 @@ pub enum Target {
 pub enum Arg {
     Query,
     K,
+    /// `ef_search = N`: candidates a graph search keeps.
+    EfSearch,
     Limit,
     Offset,
     /// `distance <op> value`
@@ -159,6 +161,7 @@ pub fn best_index(
     let ncols = def.columns.len() as i32;
     let distance_col = def.distance_col() as i32;
     let k_col = def.k_col() as i32;
+    let ef_col = def.ef_search_col() as i32;
 
     // 1. MATCH on a vector column makes this a KNN query.
     let matches: Vec<_> = cs
@@ -225,6 +228,26 @@ pub fn best_index(
         desc.push(format!("k={shown}"));
     }
     let has_k = !k_terms.is_empty();
+
+    // 2b. ef_search = ?
+    let ef_terms: Vec<_> =
+        cs.iter().filter(|c| c.column == ef_col && c.op as i32 == ffi::SQLITE_INDEX_CONSTRAINT_EQ).collect();
+    if let Some(t) = ef_terms.first() {
+        if !is_knn {
+            return Err(Error::invalid(format!(
+                "ef_search = ... tunes a KNN query: add '<vector column> MATCH <query vector>' to the WHERE clause of {table}"
+            )));
+        }
+        if ef_terms.len() > 1 {
+            return Err(Error::invalid("ef_search is given more than once"));
+        }
+        if !t.usable {
+            return Err(Error::PlanUnusable);
+        }
+        let shown = display_value(&info.rhs_value(t.index));
+        use_c(info, &mut args, t.index, Arg::EfSearch, true);
+        desc.push(format!("ef_search={shown}"));
+    }
 
     // 3. filters on rowid, metadata and primary key; distance bounds.
     let mut filter_names: Vec<String> = Vec::new();

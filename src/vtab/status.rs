@@ -43,6 +43,9 @@ const COLUMNS: &[&str] = &[
     "prescan",
     "queries_from_memory",
     "queries_from_pages",
+    "graph_nodes",
+    "graph_top_level",
+    "build_progress",
     "error",
 ];
 
@@ -143,10 +146,30 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
         "private"
     };
     let c = &cache.counters;
+    let total = c.build_total.load(Ordering::Relaxed);
+    let progress = if total > 0 {
+        OwnedValue::Real(c.build_done.load(Ordering::Relaxed) as f64 / total as f64)
+    } else {
+        OwnedValue::Null
+    };
+    let is_graph = s.is_graph();
     let mut out = Vec::new();
     for (vi, (_, col)) in inner.def.vectors().enumerate() {
         let ColumnKind::Vector { ty, dims, metric, .. } = col.kind else { continue };
-        let extra = inner.indexes[vi].status();
+        let extra = inner.indexes.borrow()[vi].status();
+        let graph = if is_graph {
+            let top = match s.graph_entry(vi)? {
+                Some(e) => {
+                    let (max0, max_up) = inner.graph_links();
+                    let leaf = s.load_leaf(vi, e / crate::index::hnsw::graph::LEAF, max0, max_up)?;
+                    leaf.get(e).map_or(OwnedValue::Null, |n| OwnedValue::Integer(n.level as i64))
+                }
+                None => OwnedValue::Null,
+            };
+            (OwnedValue::Integer(s.graph_rows(vi)?), top)
+        } else {
+            (OwnedValue::Null, OwnedValue::Null)
+        };
         let prescan = extra
             .iter()
             .find(|(k, _)| *k == "prescan")
@@ -159,8 +182,8 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
             OwnedValue::Text(ty.name().into()),
             OwnedValue::Integer(dims as i64),
             OwnedValue::Text(metric.name().into()),
-            OwnedValue::Text(inner.spec.name().into()),
-            OwnedValue::Text(inner.spec.params_json()),
+            OwnedValue::Text(inner.spec.borrow().name().into()),
+            OwnedValue::Text(inner.spec.borrow().params_json()),
             OwnedValue::Integer(rows),
             OwnedValue::Integer(free),
             OwnedValue::Integer(chunks),
@@ -180,6 +203,9 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
             prescan,
             OwnedValue::Integer(inner.counters.from_memory.get() as i64),
             OwnedValue::Integer(inner.counters.from_pages.get() as i64),
+            graph.0,
+            graph.1,
+            progress.clone(),
             OwnedValue::Null,
         ]);
     }

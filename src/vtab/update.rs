@@ -7,17 +7,24 @@
 //! an undo it reloads what it touched.
 
 use super::TableInner;
+use super::overlay::OGraph;
 use super::overlay::Overlay;
+use super::view::{OvParts, View};
 use crate::error::{Error, Result};
 use crate::ffi::value::ValueRef;
 use crate::ffi::vtab::Update;
-use crate::index::IndexWriter;
 use crate::index::chunk::{ColData, Maps, SlotCode};
+use crate::index::hnsw::graph::{GraphSink, GraphSource, LEAF, Leaf, Node};
+use crate::index::hnsw::space::Space;
+use crate::index::{ChunkSource, IndexSpec, IndexWriter};
+use crate::store::cache::{CachedLeaf, GraphCache, Version};
+use crate::store::changes::ChangeSet;
 use crate::store::def::{ColumnKind, MetaType};
 use crate::store::{Loc, Store, meta_col};
 use crate::value::{Arg, OwnedValue, SqlValue};
 use crate::vector::distance::Metric;
 use crate::vector::{self};
+use std::sync::Arc;
 
 const SQLITE_REPLACE: i32 = 5;
 
@@ -47,21 +54,139 @@ fn rowid_value(v: SqlValue<'_>, what: &str) -> Result<Option<i64>> {
     }
 }
 
-/// The index writer of one write: codes go to the pages and to the overlay's copy.
+/// The index writer of one write: codes go to the pages and to the overlay's copy; graph
+/// changes through a [`GraphWriter`].
 struct Writer<'a> {
     store: &'a Store,
     ov: &'a mut Overlay,
+    links: (usize, usize),
 }
 
 impl IndexWriter for Writer<'_> {
     fn write_code(&mut self, col: usize, chunk: i64, slot: usize, code: &SlotCode) -> Result<()> {
         self.store.write_code(col, Loc { chunk, slot }, code)?;
         if let Some(oc) = self.ov.chunks.get_mut(&chunk)
-            && let Some(ColData::Codes(c)) = oc.cols.get_mut(col).and_then(|c| c.as_mut())
+            && let Some(ColData::Codes(c)) = oc.cols.get_mut(col).and_then(|c| c.get_mut())
         {
             c.set(slot, code);
         }
         Ok(())
+    }
+
+    fn with_graph(
+        &mut self,
+        col: usize,
+        f: &mut dyn FnMut(&mut dyn GraphSink, &dyn Space) -> Result<()>,
+    ) -> Result<()> {
+        let Overlay { base, ids, chunks, graphs, changes, .. } = &mut *self.ov;
+        let space = View::new(
+            self.store,
+            base.clone(),
+            Some(OvParts { chunks: &*chunks, ids: &*ids, graphs: None }),
+            None,
+            true,
+            self.links,
+        );
+        let _ = space.graph(col)?;
+        let og = graphs.get_mut(col).ok_or_else(|| Error::invalid("vindex: no such vector column"))?;
+        let mut gw = GraphWriter { store: self.store, col, og, base, changes, links: self.links };
+        f(&mut gw, &space)
+    }
+
+    fn capacity(&self) -> usize {
+        self.store.capacity
+    }
+}
+
+/// A writing transaction's view of one column's graph: reads its own changes first, then the
+/// committed version; every change goes to the pages and to the overlay at once.
+struct GraphWriter<'a> {
+    store: &'a Store,
+    col: usize,
+    og: &'a mut OGraph,
+    base: &'a Arc<Version>,
+    changes: &'a mut ChangeSet,
+    links: (usize, usize),
+}
+
+impl GraphWriter<'_> {
+    fn cache(&self) -> &GraphCache {
+        self.base.graphs[self.col].get_or_init(|| Arc::new(GraphCache::new(self.store.capacity, &self.base.ids)))
+    }
+
+    /// The committed leaf (untouched by this transaction, so the pages hold it too).
+    fn committed_leaf(&self, leaf: u32) -> Result<Option<&Leaf>> {
+        let gc = self.cache();
+        match gc.leaves.get(leaf as usize) {
+            Some(slot) => {
+                if slot.get().is_none() {
+                    let l = self.store.load_leaf(self.col, leaf, self.links.0, self.links.1)?;
+                    let _ = slot.set(Arc::new(CachedLeaf::new(l)));
+                }
+                Ok(slot.get().map(|c| &c.leaf))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// This transaction's copy of a leaf, made from the committed one (or the pages) first.
+    fn leaf_mut(&mut self, leaf: u32) -> Result<&mut Leaf> {
+        if !self.og.leaves.contains_key(&leaf) {
+            let l = match self.committed_leaf(leaf)? {
+                Some(l) => l.clone(),
+                None => self.store.load_leaf(self.col, leaf, self.links.0, self.links.1)?,
+            };
+            self.og.leaves.insert(leaf, l);
+        }
+        self.changes.graph_leaf(self.col, leaf);
+        self.og.leaves.get_mut(&leaf).ok_or_else(|| Error::invalid("vindex: graph leaf"))
+    }
+}
+
+impl GraphSource for GraphWriter<'_> {
+    fn entry(&self) -> Result<Option<u32>> {
+        if let Some(e) = self.og.entry {
+            return Ok(e);
+        }
+        let gc = self.cache();
+        if let Some(e) = gc.entry.get() {
+            return Ok(*e);
+        }
+        let e = self.store.graph_entry(self.col)?;
+        let _ = gc.entry.set(e);
+        Ok(e)
+    }
+
+    fn node(&self, n: u32) -> Result<Option<&Node>> {
+        let leaf = n / LEAF;
+        if let Some(l) = self.og.leaves.get(&leaf) {
+            return Ok(l.get(n));
+        }
+        Ok(self.committed_leaf(leaf)?.and_then(|l| l.get(n)))
+    }
+}
+
+impl GraphSink for GraphWriter<'_> {
+    fn set_node(&mut self, n: u32, node: Node) -> Result<()> {
+        self.store.write_node(self.col, n, &node)?;
+        let l = self.leaf_mut(n / LEAF)?;
+        l.nodes[(n % LEAF) as usize] = Some(node);
+        Ok(())
+    }
+    fn remove_node(&mut self, n: u32) -> Result<()> {
+        self.store.delete_node(self.col, n)?;
+        let l = self.leaf_mut(n / LEAF)?;
+        l.nodes[(n % LEAF) as usize] = None;
+        Ok(())
+    }
+    fn set_entry(&mut self, entry: Option<u32>) -> Result<()> {
+        self.store.set_graph_entry(self.col, entry)?;
+        self.og.entry = Some(entry);
+        self.changes.graph_entry(self.col);
+        Ok(())
+    }
+    fn highest_node(&self, except: u32) -> Result<Option<u32>> {
+        self.store.highest_node(self.col, except)
     }
 }
 
@@ -70,10 +195,10 @@ impl TableInner {
     /// as "nochange" and are reported as None.
     fn validate(&self, values: &[ValueRef<'_>], update: bool) -> Result<RowValues> {
         let def = &self.def;
-        if values.len() < def.k_col() + 1 {
+        if values.len() < def.ef_search_col() + 1 {
             return Err(Error::invalid("wrong number of values for the table"));
         }
-        for (i, what) in [(def.distance_col(), "distance"), (def.k_col(), "k")] {
+        for (i, what) in [(def.distance_col(), "distance"), (def.k_col(), "k"), (def.ef_search_col(), "ef_search")] {
             let unchanged = update && values[i].nochange();
             if !unchanged && !values[i].get().is_null() {
                 return Err(Error::invalid(format!(
@@ -144,7 +269,7 @@ impl TableInner {
 
     /// Run one row operation as an undoable unit: on error, undo its page writes and make the
     /// overlay reload what it touched.
-    fn unit<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    pub(super) fn unit<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
         self.store.begin_op();
         match f() {
             Ok(r) => {
@@ -283,16 +408,45 @@ impl TableInner {
     /// Write a vector into the pages, the overlay, and the column's index.
     fn write_vector(&self, ov: &mut Overlay, col: usize, loc: Loc, bytes: &[u8]) -> Result<()> {
         self.store.write_vector(col, loc, bytes)?;
-        if let Some(oc) = ov.chunks.get_mut(&loc.chunk)
-            && let Some(ColData::Raw(buf)) = oc.cols.get_mut(col).and_then(|c| c.as_mut())
-        {
-            let n = bytes.len();
-            if let Some(dst) = buf.bytes_mut().get_mut(loc.slot * n..(loc.slot + 1) * n) {
-                dst.copy_from_slice(bytes);
+        self.mirror_vector(ov, col, loc, bytes);
+        let mut w = Writer { store: &self.store, ov, links: self.graph_links() };
+        self.indexes.borrow()[col].on_write(&mut w, col, loc.chunk, loc.slot, bytes)
+    }
+
+    /// Keep the overlay's copy of a chunk's column data in step with a vector written (or
+    /// zeroed) in the pages.
+    fn mirror_vector(&self, ov: &mut Overlay, col: usize, loc: Loc, bytes: &[u8]) {
+        let computes = self.store.computes_codes(col);
+        let ty = self.store.cols[col].ty;
+        let Some(oc) = ov.chunks.get_mut(&loc.chunk) else { return };
+        match oc.cols.get_mut(col).and_then(|c| c.get_mut()) {
+            Some(ColData::Raw(buf)) => {
+                let n = bytes.len();
+                if let Some(dst) = buf.bytes_mut().get_mut(loc.slot * n..(loc.slot + 1) * n) {
+                    dst.copy_from_slice(bytes);
+                }
             }
+            Some(ColData::Codes(c)) if computes => {
+                let code = if bytes.iter().all(|b| *b == 0) {
+                    SlotCode::zero(c.dims)
+                } else {
+                    match crate::vector::from_blob(bytes, ty) {
+                        Ok(v) => SlotCode::encode(&v.to_f32_vec()),
+                        Err(_) => SlotCode::zero(c.dims),
+                    }
+                };
+                c.set(loc.slot, &code);
+            }
+            _ => {}
         }
-        let mut w = Writer { store: &self.store, ov };
-        self.indexes[col].on_write(&mut w, col, loc.chunk, loc.slot, bytes)
+    }
+
+    /// Links allowed per graph node: (layer 0, above); what the graph rows are checked against.
+    pub fn graph_links(&self) -> (usize, usize) {
+        match &*self.spec.borrow() {
+            IndexSpec::Hnsw(p) => (p.max_links(0), p.max_links(1)),
+            IndexSpec::Flat => (0, 0),
+        }
     }
 
     /// Delete row `rowid` (no-op when it does not exist), inside the current unit.
@@ -310,18 +464,15 @@ impl TableInner {
     fn release_slot(&self, loc: Loc) -> Result<()> {
         let mut ov = self.overlay()?;
         let used = ov.chunk_mut(&self.store, loc.chunk)?.map_or(0, |c| c.maps.used);
-        if used > 1 {
-            for c in 0..self.store.cols.len() {
+        let links = self.graph_links();
+        for c in 0..self.store.cols.len() {
+            // The index first (a graph relinks around the node while its vector is there).
+            let mut w = Writer { store: &self.store, ov: &mut ov, links };
+            self.indexes.borrow()[c].on_delete(&mut w, c, loc.chunk, loc.slot)?;
+            if used > 1 {
                 let zeros = vec![0u8; self.store.cols[c].bytes];
                 self.store.write_vector(c, loc, &zeros)?;
-                if let Some(oc) = ov.chunks.get_mut(&loc.chunk)
-                    && let Some(ColData::Raw(buf)) = oc.cols.get_mut(c).and_then(|x| x.as_mut())
-                {
-                    let n = zeros.len();
-                    buf.bytes_mut()[loc.slot * n..(loc.slot + 1) * n].fill(0);
-                }
-                let mut w = Writer { store: &self.store, ov: &mut ov };
-                self.indexes[c].on_delete(&mut w, c, loc.chunk, loc.slot)?;
+                self.mirror_vector(&mut ov, c, loc, &zeros);
             }
         }
         self.set_slot(&mut ov, loc, None, false)?;
@@ -476,13 +627,13 @@ impl TableInner {
                 for c in 0..self.store.cols.len() {
                     for slot in 0..maps.capacity() {
                         let loc = Loc { chunk: id, slot };
-                        let mut w = Writer { store: &self.store, ov: &mut ov };
+                        let mut w = Writer { store: &self.store, ov: &mut ov, links: (0, 0) };
                         if maps.is_used(slot) {
                             let mut b = vec![0u8; self.store.cols[c].bytes];
                             self.store.read_vector(c, loc, &mut b)?;
-                            self.indexes[c].on_write(&mut w, c, id, slot, &b)?;
+                            self.indexes.borrow()[c].on_write(&mut w, c, id, slot, &b)?;
                         } else {
-                            self.indexes[c].on_delete(&mut w, c, id, slot)?;
+                            self.indexes.borrow()[c].on_delete(&mut w, c, id, slot)?;
                         }
                     }
                 }
@@ -495,6 +646,11 @@ impl TableInner {
     /// Convert a table of an older format version.
     fn upgrade(&self) -> Result<()> {
         if self.store.format == crate::store::FORMAT_VERSION {
+            return Ok(());
+        }
+        if self.store.format == 2 {
+            crate::store::schema::upgrade_from_2(self.db, &self.store.names)?;
+            *self.broken.borrow_mut() = None;
             return Ok(());
         }
         if self.store.format != 1 {
@@ -528,10 +684,7 @@ impl TableInner {
             }
         }
         *self.broken.borrow_mut() = None;
-        Err(Error::Sqlite {
-            code: libsqlite3_sys::SQLITE_SCHEMA,
-            msg: format!("table {} was upgraded to vindex storage format 2; prepare statements again", self.tname()),
-        })
+        Ok(())
     }
 
     fn command(&self, cmd: &str) -> Result<()> {
@@ -556,9 +709,17 @@ impl TableInner {
                 }
             }
             "optimize" => self.optimize().map(|_| ()),
+            "rebuild" if self.store.is_graph() => {
+                self.optimize()?;
+                self.rebuild_graphs()
+            }
             "rebuild" => self.rebuild(),
+            _ if c.starts_with("index=") || c.starts_with("index =") => {
+                let text = cmd.trim().split_once('=').map_or("", |(_, v)| v);
+                self.change_index(text)
+            }
             other => Err(Error::invalid(format!(
-                "unknown command '{other}' for {}; the commands are 'integrity-check', 'optimize', 'rebuild' and 'upgrade'",
+                "unknown command '{other}' for {}; the commands are 'integrity-check', 'optimize', 'rebuild', 'index=...' and 'upgrade'",
                 self.tname()
             ))),
         }

@@ -1,37 +1,82 @@
 //! The table as one query sees it — a committed version from the shared cache, or this
-//! connection's overlay on top of one — as a [`ChunkSource`] for the index algorithms. Chunks
-//! and column data missing from memory are read from the pages (under the query's own
-//! snapshot, which is the version's) and kept in the version when the budget allows.
+//! connection's overlay on top of one — as a [`ChunkSource`] for the index algorithms, and,
+//! for graph indexes, as the graph ([`GraphSource`]) and the codes it navigates by ([`Space`]).
+//! Chunks, column data and graph leaves missing from memory are read from the pages (under the
+//! query's own snapshot, which is the version's) and kept in the version when the budget allows.
 
-use super::overlay::Overlay;
+use super::overlay::{OChunk, OGraph, Overlay};
 use crate::error::{Error, Result};
 use crate::index::buf::AlignedBuf;
-use crate::index::chunk::{ChunkCodes, ColData, Maps};
+use crate::index::chunk::{ChunkCodes, ColData, Maps, SlotCode};
+use crate::index::hnsw::graph::{GraphSource, LEAF, Node};
+use crate::index::hnsw::space::{NodeCode, Space, SpaceKind};
+use crate::index::hnsw::{slot_of, space_kind};
 use crate::index::{ChunkSource, ChunkView, Want};
-use crate::store::cache::{CacheKey, MemToken, Version};
+use crate::store::cache::{CacheKey, CachedLeaf, GraphCache, MemToken, Version};
 use crate::store::chunks::{CachedCol, Chunk};
 use crate::store::{ChunkReader, Store};
+use crate::vector::distance::Metric;
+use crate::vector::{ElementType, from_blob};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// What of the writer's overlay a view reads.
+#[derive(Clone, Copy)]
+pub struct OvParts<'a> {
+    pub chunks: &'a HashMap<i64, OChunk>,
+    pub ids: &'a [i64],
+    pub graphs: Option<&'a [OGraph]>,
+}
+
+impl<'a> OvParts<'a> {
+    pub fn of(o: &'a Overlay) -> OvParts<'a> {
+        OvParts { chunks: &o.chunks, ids: &o.ids, graphs: Some(&o.graphs) }
+    }
+}
 
 pub struct View<'a> {
     store: &'a Store,
     version: Arc<Version>,
-    overlay: Option<&'a Overlay>,
+    overlay: Option<OvParts<'a>>,
     key: Option<&'a CacheKey>,
     /// Column data is kept in memory (the cache is on).
     keep: bool,
-    vectors: Vec<Option<ChunkReader<'a>>>,
-    codes: Vec<Option<ChunkReader<'a>>>,
-    paged: bool,
+    vectors: RefCell<Vec<Option<ChunkReader<'a>>>>,
+    codes: RefCell<Vec<Option<ChunkReader<'a>>>>,
+    paged: Cell<bool>,
+    /// The column [`GraphSource`] and [`Space`] answer for.
+    col: Cell<usize>,
+    /// Links allowed per node, for decoding graph rows: (layer 0, above).
+    links: (usize, usize),
+}
+
+/// The codes of a chunk's vectors computed in memory (graph indexes keep none on disk).
+pub fn compute_codes(raw: &[u8], ty: ElementType, capacity: usize, dims: usize) -> ColData {
+    let n = raw.len() / capacity;
+    let mut c = ChunkCodes::zeroed(capacity, dims);
+    for slot in 0..capacity {
+        let bytes = &raw[slot * n..(slot + 1) * n];
+        if bytes.iter().all(|b| *b == 0) {
+            continue;
+        }
+        let x = match from_blob(bytes, ty) {
+            Ok(v) => v.to_f32_vec(),
+            Err(_) => continue,
+        };
+        c.set(slot, &SlotCode::encode(&x));
+    }
+    ColData::Codes(c)
 }
 
 impl<'a> View<'a> {
     pub fn new(
         store: &'a Store,
         version: Arc<Version>,
-        overlay: Option<&'a Overlay>,
+        overlay: Option<OvParts<'a>>,
         key: Option<&'a CacheKey>,
         keep: bool,
+        links: (usize, usize),
     ) -> View<'a> {
         let n = store.cols.len();
         View {
@@ -40,16 +85,18 @@ impl<'a> View<'a> {
             overlay,
             key,
             keep,
-            vectors: (0..n).map(|_| None).collect(),
-            codes: (0..n).map(|_| None).collect(),
-            paged: false,
+            vectors: RefCell::new((0..n).map(|_| None).collect()),
+            codes: RefCell::new((0..n).map(|_| None).collect()),
+            paged: Cell::new(false),
+            col: Cell::new(0),
+            links,
         }
     }
 
     /// Up to `n` rowids spread over the table (a Weyl sequence of positions, not a fixed
     /// stride, which periodic data would alias with); empty for tables under `min` rows.
     /// Kept in the committed version; recomputed for a writer's own view.
-    pub fn sample(&mut self, n: usize, min: usize) -> Result<Vec<i64>> {
+    pub fn sample(&self, n: usize, min: usize) -> Result<Vec<i64>> {
         if self.overlay.is_none()
             && let Some(s) = self.version.sample.get()
         {
@@ -108,55 +155,120 @@ impl<'a> View<'a> {
 
     pub fn ids(&self) -> &[i64] {
         match self.overlay {
-            Some(o) => &o.ids,
+            Some(o) => o.ids,
             None => &self.version.ids,
         }
     }
 
     /// The committed chunk at `pos` of the version, loading its maps if needed.
-    fn committed(&mut self, pos: usize) -> Result<Arc<Chunk>> {
+    fn committed(&self, pos: usize) -> Result<&Arc<Chunk>> {
         let slot = &self.version.slots[pos];
-        if let Some(c) = slot.get() {
-            return Ok(c.clone());
+        if slot.get().is_none() {
+            let id = self.version.ids[pos];
+            let maps = self
+                .store
+                .load_maps(id)?
+                .ok_or_else(|| Error::corrupt(format!("{}: chunk {id} is missing", self.store.names.raw("chunks"))))?;
+            self.paged.set(true);
+            let mem = MemToken::charge(maps.bytes());
+            let _ = slot.set(Arc::new(Chunk::new(maps, self.store.cols.len(), mem)));
         }
-        let id = self.version.ids[pos];
-        let maps = self
-            .store
-            .load_maps(id)?
-            .ok_or_else(|| Error::corrupt(format!("{}: chunk {id} is missing", self.store.names.raw("chunks"))))?;
-        self.paged = true;
-        let mem = MemToken::charge(maps.bytes());
-        let c = Arc::new(Chunk::new(maps, self.store.cols.len(), mem));
-        let _ = slot.set(c.clone());
-        Ok(slot.get().cloned().unwrap_or(c))
+        slot.get().ok_or_else(|| Error::invalid("vindex: chunk slot"))
     }
 
-    /// Column `col`'s data of chunk `id` read from the pages.
-    fn read_col(&mut self, col: usize, id: i64, want: Want) -> Result<ColData> {
-        self.paged = true;
+    /// Whether column `col`'s searches read codes, and where they come from.
+    fn wants_codes(&self, col: usize) -> bool {
+        self.store.cols[col].coded || self.store.computes_codes(col)
+    }
+
+    /// Column `col`'s data of chunk `id` read from the pages (codes computed from the vectors
+    /// for columns that keep none on disk).
+    fn read_col(&self, col: usize, id: i64, want: Want) -> Result<ColData> {
+        self.paged.set(true);
         let cap = self.store.capacity;
         let l = self.store.cols[col];
-        match want {
-            Want::Codes => {
-                let r = self.codes[col].get_or_insert_with(|| self.store.code_reader(col));
-                let mut c = ChunkCodes::zeroed(cap, l.dims);
-                r.read(id, c.buf.bytes_mut())?;
-                Ok(ColData::Codes(c))
-            }
-            _ => {
-                let r = self.vectors[col].get_or_insert_with(|| self.store.vector_reader(col));
-                let mut b = AlignedBuf::zeroed(cap * l.bytes);
-                r.read(id, b.bytes_mut())?;
-                Ok(ColData::Raw(b))
-            }
+        if want == Want::Codes && self.store.persisted(col) {
+            let mut readers = self.codes.borrow_mut();
+            let r = readers[col].get_or_insert_with(|| self.store.code_reader(col));
+            let mut c = ChunkCodes::zeroed(cap, l.dims);
+            r.read(id, c.buf.bytes_mut())?;
+            return Ok(ColData::Codes(c));
         }
+        let mut readers = self.vectors.borrow_mut();
+        let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
+        let mut b = AlignedBuf::zeroed(cap * l.bytes);
+        r.read(id, b.bytes_mut())?;
+        if want == Want::Codes {
+            return Ok(compute_codes(b.bytes(), l.ty, cap, l.dims));
+        }
+        Ok(ColData::Raw(b))
     }
 
     fn check_want(&self, col: usize, want: Want) -> Result<()> {
-        if want == Want::Codes && !self.store.cols[col].coded {
+        if want == Want::Codes && !self.wants_codes(col) {
             return Err(Error::invalid(format!("vindex: column {col} has no codes")));
         }
         Ok(())
+    }
+
+    /// A committed chunk's column data, loaded (and kept, budget permitting) if needed.
+    fn committed_col<'s>(&'s self, chunk: &'s Chunk, col: usize, want: Want) -> Result<Col<'s>> {
+        if let Some(c) = chunk.cols[col].get() {
+            return Ok(match c {
+                Some(c) if (want == Want::Codes) == matches!(c.data, ColData::Codes(_)) => Col::Shared(&c.data),
+                _ => Col::Owned(self.read_col(col, chunk.maps.id, want)?),
+            });
+        }
+        let data = self.read_col(col, chunk.maps.id, want)?;
+        let token = if self.keep { crate::store::cache::charge_evicting(data.mem_bytes(), self.key) } else { None };
+        Ok(match token {
+            Some(m) => {
+                let _ = chunk.cols[col].set(Some(Arc::new(CachedCol::new(data, m))));
+                match chunk.cols[col].get() {
+                    Some(Some(c)) => Col::Shared(&c.data),
+                    _ => return Err(Error::invalid("vindex: column cache")),
+                }
+            }
+            None => Col::Owned(data),
+        })
+    }
+
+    /// The kind of data a graph over column `col` navigates by.
+    fn graph_want(&self, col: usize) -> Want {
+        let l = self.store.cols[col];
+        if space_kind(l.ty, l.metric) == SpaceKind::Sq8 { Want::Codes } else { Want::Raw }
+    }
+
+    /// Column `col`'s graph cache in this version (made on first use).
+    fn graph_cache(&self, col: usize) -> &GraphCache {
+        self.version.graphs[col].get_or_init(|| Arc::new(GraphCache::new(self.store.capacity, &self.version.ids)))
+    }
+
+    /// A committed graph leaf, loaded from the pages if needed.
+    fn committed_leaf(&self, col: usize, leaf: u32) -> Result<Option<&CachedLeaf>> {
+        let gc = self.graph_cache(col);
+        let Some(slot) = gc.leaves.get(leaf as usize) else { return Ok(None) };
+        if slot.get().is_none() {
+            self.paged.set(true);
+            let l = self.store.load_leaf(col, leaf, self.links.0, self.links.1)?;
+            let _ = slot.set(Arc::new(CachedLeaf::new(l)));
+        }
+        Ok(slot.get().map(|l| &**l))
+    }
+}
+
+/// Column data a scan hands out: from memory, or read for this chunk only.
+enum Col<'s> {
+    Shared(&'s ColData),
+    Owned(ColData),
+}
+
+impl Col<'_> {
+    fn get(&self) -> &ColData {
+        match self {
+            Col::Shared(d) => d,
+            Col::Owned(d) => d,
+        }
     }
 }
 
@@ -166,7 +278,7 @@ impl ChunkSource for View<'_> {
     }
 
     fn scan(
-        &mut self,
+        &self,
         col: usize,
         want: Want,
         only: Option<&[i64]>,
@@ -179,10 +291,12 @@ impl ChunkSource for View<'_> {
         };
         for id in ids {
             if let Some(oc) = self.overlay.and_then(|o| o.chunks.get(&id)) {
-                let data = match (want, &oc.cols[col]) {
-                    (Want::Maps, _) => None,
-                    (_, Some(d)) => Some(Scratch::Borrowed(d)),
-                    (_, None) => Some(Scratch::Owned(self.read_col(col, id, want)?)),
+                let data = match want {
+                    Want::Maps => None,
+                    _ => Some(match oc.cols[col].get() {
+                        Some(d) if (want == Want::Codes) == matches!(d, ColData::Codes(_)) => Col::Shared(d),
+                        _ => Col::Owned(self.read_col(col, id, want)?),
+                    }),
                 };
                 f(&ChunkView { maps: &oc.maps, data: data.as_ref().map(|d| d.get()) })?;
                 continue;
@@ -195,45 +309,31 @@ impl ChunkSource for View<'_> {
                 f(&ChunkView { maps: &chunk.maps, data: None })?;
                 continue;
             }
-            if let Some(c) = chunk.cols[col].get() {
-                match c {
-                    Some(c) => f(&ChunkView { maps: &chunk.maps, data: Some(&c.data) })?,
-                    None => {
-                        let data = self.read_col(col, id, want)?;
-                        f(&ChunkView { maps: &chunk.maps, data: Some(&data) })?;
-                    }
-                }
-                continue;
-            }
-            let data = self.read_col(col, id, want)?;
-            let token = if self.keep { crate::store::cache::charge_evicting(data.mem_bytes(), self.key) } else { None };
-            match token {
-                Some(m) => {
-                    let k = Arc::new(CachedCol::new(data, m));
-                    let _ = chunk.cols[col].set(Some(k.clone()));
-                    f(&ChunkView { maps: &chunk.maps, data: Some(&k.data) })?;
-                }
-                None => f(&ChunkView { maps: &chunk.maps, data: Some(&data) })?,
-            }
+            let data = self.committed_col(chunk, col, want)?;
+            f(&ChunkView { maps: &chunk.maps, data: Some(data.get()) })?;
         }
         Ok(())
     }
 
-    fn read_vector(&mut self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<()> {
+    fn read_vector(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<()> {
         let n = self.store.cols[col].bytes;
         let committed = match self.overlay {
             Some(o) if o.chunks.contains_key(&chunk) => None,
-            _ => self.version.position(chunk).and_then(|p| self.version.slots[p].get().cloned()),
+            _ => match self.version.position(chunk) {
+                Some(p) => Some(self.committed(p)?),
+                None => None,
+            },
         };
         if let Some(c) = committed {
-            if self.store.cols[col].coded {
-                // Scans read codes; rescoring wants the vectors: keep the whole chunk's when
+            if self.wants_codes(col) {
+                // Searches read codes; rescoring wants the vectors: keep the whole chunk's when
                 // memory is free, so the next queries rescore from memory.
                 if c.raw[col].get().is_none()
                     && self.keep
                     && let Some(m) = MemToken::try_charge_free(self.store.capacity * n)
                 {
-                    let r = self.vectors[col].get_or_insert_with(|| self.store.vector_reader(col));
+                    let mut readers = self.vectors.borrow_mut();
+                    let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
                     let mut b = AlignedBuf::zeroed(self.store.capacity * n);
                     r.read(chunk, b.bytes_mut())?;
                     let _ = c.raw[col].set(Arc::new(CachedCol::new(ColData::Raw(b), m)));
@@ -249,27 +349,113 @@ impl ChunkSource for View<'_> {
                 return Ok(());
             }
         }
-        let r = self.vectors[col].get_or_insert_with(|| self.store.vector_reader(col));
+        let mut readers = self.vectors.borrow_mut();
+        let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
         r.read_at(chunk, slot * n, &mut out[..n])
     }
 
     fn served_from_memory(&self) -> bool {
-        !self.paged
+        !self.paged.get()
+    }
+
+    fn graph(&self, col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
+        self.col.set(col);
+        Ok((self, self))
     }
 }
 
-/// Column data a scan hands out: from memory, or read for this chunk only.
-enum Scratch<'a> {
-    Borrowed(&'a ColData),
-    Owned(ColData),
+impl GraphSource for View<'_> {
+    fn entry(&self) -> Result<Option<u32>> {
+        let col = self.col.get();
+        if let Some(g) = self.overlay.and_then(|o| o.graphs).and_then(|g| g.get(col))
+            && let Some(e) = g.entry
+        {
+            return Ok(e);
+        }
+        let gc = self.graph_cache(col);
+        if let Some(e) = gc.entry.get() {
+            return Ok(*e);
+        }
+        let e = self.store.graph_entry(col)?;
+        let _ = gc.entry.set(e);
+        Ok(e)
+    }
+
+    #[inline]
+    fn node(&self, n: u32) -> Result<Option<&Node>> {
+        let col = self.col.get();
+        let leaf = n / LEAF;
+        if let Some(l) = self.overlay.and_then(|o| o.graphs).and_then(|g| g.get(col)).and_then(|g| g.leaves.get(&leaf))
+        {
+            return Ok(l.get(n));
+        }
+        Ok(self.committed_leaf(col, leaf)?.and_then(|l| l.leaf.get(n)))
+    }
 }
 
-impl Scratch<'_> {
-    fn get(&self) -> &ColData {
-        match self {
-            Scratch::Borrowed(d) => d,
-            Scratch::Owned(d) => d,
-        }
+impl Space for View<'_> {
+    fn metric(&self) -> Metric {
+        self.store.cols[self.col.get()].metric
+    }
+
+    fn kind(&self) -> SpaceKind {
+        let l = self.store.cols[self.col.get()];
+        space_kind(l.ty, l.metric)
+    }
+
+    fn code(&self, n: u32) -> Result<Option<NodeCode<'_>>> {
+        let col = self.col.get();
+        let cap = self.store.capacity;
+        let (chunk, slot) = slot_of(n, cap);
+        let want = self.graph_want(col);
+        let (maps, data): (&Maps, &ColData) = match self.overlay.and_then(|o| o.chunks.get(&chunk)) {
+            Some(oc) => {
+                if !oc.maps.is_used(slot) {
+                    return Ok(None);
+                }
+                if oc.cols[col].get().is_none() {
+                    let _ = oc.cols[col].set(self.read_col(col, chunk, want)?);
+                }
+                (&oc.maps, oc.cols[col].get().ok_or_else(|| Error::invalid("vindex: overlay column"))?)
+            }
+            None => {
+                if self.overlay.is_some_and(|o| o.ids.binary_search(&chunk).is_err()) {
+                    return Ok(None);
+                }
+                let Some(pos) = self.version.position(chunk) else { return Ok(None) };
+                let c = self.committed(pos)?;
+                if !c.maps.is_used(slot) {
+                    return Ok(None);
+                }
+                if c.cols[col].get().is_none() {
+                    // Graph searches need their codes in memory: charge them even over budget.
+                    let data = self.read_col(col, chunk, want)?;
+                    let m = crate::store::cache::charge_evicting(data.mem_bytes(), self.key)
+                        .unwrap_or_else(|| MemToken::charge(data.mem_bytes()));
+                    let _ = c.cols[col].set(Some(Arc::new(CachedCol::new(data, m))));
+                }
+                match c.cols[col].get() {
+                    Some(Some(cc)) => (&c.maps, &cc.data),
+                    _ => return Err(Error::invalid("vindex: chunk column cache")),
+                }
+            }
+        };
+        let rowid = maps.rowids[slot];
+        Ok(Some(match data {
+            ColData::Codes(codes) => {
+                let (scale, _, norm) = codes.params(slot);
+                NodeCode { rowid, code: codes.code(slot), scale, norm }
+            }
+            ColData::Raw(b) => {
+                let nb = self.store.cols[col].bytes;
+                NodeCode {
+                    rowid,
+                    code: bytemuck::cast_slice(&b.bytes()[slot * nb..(slot + 1) * nb]),
+                    scale: 0.0,
+                    norm: 0.0,
+                }
+            }
+        }))
     }
 }
 

@@ -87,3 +87,56 @@ pub fn err_of<T: std::fmt::Debug>(r: rusqlite::Result<T>) -> String {
         Err(e) => e.to_string(),
     }
 }
+
+/// `n` unit vectors around `clusters` centres in a latent space of `dims / 4` dimensions,
+/// projected to `dims` with a little noise: clustered, with a low intrinsic dimension, as real
+/// embeddings are. The projection and centres depend only on `dims` and `clusters`, so two
+/// calls with different seeds draw from the same distribution (for queries).
+pub fn clustered(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+    let latent = (dims / 4).max(2);
+    let mut shared = rng(12345);
+    let proj: Vec<Vec<f32>> =
+        (0..dims).map(|_| (0..latent).map(|_| shared.random_range(-1.0f32..1.0)).collect()).collect();
+    let centres: Vec<Vec<f32>> =
+        (0..clusters).map(|_| (0..latent).map(|_| shared.random_range(-1.0f32..1.0)).collect()).collect();
+    let mut r = rng(seed);
+    (0..n)
+        .map(|_| {
+            let c = &centres[r.random_range(0..clusters)];
+            let z: Vec<f32> = c.iter().map(|x| x + 0.3 * r.random_range(-1.0f32..1.0)).collect();
+            let v: Vec<f32> = proj
+                .iter()
+                .map(|row| row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>() + 0.05 * r.random_range(-1.0f32..1.0))
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / norm).collect()
+        })
+        .collect()
+}
+
+/// Exact distances for the oracle (f64 arithmetic).
+pub fn l2(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt()
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    1.0 - dot / (na * nb)
+}
+
+/// The `k` best rowids of `rows` (rowid, vector) for `q` under `dist`, ties by rowid.
+pub fn brute_force(rows: &[(i64, Vec<f32>)], q: &[f32], k: usize, dist: fn(&[f32], &[f32]) -> f64) -> Vec<i64> {
+    let mut d: Vec<(f64, i64)> = rows.iter().map(|(id, v)| (dist(v, q), *id)).collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    d.into_iter().take(k).map(|x| x.1).collect()
+}
+
+/// Share of `want` found in `got`.
+pub fn overlap(got: &[i64], want: &[i64]) -> f64 {
+    if want.is_empty() {
+        return 1.0;
+    }
+    got.iter().filter(|g| want.contains(g)).count() as f64 / want.len() as f64
+}

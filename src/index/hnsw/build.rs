@@ -15,6 +15,28 @@ use super::search::{Cand, Searcher};
 use super::space::{MemSpace, Probe, Space, distance};
 use crate::error::{Error, Result};
 use crate::vector::distance::Kernels;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Threads a bulk build uses, set by `vindex_build_threads(n)` (0: `VINDEX_BUILD_THREADS`, or
+/// every core). Any number gives the same graph.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Set the build's threads (0: the default); the value is capped at 64.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.min(64), Ordering::Relaxed);
+}
+
+/// Threads the next build uses.
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => std::env::var("VINDEX_BUILD_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, 64),
+        n => n,
+    }
+}
 
 /// Largest batch of nodes searched against one state of the graph.
 const MAX_BATCH: usize = 256;

@@ -20,6 +20,181 @@ pub mod params;
 pub mod search;
 pub mod space;
 
+use super::flat::{ColumnInfo, exact_search};
+use super::scan::{Hit, TopK};
+use super::{ChunkSource, FilterStrategy, IndexSpec, IndexWriter, SearchRequest, SearchStats, VectorIndex};
+use crate::error::Result;
+use crate::index::quant::sq8::QueryCode;
+use crate::value::OwnedValue;
+use crate::vector::distance::Metric;
+use crate::vector::{ElementType, Vector};
+use params::{HnswParams, level_of};
+use search::Searcher;
+use space::{Probe, SpaceKind};
+
+/// The node of `slot` in `chunk` (chunk ids start at 1).
+#[inline]
+pub fn node_of(chunk: i64, slot: usize, capacity: usize) -> u32 {
+    ((chunk - 1) as u64 * capacity as u64 + slot as u64) as u32
+}
+
+/// (chunk, slot) of node `n`.
+#[inline]
+pub fn slot_of(n: u32, capacity: usize) -> (i64, usize) {
+    ((n as usize / capacity) as i64 + 1, n as usize % capacity)
+}
+
+/// How a column of this element type and metric navigates its graph.
+pub fn space_kind(ty: ElementType, metric: Metric) -> SpaceKind {
+    match (ty, metric) {
+        (ElementType::Bit, _) => SpaceKind::Bits,
+        (ElementType::Float32, Metric::L1) => SpaceKind::RawF32,
+        (ElementType::Float16, Metric::L1) => SpaceKind::RawF16,
+        (ElementType::Int8, Metric::L1) => SpaceKind::RawI8,
+        _ => SpaceKind::Sq8,
+    }
+}
+
+/// The query as a graph probe: its int8 code (None when it cannot be coded), or its bytes.
+pub fn query_probe(kind: SpaceKind, metric: Metric, q: &Vector<'_>) -> (Option<QueryCode>, Vec<i8>) {
+    match kind {
+        SpaceKind::Sq8 => {
+            let qc = QueryCode::new(&q.to_f32_vec(), metric);
+            if qc.params().is_some() { (Some(qc), Vec::new()) } else { (None, Vec::new()) }
+        }
+        _ => (None, bytemuck::cast_slice(q.as_bytes()).to_vec()),
+    }
+}
+
+/// An HNSW index of one vector column.
+pub struct HnswIndex {
+    spec: IndexSpec,
+    info: ColumnInfo,
+    params: HnswParams,
+    seed: i64,
+    kind: SpaceKind,
+}
+
+impl HnswIndex {
+    pub fn new(info: ColumnInfo, params: HnswParams, seed: i64) -> HnswIndex {
+        HnswIndex { spec: IndexSpec::Hnsw(params), info, params, seed, kind: space_kind(info.ty, info.metric) }
+    }
+    pub fn params(&self) -> &HnswParams {
+        &self.params
+    }
+    pub fn seed(&self) -> i64 {
+        self.seed
+    }
+    pub fn kind(&self) -> SpaceKind {
+        self.kind
+    }
+
+    /// The candidates a graph search keeps for `k` results.
+    fn ef(&self, req: &SearchRequest<'_>, k: usize) -> usize {
+        req.ef_search.unwrap_or(self.params.ef_search).max(k).max(1)
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    fn on_write(&self, w: &mut dyn IndexWriter, col: usize, chunk: i64, slot: usize, _vector: &[u8]) -> Result<()> {
+        let n = node_of(chunk, slot, w.capacity());
+        let (params, seed) = (self.params, self.seed);
+        let kernels = crate::simd::kernels();
+        w.with_graph(col, &mut |g, sp| {
+            if g.node(n)?.is_some() {
+                insert::remove(g, sp, kernels, &params, n)?;
+            }
+            let rowid = sp.code(n)?.map(|c| c.rowid).unwrap_or(n as i64);
+            insert::insert(g, sp, kernels, &params, n, level_of(rowid, seed, params.m))
+        })
+    }
+
+    fn on_delete(&self, w: &mut dyn IndexWriter, col: usize, chunk: i64, slot: usize) -> Result<()> {
+        let n = node_of(chunk, slot, w.capacity());
+        let params = self.params;
+        let kernels = crate::simd::kernels();
+        w.with_graph(col, &mut |g, sp| insert::remove(g, sp, kernels, &params, n))
+    }
+
+    fn search(&self, src: &dyn ChunkSource, req: &SearchRequest<'_>, out: &mut TopK) -> Result<SearchStats> {
+        let (qc, raw) = query_probe(self.kind, self.info.metric, req.scorer.query());
+        let probe = match (&qc, self.kind) {
+            (Some(q), SpaceKind::Sq8) => {
+                let (scale, norm) = q.params().unwrap_or((0.0, 0.0));
+                Some(Probe { code: &q.codes, scale, norm })
+            }
+            (_, SpaceKind::Sq8) => None,
+            _ => Some(Probe { code: &raw, scale: 0.0, norm: 0.0 }),
+        };
+        // Few rows pass the filters, or a query no code can describe: search exactly.
+        let Some(probe) = probe.filter(|_| !req.exact) else {
+            return exact_search(src, &self.info, req, out);
+        };
+        let cap = src.capacity();
+        let (graph, space) = src.graph(req.col)?;
+        let masks = req.masks;
+        let admit = |n: u32| match masks {
+            None => true,
+            Some(m) => {
+                let (chunk, slot) = slot_of(n, cap);
+                m.get(&chunk).is_some_and(|b| b.get(slot / 8).is_some_and(|x| x & (1 << (slot % 8)) != 0))
+            }
+        };
+        let s = Searcher::new(graph, space, crate::simd::kernels());
+        let cands = s.knn(&probe, self.ef(req, out.k()), &admit)?;
+        // Rescore what the search kept (and the other members of equal-code groups) exactly.
+        let mut stats = SearchStats { from_memory: src.served_from_memory(), scored: 0 };
+        let mut buf = vec![0u8; self.info.bytes];
+        let mut rescore = |n: u32, out: &mut TopK| -> Result<()> {
+            let Some(code) = space.code(n)? else { return Ok(()) };
+            let (chunk, slot) = slot_of(n, cap);
+            src.read_vector(req.col, chunk, slot, &mut buf)?;
+            stats.scored += 1;
+            if let Some(d) = req.scorer.score(&buf)
+                && d <= out.bound()
+                && req.bounds.admits(d)
+            {
+                out.push(Hit { distance: d, rowid: code.rowid, chunk, slot: slot as u32 });
+            }
+            Ok(())
+        };
+        for c in &cands {
+            rescore(c.n, out)?;
+            if let Some(node) = graph.node(c.n)? {
+                for &m in &node.dups {
+                    if admit(m) {
+                        rescore(m, out)?;
+                    }
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    fn filter_strategy(&self, share: f64) -> FilterStrategy {
+        if share < 0.02 {
+            FilterStrategy::Exact
+        } else if share < 0.1 {
+            FilterStrategy::Inside
+        } else {
+            FilterStrategy::After
+        }
+    }
+
+    fn check(&self, _src: &dyn ChunkSource, _col: usize, _problems: &mut Vec<String>) -> Result<()> {
+        // The graph's rows are checked against the slots by the table's check (vtab::check).
+        Ok(())
+    }
+
+    fn status(&self) -> Vec<(&'static str, OwnedValue)> {
+        vec![("prescan", OwnedValue::Text("n/a".into()))]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::build::build;

@@ -1,12 +1,28 @@
-//! Distances a graph navigates by: int8 codes of the stored vectors (see `quant::sq8`),
-//! compared with exact integer dot products, so every CPU builds and searches the same graph.
+//! Distances a graph navigates by. Columns under l2, cosine or ip navigate by int8 codes of
+//! their vectors (see `quant::sq8`), compared with exact integer dot products, so every CPU
+//! builds and searches the same graph; columns under l1 and bit columns (hamming, jaccard) by
+//! exact distances on the stored vectors themselves (popcounts and sums: cheap, and exact).
 
 use crate::error::Result;
 use crate::index::quant::sq8::approx_distance;
-use crate::vector::distance::{Kernels, Metric};
+use crate::vector::distance::{self, Kernels, Metric};
+use half::f16;
 use std::cell::RefCell;
 
-/// One node's code.
+/// What a space's node codes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpaceKind {
+    /// int8 codes with scale and norm (l2, cosine, ip).
+    Sq8,
+    /// The stored vectors' bytes, compared exactly: float32, float16, int8, bits.
+    RawF32,
+    RawF16,
+    RawI8,
+    Bits,
+}
+
+/// One node's code: for [`SpaceKind::Sq8`] an int8 code with its scale and norm; for the raw
+/// kinds the vector's stored bytes (as `i8`), scale and norm 0.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeCode<'a> {
     pub rowid: i64,
@@ -18,6 +34,9 @@ pub struct NodeCode<'a> {
 /// The codes of a column's vectors, by node number.
 pub trait Space {
     fn metric(&self) -> Metric;
+    fn kind(&self) -> SpaceKind {
+        SpaceKind::Sq8
+    }
     /// Node `n`'s code; None when its slot holds no row.
     fn code(&self, n: u32) -> Result<Option<NodeCode<'_>>>;
 }
@@ -36,13 +55,41 @@ impl<'a> From<NodeCode<'a>> for Probe<'a> {
     }
 }
 
+fn exact(kind: SpaceKind, metric: Metric, k: &Kernels, a: &[i8], b: &[i8]) -> f64 {
+    let (a, b): (&[u8], &[u8]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+    let d = match kind {
+        SpaceKind::RawF32 => match (distance::f32_le(a), distance::f32_le(b)) {
+            (Some(x), Some(y)) => distance::f32u_distance(k, metric, x, y),
+            _ => None,
+        },
+        SpaceKind::RawF16 => {
+            let x: Vec<f16> = bytemuck::pod_collect_to_vec(a);
+            let y: Vec<f16> = bytemuck::pod_collect_to_vec(b);
+            distance::f16_distance(k, metric, &x, &y)
+        }
+        SpaceKind::RawI8 => distance::i8_distance(k, metric, bytemuck::cast_slice(a), bytemuck::cast_slice(b)),
+        SpaceKind::Bits => distance::bit_distance(k, metric, a, b),
+        SpaceKind::Sq8 => None,
+    };
+    d.unwrap_or(f64::INFINITY)
+}
+
+/// The distance between two codes of a space.
+#[inline]
+pub fn between(kind: SpaceKind, metric: Metric, k: &Kernels, a: &Probe<'_>, b: &Probe<'_>) -> f64 {
+    match kind {
+        SpaceKind::Sq8 => {
+            let dot = (k.dot_i8)(a.code, b.code);
+            approx_distance(metric, dot, (a.scale, a.norm), (b.scale, b.norm))
+        }
+        _ => exact(kind, metric, k, a.code, b.code),
+    }
+}
+
 /// Estimated distance from `p` to node `n` (None: no such node; +∞: no code).
 #[inline]
 pub fn distance(space: &dyn Space, kernels: &Kernels, p: &Probe<'_>, n: u32) -> Result<Option<f64>> {
-    Ok(space.code(n)?.map(|c| {
-        let dot = (kernels.dot_i8)(p.code, c.code);
-        approx_distance(space.metric(), dot, (p.scale, p.norm), (c.scale, c.norm))
-    }))
+    Ok(space.code(n)?.map(|c| between(space.kind(), space.metric(), kernels, p, &Probe::from(c))))
 }
 
 /// A set of visited node numbers: a bitmap reused between searches of a thread, cleared by
@@ -96,6 +143,7 @@ pub fn with_visited<R>(f: impl FnOnce(&mut Visited) -> R) -> R {
 /// Codes in plain memory: the bulk build's, and the tests'.
 pub struct MemSpace {
     pub metric: Metric,
+    pub kind: SpaceKind,
     pub dims: usize,
     pub codes: Vec<i8>,
     /// Per node: (rowid, scale, norm), or None for an empty slot.
@@ -104,7 +152,7 @@ pub struct MemSpace {
 
 impl MemSpace {
     pub fn new(metric: Metric, dims: usize) -> Self {
-        MemSpace { metric, dims, codes: Vec::new(), params: Vec::new() }
+        MemSpace { metric, kind: SpaceKind::Sq8, dims, codes: Vec::new(), params: Vec::new() }
     }
     /// Set node `n` from a coded vector.
     pub fn set(&mut self, n: u32, rowid: i64, code: &[i8], scale: f32, norm: f32) {
@@ -126,6 +174,9 @@ impl MemSpace {
 impl Space for MemSpace {
     fn metric(&self) -> Metric {
         self.metric
+    }
+    fn kind(&self) -> SpaceKind {
+        self.kind
     }
     fn code(&self, n: u32) -> Result<Option<NodeCode<'_>>> {
         let i = n as usize;

@@ -1,0 +1,165 @@
+//! Whole-index work inside one statement: building a column's graph at once (`'rebuild'`, and
+//! `'index=hnsw(...)'` on a filled table), and moving a table from one index to another
+//! (`INSERT INTO t(t) VALUES ('index=...')`).
+//!
+//! A build reads the vectors once, codes them in memory, links the graph on several threads
+//! ([`crate::index::hnsw::build`]: the same graph for any number of them) and writes its rows.
+//! Like every command it is one undoable unit: an error or an interrupt leaves the table as it
+//! was, and the caller's transaction decides whether the new index stays.
+
+use super::TableInner;
+use super::overlay::OGraph;
+use crate::error::{Error, Result};
+use crate::index::IndexSpec;
+use crate::index::chunk::SlotCode;
+use crate::index::hnsw::graph::{GraphSource, LEAF, Leaf, MemGraph};
+use crate::index::hnsw::params::{HnswParams, level_of};
+use crate::index::hnsw::space::{MemSpace, SpaceKind};
+use crate::index::hnsw::{build, node_of, space_kind};
+use crate::value::OwnedValue;
+use crate::vector::from_blob;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+impl TableInner {
+    /// Column `col`'s vectors as graph codes, and its nodes (ascending) with their levels.
+    fn graph_input(&self, col: usize, params: &HnswParams, seed: i64) -> Result<(MemSpace, Vec<(u32, u8)>)> {
+        let s = &self.store;
+        let l = s.cols[col];
+        let cap = s.capacity;
+        let kind = space_kind(l.ty, l.metric);
+        let mut space = MemSpace::new(l.metric, if kind == SpaceKind::Sq8 { l.dims } else { l.bytes });
+        space.kind = kind;
+        let mut nodes = Vec::new();
+        let mut vectors = vec![0u8; l.bytes * cap];
+        let mut reader = s.vector_reader(col);
+        for id in s.chunk_ids()? {
+            let maps = s.load_maps(id)?.ok_or_else(|| Error::corrupt(format!("chunk {id} vanished")))?;
+            reader.read(id, &mut vectors)?;
+            for slot in (0..cap).filter(|x| maps.is_used(*x)) {
+                let n = node_of(id, slot, cap);
+                let rowid = maps.rowids[slot];
+                let bytes = &vectors[slot * l.bytes..(slot + 1) * l.bytes];
+                if kind == SpaceKind::Sq8 {
+                    let v = from_blob(bytes, l.ty).map_err(|e| e.context(&format!("chunk {id} slot {slot}")))?;
+                    let c = SlotCode::encode(&v.to_f32_vec());
+                    space.set(n, rowid, &c.code, c.scale, c.norm);
+                } else {
+                    space.set(n, rowid, bytemuck::cast_slice(bytes), 0.0, 0.0);
+                }
+                nodes.push((n, level_of(rowid, seed, params.m)));
+            }
+        }
+        Ok((space, nodes))
+    }
+
+    /// Replace column `col`'s graph with one built from its vectors, inside the current unit.
+    fn build_graph(&self, col: usize, params: &HnswParams, seed: i64) -> Result<()> {
+        let (space, nodes) = self.graph_input(col, params, seed)?;
+        let counters = &self.cache.counters;
+        counters.build_total.store(nodes.len() as u64, Ordering::Relaxed);
+        counters.build_done.store(0, Ordering::Relaxed);
+        let mut graph = MemGraph::default();
+        let db = self.db;
+        let r =
+            build::build(&mut graph, &space, crate::simd::kernels(), params, &nodes, build::threads(), &mut |done| {
+                counters.build_done.store(done as u64, Ordering::Relaxed);
+                // A statement run now fails when the connection was interrupted.
+                db.prepare("SELECT 1", false)?.step().map(|_| ())
+            });
+        counters.build_total.store(0, Ordering::Relaxed);
+        counters.build_done.store(0, Ordering::Relaxed);
+        r?;
+        let s = &self.store;
+        s.clear_graph(col)?;
+        let mut leaves: HashMap<u32, Leaf> = HashMap::new();
+        for (n, node) in graph.iter() {
+            s.insert_node(col, n, node)?;
+            leaves.entry(n / LEAF).or_insert_with(Leaf::empty).nodes[(n % LEAF) as usize] = Some(node.clone());
+        }
+        let entry = graph.entry()?;
+        s.set_graph_entry(col, entry)?;
+        s.info_set(&format!("hnsw.{col:02}.stale"), OwnedValue::Integer(0))?;
+        let mut ov = self.overlay()?;
+        ov.changes.everything();
+        if let Some(g) = ov.graphs.get_mut(col) {
+            *g = OGraph { leaves, entry: Some(entry) };
+        }
+        Ok(())
+    }
+
+    /// `'rebuild'` of a graph table: every column's graph built again from its vectors.
+    pub fn rebuild_graphs(&self) -> Result<()> {
+        let IndexSpec::Hnsw(p) = self.spec.borrow().clone() else { return Ok(()) };
+        let seed = self.seed();
+        self.unit(|| (0..self.store.cols.len()).try_for_each(|c| self.build_graph(c, &p, seed)))
+    }
+
+    /// The table's seed (levels of graph nodes are drawn from it).
+    pub fn seed(&self) -> i64 {
+        self.store.info_i64("seed").unwrap_or(self.def.seed)
+    }
+
+    /// `'index=...'`: move the table to another index (or other parameters), building what
+    /// the new one needs from the vectors and dropping what the old one kept.
+    pub fn change_index(&self, text: &str) -> Result<()> {
+        let new = IndexSpec::parse(text).map_err(|e| e.context(self.tname()))?;
+        let seed = self.seed();
+        // What the pages say (this connection's copy may predate a rollback).
+        let old = super::stored_spec(&self.store).unwrap_or_else(|| self.spec.borrow().clone());
+        if old != *self.spec.borrow() {
+            self.use_spec(old.clone(), seed);
+        }
+        if new == old {
+            return Ok(());
+        }
+        let was_graph = self.store.is_graph();
+        let r = self.unit(|| {
+            self.overlay()?.changes.everything();
+            let s = &self.store;
+            let ids = s.chunk_ids()?;
+            let graph = matches!(new, IndexSpec::Hnsw(_));
+            for c in 0..s.cols.len() {
+                if !s.cols[c].coded {
+                    continue;
+                }
+                match (was_graph, graph) {
+                    (false, true) => s.remove_code_rows(c)?,
+                    (true, false) => s.add_code_rows(c, &ids)?,
+                    _ => {}
+                }
+            }
+            if was_graph && !graph {
+                for c in 0..s.cols.len() {
+                    s.clear_graph(c)?;
+                    s.set_graph_entry(c, None)?;
+                }
+            }
+            s.info_set("index", OwnedValue::Text(new.describe()))?;
+            s.set_graph(graph);
+            if let IndexSpec::Hnsw(p) = &new {
+                for c in 0..s.cols.len() {
+                    self.build_graph(c, p, seed)?;
+                }
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => {
+                self.use_spec(new, seed);
+                Ok(())
+            }
+            Err(e) => {
+                self.store.set_graph(was_graph);
+                Err(e)
+            }
+        }
+    }
+
+    /// Use `spec` from now on (this connection changed the index, or saw another one do it).
+    pub fn use_spec(&self, spec: IndexSpec, seed: i64) {
+        self.store.set_graph(matches!(spec, IndexSpec::Hnsw(_)));
+        *self.indexes.borrow_mut() = super::indexes_for(&self.def, &spec, seed);
+        *self.spec.borrow_mut() = spec;
+    }
+}

@@ -1,0 +1,522 @@
+//! `index=hnsw(...)` tables through SQL: recall against brute force with the default parameters
+//! on clustered data, after churn, under filters of every selectivity, for each element type;
+//! transactions (ROLLBACK and SAVEPOINT leave byte-identical shadow tables), two connections
+//! in WAL mode, builds on one and two threads, damaged graph rows, duplicates.
+
+mod common;
+
+use common::*;
+use rusqlite::{Connection, params};
+
+const K: usize = 10;
+
+fn count(c: &Connection, sql: &str) -> i64 {
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Insert `vs` with rowids from `first`, category `rowid % 100` in column `c` when the table
+/// has one.
+fn fill(c: &Connection, table: &str, vs: &[Vec<f32>], first: i64, with_cat: bool) {
+    let own = c.is_autocommit();
+    if own {
+        c.execute_batch("BEGIN").unwrap();
+    }
+    {
+        let sql = if with_cat {
+            format!("INSERT INTO {table}(rowid, v, c) VALUES (?1, ?2, ?3)")
+        } else {
+            format!("INSERT INTO {table}(rowid, v) VALUES (?1, ?2)")
+        };
+        let mut st = c.prepare(&sql).unwrap();
+        for (i, v) in vs.iter().enumerate() {
+            let id = first + i as i64;
+            if with_cat {
+                st.execute(params![id, f32_blob(v), id % 100]).unwrap();
+            } else {
+                st.execute(params![id, f32_blob(v)]).unwrap();
+            }
+        }
+    }
+    if own {
+        c.execute_batch("COMMIT").unwrap();
+    }
+}
+
+fn ids(c: &Connection, sql: &str, q: &[f32]) -> Vec<i64> {
+    knn(c, sql, params![f32_blob(q)]).into_iter().map(|r| r.0).collect()
+}
+
+fn integrity(c: &Connection, table: &str) {
+    c.execute(&format!("INSERT INTO {table}({table}) VALUES ('integrity-check')"), []).unwrap();
+}
+
+/// Mean recall@K of `sql` (one parameter: the query) against brute force over `live`.
+fn recall(
+    c: &Connection,
+    sql: &str,
+    live: &[(i64, Vec<f32>)],
+    queries: &[Vec<f32>],
+    dist: fn(&[f32], &[f32]) -> f64,
+) -> f64 {
+    let mut total = 0.0;
+    for q in queries {
+        let got = ids(c, sql, q);
+        assert_eq!(got.len(), K.min(live.len()), "{sql} returned {} rows", got.len());
+        total += overlap(&got, &brute_force(live, q, K, dist));
+    }
+    total / queries.len() as f64
+}
+
+fn rows_of(vs: &[Vec<f32>], first: i64) -> Vec<(i64, Vec<f32>)> {
+    vs.iter().enumerate().map(|(i, v)| (first + i as i64, v.clone())).collect()
+}
+
+/// A dump of the graph and chunk tables, for comparing two tables byte for byte.
+fn graph_dump(c: &Connection, table: &str) -> Vec<Vec<String>> {
+    let mut d = dump(c, &format!("SELECT id, level, links FROM {table}_hnsw ORDER BY id"));
+    d.extend(dump(c, &format!("SELECT id, used, validity, rowids FROM {table}_chunks ORDER BY id")));
+    d.extend(dump(c, &format!("SELECT id, data FROM {table}_vectors ORDER BY id")));
+    d.extend(dump(
+        c,
+        &format!("SELECT key, value FROM {table}_info WHERE key NOT IN ('epoch', 'generation') ORDER BY key"),
+    ));
+    d
+}
+
+#[test]
+fn recall_with_the_default_parameters() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[48] distance=cosine, index=hnsw)").unwrap();
+    let vs = clustered(4000, 48, 30, 1);
+    fill(&c, "t", &vs, 1, false);
+    let live = rows_of(&vs, 1);
+    let qs = clustered(40, 48, 30, 99);
+    let r = recall(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", &live, &qs, cosine);
+    assert!(r >= 0.95, "recall@10 {r}");
+    // The other spelling, and exact distances.
+    for q in &qs[..5] {
+        let a = knn(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", params![f32_blob(q)]);
+        let b =
+            knn(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 ORDER BY distance LIMIT 10", params![f32_blob(q)]);
+        assert_eq!(a, b);
+        for (id, d) in a {
+            let want = cosine(&vs[id as usize - 1], q);
+            assert!((d - want).abs() < 1e-5, "row {id}: distance {d}, exact {want}");
+        }
+    }
+    // ef_search as large as the table searches everything reachable: the exact answer.
+    let r = recall(
+        &c,
+        "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND ef_search = 4000",
+        &live,
+        &qs,
+        cosine,
+    );
+    assert!(r >= 0.999, "recall with ef_search = n: {r}");
+    // A small ef_search still returns k rows.
+    let got = ids(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND ef_search = 1", &qs[0]);
+    assert_eq!(got.len(), 10);
+    let plan = dump(&c, "EXPLAIN QUERY PLAN SELECT rowid FROM t WHERE v MATCH x'00' AND k = 3 AND ef_search = 64");
+    assert!(format!("{plan:?}").contains("knn hnsw v k=3 ef_search=64"), "{plan:?}");
+    integrity(&c, "t");
+    let (nodes, kind): (i64, String) = c
+        .query_row("SELECT graph_nodes, index_type FROM vindex_status WHERE table_name = 't'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((nodes, kind.as_str()), (4000, "hnsw"));
+}
+
+#[test]
+fn bad_ef_search_and_index_text_name_the_problem() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[2], index=hnsw(m=8, ef_construction=32))").unwrap();
+    c.execute("INSERT INTO t(rowid, v) VALUES (1, '[1,0]')", []).unwrap();
+    let e = err_of(c.query_row("SELECT rowid FROM t WHERE v MATCH '[1,0]' AND k = 1 AND ef_search = 0", [], |r| {
+        r.get::<_, i64>(0)
+    }));
+    assert!(e.contains("ef_search must be from 1"), "{e}");
+    let e = err_of(c.query_row("SELECT rowid FROM t WHERE ef_search = 5", [], |r| r.get::<_, i64>(0)));
+    assert!(e.contains("ef_search = ... tunes a KNN query"), "{e}");
+    let e = err_of(c.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=2)')", []));
+    assert!(e.contains("m must be from"), "{e}");
+    let e = err_of(c.execute("INSERT INTO t(rowid, v, ef_search) VALUES (2, '[0,1]', 3)", []));
+    assert!(e.contains("ef_search is a query-only column"), "{e}");
+    let e =
+        err_of(c.execute_batch("CREATE VIRTUAL TABLE u USING vindex(v float[2], index=hnsw(m=8, ef_construction=4))"));
+    assert!(e.contains("ef_construction (4) must be at least m (8)"), "{e}");
+    // The table is still fine.
+    assert_eq!(ids(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 1", &[1.0, 0.0]), vec![1]);
+}
+
+#[test]
+fn recall_holds_after_deletes_updates_and_reinserts() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[32], index=hnsw(m=12))").unwrap();
+    let vs = clustered(3000, 32, 25, 3);
+    fill(&c, "t", &vs, 1, false);
+    c.execute("DELETE FROM t WHERE rowid % 2 = 0", []).unwrap();
+    let more = clustered(1500, 32, 25, 4);
+    fill(&c, "t", &more, 10_001, false);
+    // Move 300 rows to new vectors.
+    let moved = clustered(300, 32, 25, 5);
+    {
+        let mut st = c.prepare("UPDATE t SET v = ?2 WHERE rowid = ?1").unwrap();
+        for (i, v) in moved.iter().enumerate() {
+            st.execute(params![(2 * i + 1) as i64, f32_blob(v)]).unwrap();
+        }
+    }
+    let mut live: Vec<(i64, Vec<f32>)> = Vec::new();
+    for (i, v) in vs.iter().enumerate() {
+        let id = i as i64 + 1;
+        if id % 2 == 1 {
+            let m = (id as usize - 1) / 2;
+            live.push((id, if m < 300 { moved[m].clone() } else { v.clone() }));
+        }
+    }
+    live.extend(rows_of(&more, 10_001));
+    let qs = clustered(40, 32, 25, 98);
+    let r = recall(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", &live, &qs, l2);
+    assert!(r >= 0.95, "recall@10 after churn {r}");
+    integrity(&c, "t");
+    // Deleting every row empties the graph; the table fills again.
+    c.execute("DELETE FROM t", []).unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM t_hnsw"), 0);
+    integrity(&c, "t");
+    fill(&c, "t", &vs[..200], 1, false);
+    let r = recall(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", &rows_of(&vs[..200], 1), &qs, l2);
+    assert!(r >= 0.95, "recall after emptying {r}");
+}
+
+#[test]
+fn filters_of_every_selectivity_return_k_passing_rows() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[32] distance=cosine, c integer, index=hnsw)").unwrap();
+    let vs = clustered(6000, 32, 30, 7);
+    fill(&c, "t", &vs, 1, true);
+    let all = rows_of(&vs, 1);
+    let qs = clustered(25, 32, 30, 97);
+    for (cond, pass) in [
+        ("c = 7", Box::new(|id: i64| id % 100 == 7) as Box<dyn Fn(i64) -> bool>),
+        ("c < 5", Box::new(|id: i64| id % 100 < 5)),
+        ("c < 10", Box::new(|id: i64| id % 100 < 10)),
+        ("c < 50", Box::new(|id: i64| id % 100 < 50)),
+        ("c IN (1, 2, 3, 50, 60, 70, 80, 90)", Box::new(|id: i64| [1, 2, 3, 50, 60, 70, 80, 90].contains(&(id % 100)))),
+        ("c >= 3", Box::new(|id: i64| id % 100 >= 3)),
+    ] {
+        let live: Vec<(i64, Vec<f32>)> = all.iter().filter(|(id, _)| pass(*id)).cloned().collect();
+        let sql = format!("SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND {cond}");
+        let mut total = 0.0;
+        for q in &qs {
+            let got = ids(&c, &sql, q);
+            assert_eq!(got.len(), K, "{cond}: {} rows", got.len());
+            assert!(got.iter().all(|id| pass(*id)), "{cond}: a row that fails the filter");
+            total += overlap(&got, &brute_force(&live, q, K, cosine));
+        }
+        let r = total / qs.len() as f64;
+        assert!(r >= 0.95, "{cond}: recall@10 {r}");
+    }
+    // A filter no row passes, and one that leaves fewer than k.
+    assert!(ids(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND c = 1000", &qs[0]).is_empty());
+    let got = ids(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND rowid IN (5, 17, 4000)", &qs[0]);
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, vec![5, 17, 4000]);
+}
+
+#[test]
+fn rollback_and_savepoint_leave_byte_identical_tables() {
+    let vs = clustered(1400, 16, 12, 11);
+    let a = conn();
+    let b = conn();
+    for c in [&a, &b] {
+        c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[16], c integer, index=hnsw(m=8), seed=42)")
+            .unwrap();
+        fill(c, "t", &vs[..800], 1, true);
+    }
+    let before = graph_dump(&a, "t");
+    let q = &vs[3];
+    let results = ids(&a, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", q);
+    // ROLLBACK of inserts, deletes, updates and an index change.
+    a.execute_batch("BEGIN").unwrap();
+    fill(&a, "t", &vs[800..1000], 801, true);
+    a.execute("DELETE FROM t WHERE rowid % 3 = 0", []).unwrap();
+    a.execute("UPDATE t SET v = (SELECT v FROM t WHERE rowid = 1) WHERE rowid BETWEEN 100 AND 120", []).unwrap();
+    a.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=6)')", []).unwrap();
+    assert_ne!(ids(&a, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", q), results);
+    a.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(graph_dump(&a, "t"), before);
+    assert_eq!(ids(&a, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", q), results);
+    integrity(&a, "t");
+
+    // SAVEPOINT: what was rolled back to never happened (b runs only the kept statements).
+    a.execute_batch("BEGIN").unwrap();
+    fill(&a, "t", &vs[800..900], 801, true);
+    a.execute_batch("SAVEPOINT s").unwrap();
+    a.execute("DELETE FROM t WHERE rowid % 4 = 0", []).unwrap();
+    fill(&a, "t", &vs[900..1100], 901, true);
+    a.execute("INSERT INTO t(t) VALUES ('rebuild')", []).unwrap();
+    a.execute_batch("ROLLBACK TO s").unwrap();
+    a.execute("DELETE FROM t WHERE rowid % 5 = 0", []).unwrap();
+    fill(&a, "t", &vs[1100..1200], 1101, true);
+    a.execute_batch("RELEASE s; COMMIT").unwrap();
+    fill(&b, "t", &vs[800..900], 801, true);
+    b.execute("DELETE FROM t WHERE rowid % 5 = 0", []).unwrap();
+    fill(&b, "t", &vs[1100..1200], 1101, true);
+    assert_eq!(graph_dump(&a, "t"), graph_dump(&b, "t"));
+    for q in &vs[..20] {
+        let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10";
+        assert_eq!(knn(&a, sql, params![f32_blob(q)]), knn(&b, sql, params![f32_blob(q)]));
+    }
+    integrity(&a, "t");
+    // A failing write in the middle of a transaction leaves nothing of itself.
+    a.execute_batch("BEGIN").unwrap();
+    let mid = graph_dump(&a, "t");
+    a.execute("INSERT INTO t(t) VALUES ('debug-fail-after=5')", []).unwrap();
+    assert!(a.execute("INSERT INTO t(rowid, v, c) VALUES (5000, ?1, 1)", params![f32_blob(&vs[5])]).is_err());
+    assert_eq!(graph_dump(&a, "t"), mid);
+    a.execute("INSERT INTO t(t) VALUES ('debug-fail-after=40')", []).unwrap();
+    assert!(
+        a.execute("DELETE FROM t WHERE rowid = 7", []).is_err()
+            || count(&a, "SELECT count(*) FROM t WHERE rowid = 7") == 0
+    );
+    a.execute("INSERT INTO t(t) VALUES ('debug-fail-after=0')", []).unwrap();
+    a.execute_batch("COMMIT").unwrap();
+    integrity(&a, "t");
+}
+
+#[test]
+fn two_connections_in_wal_mode_see_each_others_commits() {
+    let dir = std::env::temp_dir().join(format!("vindex-hnsw-wal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.db");
+    let _ = std::fs::remove_file(&path);
+    let a = conn_file(&path);
+    a.execute_batch("PRAGMA journal_mode = WAL; CREATE VIRTUAL TABLE t USING vindex(v float[24], index=hnsw(m=10))")
+        .unwrap();
+    let vs = clustered(2500, 24, 20, 21);
+    fill(&a, "t", &vs[..1500], 1, false);
+    let b = conn_file(&path);
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10";
+    let qs = clustered(20, 24, 20, 96);
+    for q in &qs {
+        assert_eq!(knn(&a, sql, params![f32_blob(q)]), knn(&b, sql, params![f32_blob(q)]));
+    }
+    // a commits more; b, in its next read transaction, sees them (graph leaves and all).
+    fill(&a, "t", &vs[1500..], 1501, false);
+    a.execute("DELETE FROM t WHERE rowid <= 300", []).unwrap();
+    let live: Vec<(i64, Vec<f32>)> = rows_of(&vs, 1).into_iter().filter(|(id, _)| *id > 300).collect();
+    let r = recall(&b, sql, &live, &qs, l2);
+    assert!(r >= 0.95, "b's recall after a's commits {r}");
+    // b writes; a sees it.
+    b.execute("INSERT INTO t(rowid, v) VALUES (9999, ?1)", params![f32_blob(&qs[0])]).unwrap();
+    assert_eq!(ids(&a, sql, &qs[0])[0], 9999);
+    // A reader's snapshot stays put while the other connection writes.
+    b.execute_batch("BEGIN").unwrap();
+    let snap = knn(&b, sql, params![f32_blob(&qs[1])]);
+    a.execute("DELETE FROM t WHERE rowid > 2000", []).unwrap();
+    assert_eq!(knn(&b, sql, params![f32_blob(&qs[1])]), snap);
+    b.execute_batch("COMMIT").unwrap();
+    assert!(ids(&b, sql, &qs[1]).iter().all(|id| *id <= 2000));
+    // An index change on one connection is seen by the other.
+    a.execute("INSERT INTO t(t) VALUES ('index=flat')", []).unwrap();
+    let kind: String =
+        b.query_row("SELECT index_type FROM vindex_status WHERE table_name = 't'", [], |r| r.get(0)).unwrap();
+    assert_eq!(kind, "flat");
+    let live: Vec<(i64, Vec<f32>)> = live.into_iter().filter(|(id, _)| *id <= 2000).collect();
+    for q in &qs {
+        assert_eq!(ids(&b, sql, q), brute_force(&live, q, K, l2));
+    }
+    integrity(&b, "t");
+    drop(a);
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn building_on_one_or_two_threads_writes_the_same_rows() {
+    let vs = clustered(3000, 16, 15, 31);
+    let mut dumps = Vec::new();
+    for threads in [1, 2] {
+        let c = conn();
+        c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[16], seed=7)").unwrap();
+        fill(&c, "t", &vs, 1, false);
+        c.query_row("SELECT vindex_build_threads(?1)", [threads], |_| Ok(())).unwrap();
+        c.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=8, ef_construction=64)')", []).unwrap();
+        c.query_row("SELECT vindex_build_threads(0)", [], |_| Ok(())).unwrap();
+        integrity(&c, "t");
+        assert_eq!(count(&c, "SELECT count(*) FROM t_codes"), 0, "graphs keep no codes on disk");
+        dumps.push(graph_dump(&c, "t"));
+        // The built graph answers as well as one grown row by row.
+        let qs = clustered(30, 16, 15, 95);
+        let r = recall(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", &rows_of(&vs, 1), &qs, l2);
+        assert!(r >= 0.95, "recall of the bulk build {r}");
+        // And back to flat: exact again, with codes on disk.
+        c.execute("INSERT INTO t(t) VALUES ('index=flat')", []).unwrap();
+        assert_eq!(count(&c, "SELECT count(*) FROM t_hnsw"), 0);
+        for q in &qs[..5] {
+            assert_eq!(
+                ids(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10", q),
+                brute_force(&rows_of(&vs, 1), q, K, l2)
+            );
+        }
+        integrity(&c, "t");
+    }
+    assert_eq!(dumps[0], dumps[1]);
+}
+
+#[test]
+fn damaged_graph_rows_give_errors_and_rebuild_repairs_them() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[8], index=hnsw(m=4, ef_construction=16))").unwrap();
+    let vs = clustered(600, 8, 6, 41);
+    fill(&c, "t", &vs, 1, false);
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10";
+    let good = ids(&c, sql, &vs[0]);
+    // Garbage links on every node: searches fail with a message naming the table, never crash.
+    c.execute("UPDATE t_hnsw SET links = x'ff'", []).unwrap();
+    let e = integrity_err(&c, "t");
+    assert!(e.contains("t_hnsw"), "{e}");
+    c.execute("INSERT INTO t(t) VALUES ('rebuild')", []).unwrap();
+    integrity(&c, "t");
+    assert_eq!(ids(&c, sql, &vs[0]), good);
+    // A node for a slot without a row, and a missing node.
+    c.execute("INSERT INTO t_hnsw(id, level, links) VALUES (16 * 5000, 0, x'00')", []).unwrap();
+    c.execute("DELETE FROM t_hnsw WHERE id = 16 * 3", []).unwrap();
+    let e = integrity_err(&c, "t");
+    assert!(e.contains("holds no row") || e.contains("rows"), "{e}");
+    assert!(e.contains("no node for used slots"), "{e}");
+    c.execute_batch("DROP TABLE t").unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM sqlite_schema"), 0);
+}
+
+/// The error of an integrity check that fails.
+fn integrity_err(c: &Connection, table: &str) -> String {
+    err_of(c.execute(&format!("INSERT INTO {table}({table}) VALUES ('integrity-check')"), []))
+}
+
+#[test]
+fn damaged_rows_are_reported_by_searches_on_a_fresh_connection() {
+    let dir = std::env::temp_dir().join(format!("vindex-hnsw-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.db");
+    let _ = std::fs::remove_file(&path);
+    {
+        let c = conn_file(&path);
+        c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[8], index=hnsw(m=4, ef_construction=16))")
+            .unwrap();
+        fill(&c, "t", &clustered(300, 8, 4, 43), 1, false);
+        c.execute("UPDATE t_hnsw SET links = x'05ff'", []).unwrap();
+    }
+    // Writing shadow tables directly bypasses the shared cache: empty it, as a new process would.
+    let c = conn_file(&path);
+    let limit: i64 = c.query_row("SELECT vindex_cache_limit()", [], |r| r.get(0)).unwrap();
+    c.query_row("SELECT vindex_cache_limit(0)", [], |_| Ok(())).unwrap();
+    c.query_row("SELECT vindex_cache_limit(?1)", [limit], |_| Ok(())).unwrap();
+    let e = err_of(
+        c.query_row("SELECT rowid FROM t WHERE v MATCH '[1,0,0,0,0,0,0,0]' AND k = 3", [], |r| r.get::<_, i64>(0)),
+    );
+    assert!(e.contains("t_hnsw") && e.contains("node"), "{e}");
+    // Writes refuse too, and change nothing; DROP works.
+    assert!(c.execute("DELETE FROM t WHERE rowid = 1", []).is_err());
+    c.execute_batch("DROP TABLE t").unwrap();
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_copy_of_a_duplicated_vector_is_found() {
+    let c = conn();
+    c.execute_batch(
+        "CREATE VIRTUAL TABLE t USING vindex(v float[16] distance=cosine, index=hnsw(m=6, ef_construction=32))",
+    )
+    .unwrap();
+    let mut vs = clustered(2000, 16, 10, 51);
+    for i in 0..30 {
+        vs[100 + i * 37] = vs[9].clone();
+    }
+    fill(&c, "t", &vs, 1, false);
+    let got = knn(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 40", params![f32_blob(&vs[9])]);
+    let zero: Vec<i64> = got.iter().filter(|r| r.1.abs() < 1e-6).map(|r| r.0).collect();
+    assert_eq!(zero.len(), 31, "every copy (and the original) at distance 0: {got:?}");
+    // Deleting the group's head keeps the others findable.
+    c.execute("DELETE FROM t WHERE rowid = 10", []).unwrap();
+    let got = knn(&c, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 40", params![f32_blob(&vs[9])]);
+    assert_eq!(got.iter().filter(|r| r.1.abs() < 1e-6).count(), 30);
+    integrity(&c, "t");
+}
+
+#[test]
+fn every_element_type_and_metric_finds_its_neighbours() {
+    let c = conn();
+    let base = clustered(1500, 32, 12, 61);
+    let qs = clustered(15, 32, 12, 94);
+    for (decl, wrap) in [
+        ("float[32] distance=l2", "vec_f32"),
+        ("float[32] distance=ip", "vec_f32"),
+        ("float[32] distance=l1", "vec_f32"),
+        ("float16[32] distance=cosine", "vec_f16"),
+        ("int8[32] distance=l2", "vec_int8"),
+        ("bit[32]", "vec_quantize_binary"),
+    ] {
+        c.execute_batch(&format!(
+            "DROP TABLE IF EXISTS h; DROP TABLE IF EXISTS f;
+             CREATE VIRTUAL TABLE h USING vindex(v {decl}, index=hnsw(m=12));
+             CREATE VIRTUAL TABLE f USING vindex(v {decl});"
+        ))
+        .unwrap();
+        // int8 columns get the vectors scaled to -100..100.
+        let int8 = wrap == "vec_int8";
+        let prep = |v: &[f32]| -> String {
+            if int8 { json(&v.iter().map(|x| (x * 100.0).round()).collect::<Vec<_>>()) } else { json(v) }
+        };
+        for t in ["h", "f"] {
+            let tx = c.unchecked_transaction().unwrap();
+            {
+                let mut st = tx.prepare(&format!("INSERT INTO {t}(rowid, v) VALUES (?1, {wrap}(?2))")).unwrap();
+                for (i, v) in base.iter().enumerate() {
+                    st.execute(params![i as i64 + 1, prep(v)]).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        let sql = |t: &str| format!("SELECT rowid, distance FROM {t} WHERE v MATCH {wrap}(?1) AND k = 10");
+        let mut total = 0.0;
+        for q in &qs {
+            let q = prep(q);
+            let got: Vec<i64> = knn(&c, &sql("h"), params![q]).into_iter().map(|r| r.0).collect();
+            let want = knn(&c, &sql("f"), params![q]);
+            assert_eq!(got.len(), 10, "{decl}");
+            // Ties (bits, small integers) make any row at the k-th distance a right answer.
+            let kth = want.last().map_or(0.0, |r| r.1);
+            let good: Vec<i64> = knn(
+                &c,
+                &format!("SELECT rowid, distance FROM f WHERE v MATCH {wrap}(?1) AND distance <= ?2 + 1e-9"),
+                params![q, kth],
+            )
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+            total += got.iter().filter(|g| good.contains(g)).count() as f64 / 10.0;
+        }
+        let r = total / qs.len() as f64;
+        assert!(r >= 0.9, "{decl}: recall@10 {r}");
+        integrity(&c, "h");
+    }
+}
+
+#[test]
+fn a_query_no_code_can_describe_is_answered_exactly() {
+    let c = conn();
+    c.execute_batch(
+        "CREATE VIRTUAL TABLE h USING vindex(v float[4], index=hnsw(m=4, ef_construction=8));
+         CREATE VIRTUAL TABLE f USING vindex(v float[4]);",
+    )
+    .unwrap();
+    let vs = clustered(500, 4, 5, 71);
+    fill(&c, "h", &vs, 1, false);
+    fill(&c, "f", &vs, 1, false);
+    let q = [3e38f32, -3e38, 1.0, 0.0];
+    let sql = |t: &str| format!("SELECT rowid, distance FROM {t} WHERE v MATCH ?1 AND k = 5");
+    assert_eq!(knn(&c, &sql("h"), params![f32_blob(&q)]), knn(&c, &sql("f"), params![f32_blob(&q)]));
+}
