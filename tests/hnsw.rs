@@ -520,3 +520,91 @@ fn a_query_no_code_can_describe_is_answered_exactly() {
     let sql = |t: &str| format!("SELECT rowid, distance FROM {t} WHERE v MATCH ?1 AND k = 5");
     assert_eq!(knn(&c, &sql("h"), params![f32_blob(&q)]), knn(&c, &sql("f"), params![f32_blob(&q)]));
 }
+
+#[test]
+fn optimize_repairs_and_compacts_and_status_tells() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[16], index=hnsw(m=8, ef_construction=48))").unwrap();
+    let vs = clustered(3000, 16, 20, 81);
+    fill(&c, "t", &vs, 1, false);
+    c.execute("DELETE FROM t WHERE rowid % 3 != 0", []).unwrap();
+    let status = |c: &Connection| -> (i64, i64, i64) {
+        c.query_row(
+            "SELECT graph_nodes, deleted_unrepaired, chunks FROM vindex_status WHERE table_name = 't'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let (nodes, unrepaired, chunks_before) = status(&c);
+    assert_eq!(nodes, 1000);
+    assert_eq!(unrepaired, 2000);
+    let live: Vec<(i64, Vec<f32>)> = rows_of(&vs, 1).into_iter().filter(|(id, _)| id % 3 == 0).collect();
+    let qs = clustered(30, 16, 20, 93);
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10";
+    let before = recall(&c, sql, &live, &qs, l2);
+    // ROLLBACK of an optimize changes nothing; a committed one compacts and repairs.
+    let dump0 = graph_dump(&c, "t");
+    c.execute_batch("BEGIN; INSERT INTO t(t) VALUES ('optimize'); ROLLBACK").unwrap();
+    assert_eq!(graph_dump(&c, "t"), dump0);
+    c.execute("INSERT INTO t(t) VALUES ('optimize')", []).unwrap();
+    let (nodes, unrepaired, chunks_after) = status(&c);
+    assert_eq!((nodes, unrepaired), (1000, 0));
+    assert!(chunks_after < chunks_before, "{chunks_after} chunks after optimize, {chunks_before} before");
+    integrity(&c, "t");
+    // No link leads to a free slot any more.
+    let used: std::collections::HashSet<i64> = {
+        let mut st = c
+            .prepare("SELECT (chunk - 1) * (SELECT value FROM t_info WHERE key = 'chunk_capacity') + slot FROM t_rows")
+            .unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().map(|x| x.unwrap()).collect()
+    };
+    let rows: i64 = c.query_row("SELECT count(*) FROM t_hnsw", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows as usize, used.len());
+    let after = recall(&c, sql, &live, &qs, l2);
+    assert!(after >= 0.95 && after >= before - 0.02, "recall {before} before optimize, {after} after");
+    c.execute("INSERT INTO t(t) VALUES ('rebuild')", []).unwrap();
+    let last: String =
+        c.query_row("SELECT last_build FROM vindex_status WHERE table_name = 't'", [], |r| r.get(0)).unwrap();
+    assert!(last.starts_with("1000 nodes in"), "{last}");
+}
+
+#[test]
+fn an_interrupted_build_leaves_the_table_as_it_was() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[16], c integer)").unwrap();
+    let vs = clustered(4000, 16, 20, 83);
+    fill(&c, "t", &vs, 1, true);
+    let before = graph_dump(&c, "t");
+    let codes = count(&c, "SELECT count(*) FROM t_codes");
+    // Interrupt once the build is under way (the progress handler is called by the statements
+    // the build runs between batches).
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = calls.clone();
+    c.progress_handler(1, Some(move || n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 200)).unwrap();
+    let e = err_of(c.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=8, ef_construction=40)')", []));
+    c.progress_handler(0, None::<fn() -> bool>).unwrap();
+    assert!(e.contains("interrupt"), "{e}");
+    assert_eq!(graph_dump(&c, "t"), before);
+    assert_eq!(count(&c, "SELECT count(*) FROM t_codes"), codes);
+    let kind: String =
+        c.query_row("SELECT index_type FROM vindex_status WHERE table_name = 't'", [], |r| r.get(0)).unwrap();
+    assert_eq!(kind, "flat");
+    integrity(&c, "t");
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10";
+    assert_eq!(ids(&c, sql, &vs[0]), brute_force(&rows_of(&vs, 1), &vs[0], K, l2));
+    // Inside a transaction, an interrupt rolls the whole transaction back (as SQLite does for
+    // any interrupted write).
+    c.execute_batch("BEGIN").unwrap();
+    c.execute("DELETE FROM t WHERE rowid = 1", []).unwrap();
+    let n = calls.clone();
+    n.store(0, std::sync::atomic::Ordering::Relaxed);
+    c.progress_handler(1, Some(move || n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 200)).unwrap();
+    assert!(c.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=8, ef_construction=40)')", []).is_err());
+    c.progress_handler(0, None::<fn() -> bool>).unwrap();
+    assert!(c.is_autocommit(), "the transaction was rolled back");
+    assert_eq!(graph_dump(&c, "t"), before);
+    c.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=8, ef_construction=40)')", []).unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM t_hnsw"), 4000);
+    integrity(&c, "t");
+}

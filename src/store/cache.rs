@@ -199,6 +199,8 @@ pub struct Counters {
     /// A graph build under way in this process: nodes linked, and of how many (0 when none).
     pub build_done: AtomicU64,
     pub build_total: AtomicU64,
+    /// The last graph build this process finished: "N nodes in S s on T threads".
+    pub last_build: Mutex<Option<String>>,
 }
 
 /// The cached versions of one table.

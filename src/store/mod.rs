@@ -992,6 +992,18 @@ impl Store {
         self.info_set(&Self::entry_key(col), e.map_or(OwnedValue::Null, |x| OwnedValue::Integer(x as i64)))
     }
 
+    /// The nodes of column `col`'s graph, ascending.
+    pub fn graph_nodes(&self, col: usize) -> Result<Vec<u32>> {
+        let mut st =
+            self.db.prepare(&format!("SELECT id FROM {} WHERE id % 16 = ?1 ORDER BY id", self.names.hnsw()), false)?;
+        st.bind_i64(1, col as i64)?;
+        let mut v = Vec::new();
+        while st.step()? {
+            v.push((st.column_i64(0) / 16) as u32);
+        }
+        Ok(v)
+    }
+
     /// Number of nodes (rows) of column `col`'s graph.
     pub fn graph_rows(&self, col: usize) -> Result<i64> {
         let mut st =

@@ -11,15 +11,20 @@ use super::TableInner;
 use super::overlay::OGraph;
 use crate::error::{Error, Result};
 use crate::index::IndexSpec;
+use crate::index::IndexWriter;
 use crate::index::chunk::SlotCode;
 use crate::index::hnsw::graph::{GraphSource, LEAF, Leaf, MemGraph};
 use crate::index::hnsw::params::{HnswParams, level_of};
 use crate::index::hnsw::space::{MemSpace, SpaceKind};
-use crate::index::hnsw::{build, node_of, space_kind};
+use crate::index::hnsw::{build, insert, node_of, space_kind};
+use crate::store::Loc;
 use crate::value::OwnedValue;
 use crate::vector::from_blob;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+
+/// The `t_info` key counting rows deleted since the last repair pass.
+const STALE_KEY: &str = "hnsw.deleted_unrepaired";
 
 impl TableInner {
     /// Column `col`'s vectors as graph codes, and its nodes (ascending) with their levels.
@@ -61,6 +66,8 @@ impl TableInner {
         counters.build_done.store(0, Ordering::Relaxed);
         let mut graph = MemGraph::default();
         let db = self.db;
+        let started = std::time::Instant::now();
+        let threads = build::threads();
         let r =
             build::build(&mut graph, &space, crate::simd::kernels(), params, &nodes, build::threads(), &mut |done| {
                 counters.build_done.store(done as u64, Ordering::Relaxed);
@@ -70,6 +77,10 @@ impl TableInner {
         counters.build_total.store(0, Ordering::Relaxed);
         counters.build_done.store(0, Ordering::Relaxed);
         r?;
+        if let Ok(mut last) = counters.last_build.lock() {
+            *last =
+                Some(format!("{} nodes in {:.1} s on {threads} threads", nodes.len(), started.elapsed().as_secs_f64()));
+        }
         let s = &self.store;
         s.clear_graph(col)?;
         let mut leaves: HashMap<u32, Leaf> = HashMap::new();
@@ -79,13 +90,101 @@ impl TableInner {
         }
         let entry = graph.entry()?;
         s.set_graph_entry(col, entry)?;
-        s.info_set(&format!("hnsw.{col:02}.stale"), OwnedValue::Integer(0))?;
+        s.info_set(STALE_KEY, OwnedValue::Integer(0))?;
         let mut ov = self.overlay()?;
         ov.changes.everything();
         if let Some(g) = ov.graphs.get_mut(col) {
             *g = OGraph { leaves, entry: Some(entry) };
         }
         Ok(())
+    }
+
+    /// The repair pass of `'optimize'` on a graph table: every node's lists lose their links
+    /// to deleted rows (relinked from the remaining neighbours' neighbours). Bounded by one
+    /// pass over the nodes. Returns the nodes rewritten.
+    pub fn repair_graphs(&self) -> Result<usize> {
+        let IndexSpec::Hnsw(params) = self.spec.borrow().clone() else { return Ok(0) };
+        let kernels = crate::simd::kernels();
+        let mut fixed = 0;
+        self.unit(|| {
+            for col in 0..self.store.cols.len() {
+                let nodes = self.store.graph_nodes(col)?;
+                let mut ov = self.overlay()?;
+                let mut w = super::update::Writer::new(&self.store, &mut ov, self.graph_links());
+                w.with_graph(col, &mut |g, sp| {
+                    for &n in &nodes {
+                        if insert::repair(g, sp, kernels, &params, n)? {
+                            fixed += 1;
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            self.store.info_set(STALE_KEY, OwnedValue::Integer(0))
+        })?;
+        Ok(fixed)
+    }
+
+    /// After 'optimize' moved rows (`moves`: from, to), give their graph nodes the numbers of
+    /// their new slots, in every node, link and group: the graph keeps its shape.
+    pub fn relabel_graphs(&self, moves: &[(Loc, Loc)]) -> Result<()> {
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let cap = self.store.capacity;
+        let map: HashMap<u32, u32> =
+            moves.iter().map(|(f, t)| (node_of(f.chunk, f.slot, cap), node_of(t.chunk, t.slot, cap))).collect();
+        let to = |x: u32| map.get(&x).copied().unwrap_or(x);
+        for col in 0..self.store.cols.len() {
+            let nodes = self.store.graph_nodes(col)?;
+            let mut ov = self.overlay()?;
+            let mut w = super::update::Writer::new(&self.store, &mut ov, self.graph_links());
+            w.with_graph(col, &mut |g, _| {
+                for &n in &nodes {
+                    let Some(old) = g.node(n)?.cloned() else { continue };
+                    let mut node = old.clone();
+                    for list in node.links.iter_mut() {
+                        for x in list.iter_mut() {
+                            *x = to(*x);
+                        }
+                        list.sort_unstable();
+                    }
+                    for x in node.dups.iter_mut() {
+                        *x = to(*x);
+                    }
+                    node.dups.sort_unstable();
+                    node.head = node.head.map(to);
+                    let m = to(n);
+                    if m != n {
+                        g.remove_node(n)?;
+                        g.set_node(m, node)?;
+                    } else if node != old {
+                        g.set_node(n, node)?;
+                    }
+                }
+                if let Some(e) = g.entry()?
+                    && to(e) != e
+                {
+                    g.set_entry(Some(to(e)))?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Rows deleted since the graph's last repair pass (`vindex_status.deleted_unrepaired`).
+    pub fn deleted_unrepaired(&self) -> Result<i64> {
+        Ok(match self.store.info_get(STALE_KEY)? {
+            Some(OwnedValue::Integer(i)) => i,
+            _ => 0,
+        })
+    }
+
+    /// Count a deleted row of a graph table (inside the deleting unit).
+    pub fn count_unrepaired(&self) -> Result<()> {
+        let n = self.deleted_unrepaired()?;
+        self.store.info_set(STALE_KEY, OwnedValue::Integer(n + 1))
     }
 
     /// `'rebuild'` of a graph table: every column's graph built again from its vectors.

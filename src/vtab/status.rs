@@ -46,6 +46,8 @@ const COLUMNS: &[&str] = &[
     "graph_nodes",
     "graph_top_level",
     "build_progress",
+    "deleted_unrepaired",
+    "last_build",
     "error",
 ];
 
@@ -153,6 +155,11 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
         OwnedValue::Null
     };
     let is_graph = s.is_graph();
+    let unrepaired = if is_graph { OwnedValue::Integer(inner.deleted_unrepaired()?) } else { OwnedValue::Null };
+    let last_build = match c.last_build.lock().ok().and_then(|l| l.clone()) {
+        Some(t) => OwnedValue::Text(t),
+        None => OwnedValue::Null,
+    };
     let mut out = Vec::new();
     for (vi, (_, col)) in inner.def.vectors().enumerate() {
         let ColumnKind::Vector { ty, dims, metric, .. } = col.kind else { continue };
@@ -206,6 +213,8 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
             graph.0,
             graph.1,
             progress.clone(),
+            unrepaired.clone(),
+            last_build.clone(),
             OwnedValue::Null,
         ]);
     }

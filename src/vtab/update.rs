@@ -56,10 +56,16 @@ fn rowid_value(v: SqlValue<'_>, what: &str) -> Result<Option<i64>> {
 
 /// The index writer of one write: codes go to the pages and to the overlay's copy; graph
 /// changes through a [`GraphWriter`].
-struct Writer<'a> {
+pub struct Writer<'a> {
     store: &'a Store,
     ov: &'a mut Overlay,
     links: (usize, usize),
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(store: &'a Store, ov: &'a mut Overlay, links: (usize, usize)) -> Writer<'a> {
+        Writer { store, ov, links }
+    }
 }
 
 impl IndexWriter for Writer<'_> {
@@ -456,19 +462,30 @@ impl TableInner {
         if self.store.n_aux() > 0 {
             self.store.delete_aux(rowid)?;
         }
+        if self.store.is_graph() {
+            self.count_unrepaired()?;
+        }
         self.release_slot(loc)
     }
 
     /// Free a slot: zero its vectors and codes, clear its bit and rowid, drop the chunk when it
     /// empties.
     fn release_slot(&self, loc: Loc) -> Result<()> {
+        self.release_slot_with(loc, true)
+    }
+
+    /// [`Self::release_slot`]; `hooks` = false leaves the indexes alone (a move by 'optimize'
+    /// relabels graph nodes instead).
+    fn release_slot_with(&self, loc: Loc, hooks: bool) -> Result<()> {
         let mut ov = self.overlay()?;
         let used = ov.chunk_mut(&self.store, loc.chunk)?.map_or(0, |c| c.maps.used);
         let links = self.graph_links();
         for c in 0..self.store.cols.len() {
             // The index first (a graph relinks around the node while its vector is there).
-            let mut w = Writer { store: &self.store, ov: &mut ov, links };
-            self.indexes.borrow()[c].on_delete(&mut w, c, loc.chunk, loc.slot)?;
+            if hooks {
+                let mut w = Writer { store: &self.store, ov: &mut ov, links };
+                self.indexes.borrow()[c].on_delete(&mut w, c, loc.chunk, loc.slot)?;
+            }
             if used > 1 {
                 let zeros = vec![0u8; self.store.cols[c].bytes];
                 self.store.write_vector(c, loc, &zeros)?;
@@ -568,7 +585,9 @@ impl TableInner {
     }
 
     /// Move the row in `from` to the free slot `to` (used by optimize).
-    fn move_row(&self, rowid: i64, from: Loc, to: Loc) -> Result<()> {
+    /// On a graph table the indexes are not told (`hooks` false): the caller relabels the
+    /// row's graph nodes afterwards.
+    fn move_row(&self, rowid: i64, from: Loc, to: Loc, hooks: bool) -> Result<()> {
         let mut bytes: Vec<Vec<u8>> = Vec::new();
         for c in 0..self.store.cols.len() {
             let mut b = vec![0u8; self.store.cols[c].bytes];
@@ -579,19 +598,39 @@ impl TableInner {
             let mut ov = self.overlay()?;
             self.set_slot(&mut ov, to, Some(rowid), false)?;
             for (c, b) in bytes.iter().enumerate() {
-                self.write_vector(&mut ov, c, to, b)?;
+                if hooks {
+                    self.write_vector(&mut ov, c, to, b)?;
+                } else {
+                    self.store.write_vector(c, to, b)?;
+                    self.mirror_vector(&mut ov, c, to, b);
+                }
             }
         }
         self.store.update_row(
             rowid,
             &[("chunk".into(), OwnedValue::Integer(to.chunk)), ("slot".into(), OwnedValue::Integer(to.slot as i64))],
         )?;
-        self.release_slot(from)
+        self.release_slot_with(from, hooks)
     }
 
     /// Fill holes left by deletes with rows from the last chunks, dropping chunks that empty.
     /// Returns the number of rows moved.
     pub fn optimize(&self) -> Result<usize> {
+        let graph = self.store.is_graph();
+        if graph {
+            // Moves and the relabelling of their graph nodes are one unit.
+            return self.unit(|| {
+                let mut moves = Vec::new();
+                let n = self.compact(false, &mut moves)?;
+                self.relabel_graphs(&moves)?;
+                Ok(n)
+            });
+        }
+        self.compact(true, &mut Vec::new())
+    }
+
+    /// The moves of [`Self::optimize`]; each (from, to) is recorded in `moves`.
+    fn compact(&self, hooks: bool, moves: &mut Vec<(Loc, Loc)>) -> Result<usize> {
         let mut moved = 0;
         loop {
             let (room, _) = self.store.room()?;
@@ -609,7 +648,9 @@ impl TableInner {
                 break;
             };
             let rowid = last_maps.rowids[from];
-            self.unit(|| self.move_row(rowid, Loc { chunk: last, slot: from }, Loc { chunk: hole_chunk, slot: to }))?;
+            let (from, to) = (Loc { chunk: last, slot: from }, Loc { chunk: hole_chunk, slot: to });
+            self.unit(|| self.move_row(rowid, from, to, hooks))?;
+            moves.push((from, to));
             moved += 1;
         }
         Ok(moved)
@@ -708,7 +749,10 @@ impl TableInner {
                     Err(Error::corrupt(format!("integrity-check of {} failed: {}", self.tname(), problems.join("; "))))
                 }
             }
-            "optimize" => self.optimize().map(|_| ()),
+            "optimize" => {
+                self.optimize()?;
+                self.repair_graphs().map(|_| ())
+            }
             "rebuild" if self.store.is_graph() => {
                 self.optimize()?;
                 self.rebuild_graphs()

@@ -110,14 +110,24 @@ pub(super) fn link_back(
         return Ok(());
     }
     list.push(add);
-    let live: Vec<u32> = list.iter().copied().filter(|&x| x != n).collect();
-    let base = Probe::from(code);
-    let mut cands = ranked(space, kernels, &base, live.into_iter())?;
-    if cands.len() > max {
-        node.links[level] = select(space, kernels, &cands, max)?;
+    let mut live: Vec<u32> = Vec::with_capacity(list.len());
+    for x in list {
+        if x != n && space.code(x)?.is_some() {
+            live.push(x);
+        }
+    }
+    live.sort_unstable();
+    live.dedup();
+    if live.len() > max {
+        // Full: keep the best spread of them (distances are needed only now).
+        let base = Probe::from(code);
+        let cands = ranked(space, kernels, &base, live.into_iter())?;
+        let mut kept = select(space, kernels, &cands, max)?;
+        // Lists are ascending in memory as on disk, so every copy of a graph searches alike.
+        kept.sort_unstable();
+        node.links[level] = kept;
     } else {
-        cands.sort_unstable_by_key(|c| c.n);
-        node.links[level] = cands.iter().map(|c| c.n).collect();
+        node.links[level] = live;
     }
     graph.set_node(n, node)
 }
