@@ -64,7 +64,7 @@ impl TableInner {
         let counters = &self.cache.counters;
         counters.build_total.store(nodes.len() as u64, Ordering::Relaxed);
         counters.build_done.store(0, Ordering::Relaxed);
-        let mut graph = MemGraph::default();
+        let mut graph = MemGraph::with_links(params.max_links(0));
         let db = self.db;
         let started = std::time::Instant::now();
         let threads = build::threads();

@@ -210,6 +210,14 @@ pub trait GraphSource {
     fn entry(&self) -> Result<Option<u32>>;
     /// Node `n`, if it is in the graph.
     fn node(&self, n: u32) -> Result<Option<&Node>>;
+    /// A hint that node `n`'s links are read soon.
+    #[inline]
+    fn prefetch(&self, _n: u32) {}
+    /// Node `n`'s neighbours on `level` (None: no such node).
+    #[inline]
+    fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
+        Ok(self.node(n)?.map(|x| x.layer(level)))
+    }
 }
 
 /// Write access: each change is made in the caller's pages and memory at once.
@@ -229,9 +237,48 @@ pub struct MemGraph {
     pub entry: Option<u32>,
     pub nodes: Vec<Option<Node>>,
     count: usize,
+    /// Layer 0 again, as fixed-size records (a count, then up to `stride − 1` links), so a
+    /// search reads a node's neighbours from one place; off when `stride` is 0.
+    flat: Vec<u32>,
+    stride: usize,
 }
 
 impl MemGraph {
+    /// A graph whose layer-0 lists hold at most `max0` links, kept flat for fast searches.
+    pub fn with_links(max0: usize) -> MemGraph {
+        MemGraph { stride: max0 + 1, ..MemGraph::default() }
+    }
+
+    /// The record count of a node that is not in the graph.
+    const ABSENT: u32 = u32::MAX;
+
+    fn set_flat(&mut self, n: u32, list: Option<&[u32]>) {
+        if self.stride == 0 {
+            return;
+        }
+        let list = match list {
+            Some(l) => l,
+            None => {
+                if let Some(c) = self.flat.get_mut(n as usize * self.stride) {
+                    *c = Self::ABSENT;
+                }
+                return;
+            }
+        };
+        if list.len() >= self.stride {
+            // Longer than promised: search through the nodes instead.
+            self.stride = 0;
+            self.flat = Vec::new();
+            return;
+        }
+        let i = n as usize * self.stride;
+        if i + self.stride > self.flat.len() {
+            self.flat.resize(i + self.stride, Self::ABSENT);
+        }
+        self.flat[i] = list.len() as u32;
+        self.flat[i + 1..i + 1 + list.len()].copy_from_slice(list);
+    }
+
     /// Nodes in the graph.
     pub fn len(&self) -> usize {
         self.count
@@ -253,6 +300,24 @@ impl GraphSource for MemGraph {
     fn node(&self, n: u32) -> Result<Option<&Node>> {
         Ok(self.nodes.get(n as usize).and_then(|x| x.as_ref()))
     }
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        let i = n as usize * self.stride;
+        if let Some(r) = self.flat.get(i..i + self.stride) {
+            crate::simd::prefetch(bytemuck::cast_slice(r));
+        }
+    }
+    #[inline]
+    fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
+        if level == 0 && self.stride > 0 {
+            let i = n as usize * self.stride;
+            return Ok(match self.flat.get(i) {
+                Some(&c) if c != Self::ABSENT => self.flat.get(i + 1..i + 1 + c as usize),
+                _ => None,
+            });
+        }
+        Ok(self.node(n)?.map(|x| x.layer(level)))
+    }
 }
 
 impl GraphSink for MemGraph {
@@ -264,6 +329,8 @@ impl GraphSink for MemGraph {
         if self.nodes[i].is_none() {
             self.count += 1;
         }
+        let l0 = node.layer(0).to_vec();
+        self.set_flat(n, Some(&l0));
         self.nodes[i] = Some(node);
         Ok(())
     }
@@ -272,6 +339,7 @@ impl GraphSink for MemGraph {
             && x.take().is_some()
         {
             self.count -= 1;
+            self.set_flat(n, None);
         }
         Ok(())
     }

@@ -29,20 +29,22 @@ impl Ord for Cand {
     }
 }
 
-/// The searches of one graph and space.
-pub struct Searcher<'a> {
-    pub graph: &'a dyn GraphSource,
-    pub space: &'a dyn Space,
+/// The searches of one graph and space: generic, so that the bulk build's in-memory graph and
+/// codes are read without dynamic calls; the table's are `dyn`.
+pub struct Searcher<'a, G: GraphSource + ?Sized = dyn GraphSource, S: Space + ?Sized = dyn Space> {
+    pub graph: &'a G,
+    pub space: &'a S,
     pub kernels: &'a Kernels,
     /// Nodes expanded (for statistics and work limits).
     pub expanded: std::cell::Cell<usize>,
 }
 
-impl<'a> Searcher<'a> {
-    pub fn new(graph: &'a dyn GraphSource, space: &'a dyn Space, kernels: &'a Kernels) -> Self {
+impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
+    pub fn new(graph: &'a G, space: &'a S, kernels: &'a Kernels) -> Self {
         Searcher { graph, space, kernels, expanded: std::cell::Cell::new(0) }
     }
 
+    #[inline]
     fn dist(&self, p: &Probe<'_>, n: u32) -> Result<Option<f64>> {
         distance(self.space, self.kernels, p, n)
     }
@@ -87,9 +89,12 @@ impl<'a> Searcher<'a> {
             if best.len() >= ef && best.peek().is_some_and(|w| c.d > w.d) {
                 break;
             }
-            let Some(node) = self.graph.node(c.n)? else { continue };
+            let Some(list) = self.graph.links(c.n, level)? else { continue };
             self.expanded.set(self.expanded.get() + 1);
-            for &m in node.layer(level) {
+            for &m in list {
+                self.space.prefetch(m);
+            }
+            for &m in list {
                 if !visited.insert(m) {
                     continue;
                 }
@@ -97,6 +102,7 @@ impl<'a> Searcher<'a> {
                 let cand = Cand { d, n: m };
                 let worst = best.peek().copied();
                 if best.len() < ef || worst.is_some_and(|w| cand < w) {
+                    self.graph.prefetch(m);
                     todo.push(Reverse(cand));
                     if admit(m) {
                         best.push(cand);
@@ -120,9 +126,9 @@ impl<'a> Searcher<'a> {
         let mut level = top;
         while level > to {
             // Greedy: move to the nearest neighbour while it is nearer.
-            while let Some(node) = self.graph.node(cur.n)? {
+            while let Some(list) = self.graph.links(cur.n, level)? {
                 let mut moved = false;
-                for &m in node.layer(level) {
+                for &m in list {
                     if let Some(d) = self.dist(p, m)? {
                         let c = Cand { d, n: m };
                         if c < cur {

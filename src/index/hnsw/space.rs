@@ -39,6 +39,9 @@ pub trait Space {
     }
     /// Node `n`'s code; None when its slot holds no row.
     fn code(&self, n: u32) -> Result<Option<NodeCode<'_>>>;
+    /// A hint that node `n`'s code is read soon.
+    #[inline]
+    fn prefetch(&self, _n: u32) {}
 }
 
 /// What distances are measured from: a query's code or a node's.
@@ -88,7 +91,7 @@ pub fn between(kind: SpaceKind, metric: Metric, k: &Kernels, a: &Probe<'_>, b: &
 
 /// Estimated distance from `p` to node `n` (None: no such node; +∞: no code).
 #[inline]
-pub fn distance(space: &dyn Space, kernels: &Kernels, p: &Probe<'_>, n: u32) -> Result<Option<f64>> {
+pub fn distance<S: Space + ?Sized>(space: &S, kernels: &Kernels, p: &Probe<'_>, n: u32) -> Result<Option<f64>> {
     Ok(space.code(n)?.map(|c| between(space.kind(), space.metric(), kernels, p, &Probe::from(c))))
 }
 
@@ -140,33 +143,46 @@ pub fn with_visited<R>(f: impl FnOnce(&mut Visited) -> R) -> R {
     r
 }
 
-/// Codes in plain memory: the bulk build's, and the tests'.
+/// Codes in plain memory: the bulk build's, and the tests'. One record per node — the code,
+/// then rowid, scale and norm — so a distance touches one place in memory.
 pub struct MemSpace {
     pub metric: Metric,
     pub kind: SpaceKind,
     pub dims: usize,
-    pub codes: Vec<i8>,
-    /// Per node: (rowid, scale, norm), or None for an empty slot.
-    pub params: Vec<Option<(i64, f32, f32)>>,
+    stride: usize,
+    data: Vec<u8>,
+    /// Nodes that have a code, as a bitmap.
+    live: Vec<u64>,
 }
 
 impl MemSpace {
     pub fn new(metric: Metric, dims: usize) -> Self {
-        MemSpace { metric, kind: SpaceKind::Sq8, dims, codes: Vec::new(), params: Vec::new() }
+        MemSpace { metric, kind: SpaceKind::Sq8, dims, stride: dims + 16, data: Vec::new(), live: Vec::new() }
+    }
+    /// Room for nodes below `n` without growing.
+    pub fn reserve(&mut self, n: usize) {
+        self.data.reserve((n * self.stride).saturating_sub(self.data.len()));
     }
     /// Set node `n` from a coded vector.
     pub fn set(&mut self, n: u32, rowid: i64, code: &[i8], scale: f32, norm: f32) {
-        let n = n as usize;
-        if n >= self.params.len() {
-            self.params.resize(n + 1, None);
-            self.codes.resize((n + 1) * self.dims, 0);
+        let i = n as usize;
+        if (i + 1) * self.stride > self.data.len() {
+            self.data.resize((i + 1) * self.stride, 0);
         }
-        self.codes[n * self.dims..(n + 1) * self.dims].copy_from_slice(code);
-        self.params[n] = Some((rowid, scale, norm));
+        if i / 64 >= self.live.len() {
+            self.live.resize(i / 64 + 1, 0);
+        }
+        let r = &mut self.data[i * self.stride..(i + 1) * self.stride];
+        r[..self.dims].copy_from_slice(bytemuck::cast_slice(code));
+        r[self.dims..self.dims + 8].copy_from_slice(&rowid.to_le_bytes());
+        r[self.dims + 8..self.dims + 12].copy_from_slice(&scale.to_le_bytes());
+        r[self.dims + 12..self.dims + 16].copy_from_slice(&norm.to_le_bytes());
+        self.live[i / 64] |= 1 << (i % 64);
     }
     pub fn clear(&mut self, n: u32) {
-        if let Some(p) = self.params.get_mut(n as usize) {
-            *p = None;
+        let i = n as usize;
+        if let Some(w) = self.live.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
         }
     }
 }
@@ -178,13 +194,27 @@ impl Space for MemSpace {
     fn kind(&self) -> SpaceKind {
         self.kind
     }
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        let i = n as usize * self.stride;
+        if let Some(r) = self.data.get(i..i + self.stride) {
+            crate::simd::prefetch(r);
+        }
+    }
+    #[inline]
     fn code(&self, n: u32) -> Result<Option<NodeCode<'_>>> {
         let i = n as usize;
-        Ok(self.params.get(i).copied().flatten().map(|(rowid, scale, norm)| NodeCode {
-            rowid,
-            code: &self.codes[i * self.dims..(i + 1) * self.dims],
-            scale,
-            norm,
+        if self.live.get(i / 64).is_none_or(|w| w & (1 << (i % 64)) == 0) {
+            return Ok(None);
+        }
+        let r = &self.data[i * self.stride..(i + 1) * self.stride];
+        let (code, rest) = r.split_at(self.dims);
+        let f = |a: usize| f32::from_le_bytes([rest[a], rest[a + 1], rest[a + 2], rest[a + 3]]);
+        Ok(Some(NodeCode {
+            rowid: i64::from_le_bytes(rest[..8].try_into().unwrap_or([0; 8])),
+            code: bytemuck::cast_slice(code),
+            scale: f(8),
+            norm: f(12),
         }))
     }
 }

@@ -140,7 +140,8 @@ impl QueryCode {
 /// The distance two coded vectors have, estimated from their codes: `s_a·s_b·(c_a·c_b)` for
 /// the dot product, with the vectors' norms. What graph searches navigate by (exact integer
 /// arithmetic on the codes, so every CPU gets the same numbers); results are rescored exactly.
-/// +∞ for a vector without a code, or cosine with a zero vector.
+/// +∞ for a vector without a code, or cosine with a zero vector. Under l2 it is the squared
+/// distance (graph searches only compare these with each other).
 #[inline]
 pub fn approx_distance(metric: Metric, dot_codes: i64, (sa, na): (f32, f32), (sb, nb): (f32, f32)) -> f64 {
     if !(sa.is_finite() && sb.is_finite() && na.is_finite() && nb.is_finite()) {
@@ -153,7 +154,8 @@ pub fn approx_distance(metric: Metric, dot_codes: i64, (sa, na): (f32, f32), (sb
             let d = na * nb;
             if d == 0.0 { f64::INFINITY } else { 1.0 - dot / d }
         }
-        Metric::L2 => (na * na + nb * nb - 2.0 * dot).max(0.0).sqrt(),
+        // Squared: monotone in the distance, which is all a graph search compares.
+        Metric::L2 => (na * na + nb * nb - 2.0 * dot).max(0.0),
         Metric::Ip => -dot,
         _ => f64::INFINITY,
     }
