@@ -3,6 +3,10 @@
 
 pub mod api;
 pub mod entry;
+/// Fault injection for tests (a failing SQLite allocator); not part of the API.
+#[cfg(not(feature = "loadable"))]
+#[doc(hidden)]
+pub mod fault;
 pub mod func;
 pub mod stmt;
 pub mod value;
