@@ -8,10 +8,10 @@ FUZZ_TOOLCHAIN ?= nightly
 FUZZ_TARGETS := vector_parse sql_functions create_args shadow_corrupt
 # Seconds per target in `make test`; runs per target in `make stress` (10^7 in all).
 FUZZ_SECONDS ?= 20
-FUZZ_STRESS_RUNS_vector_parse ?= 6000000
+FUZZ_STRESS_RUNS_vector_parse ?= 7000000
 FUZZ_STRESS_RUNS_create_args ?= 3000000
 FUZZ_STRESS_RUNS_sql_functions ?= 900000
-FUZZ_STRESS_RUNS_shadow_corrupt ?= 100000
+FUZZ_STRESS_RUNS_shadow_corrupt ?= 30000
 # No allocation stacks: several times faster, and a crash is re-run with full reports anyway.
 FUZZ_ASAN_OPTIONS ?= malloc_context_size=0:detect_leaks=1
 # Builds go to a cache outside the work tree, so a fresh clone (CI) on the same machine
