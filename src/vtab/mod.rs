@@ -145,6 +145,10 @@ pub struct TableInner {
     pub rollbacks: Cell<u64>,
     /// The (generation, epoch) at which `spec` was last read from `t_info`.
     spec_seen: Cell<(i64, i64)>,
+    /// A ROLLBACK (2) or ROLLBACK TO (1) that came while `tx` was in use — SQLite rolls back
+    /// from inside a nested statement that fails without a statement journal (out of memory):
+    /// applied when `tx` is next taken.
+    pending: Cell<u8>,
     /// Why the table cannot be used (another format version, a damaged info row): every use
     /// but DROP TABLE, RENAME and 'upgrade' reports it.
     pub broken: RefCell<Option<Error>>,
@@ -159,6 +163,22 @@ pub(super) fn indexes_for(def: &TableDef, spec: &IndexSpec, seed: i64) -> Vec<Bo
         .into_iter()
         .map(|l| crate::index::open(spec, ColumnInfo::new(l.ty, l.dims, l.metric), seed))
         .collect()
+}
+
+/// Whether an error says nothing about the table itself (the same statement may work later).
+fn is_transient(e: &Error) -> bool {
+    use libsqlite3_sys as f;
+    matches!(
+        e.code() & 0xff,
+        f::SQLITE_NOMEM
+            | f::SQLITE_BUSY
+            | f::SQLITE_LOCKED
+            | f::SQLITE_IOERR
+            | f::SQLITE_INTERRUPT
+            | f::SQLITE_FULL
+            | f::SQLITE_CANTOPEN
+            | f::SQLITE_PROTOCOL
+    )
 }
 
 /// The index the table's `t_info` row names.
@@ -201,6 +221,8 @@ impl VindexTable {
                 ));
                 (s, Some(e))
             }
+            // Out of memory, busy, I/O: the next statement may succeed, so no broken table.
+            Err(e) if is_transient(&e) => return Err(e),
             Err(e) => (Store::unusable(db, names.clone(), &def), Some(e)),
         };
         let spec = stored_spec(&store).unwrap_or_else(|| def.index.clone());
@@ -223,6 +245,7 @@ impl VindexTable {
             writes: Cell::new(0),
             rollbacks: Cell::new(0),
             spec_seen: Cell::new((i64::MIN, 0)),
+            pending: Cell::new(0),
             broken: RefCell::new(broken),
         });
         reg.add(&inner);
@@ -280,6 +303,7 @@ impl TableInner {
     /// Bring a stale overlay back in line with the pages (or drop it, when the transaction's
     /// first write was rolled back).
     fn settle_overlay(&self, tx: &mut Tx) -> Result<()> {
+        self.apply_pending(tx);
         let Some(ov) = tx.overlay.as_mut() else { return Ok(()) };
         if !ov.stale {
             return Ok(());
@@ -328,8 +352,40 @@ impl TableInner {
     /// The writes of this transaction were rolled back under the overlay (ROLLBACK TO, or an
     /// undone write): reload before the next use.
     pub fn overlay_stale(&self) {
-        if let Some(ov) = self.tx.borrow_mut().overlay.as_mut() {
-            ov.stale = true;
+        match self.tx.try_borrow_mut() {
+            Ok(mut tx) => {
+                self.apply_pending(&mut tx);
+                if let Some(ov) = tx.overlay.as_mut() {
+                    ov.stale = true;
+                }
+            }
+            Err(_) => self.pending.set(self.pending.get().max(1)),
+        }
+    }
+
+    /// The transaction was rolled back (all of it, or to a savepoint).
+    fn rolled_back(&self, all: bool) {
+        self.rollbacks.set(self.rollbacks.get() + 1);
+        self.spec_seen.set((i64::MIN, 0));
+        if !all {
+            return self.overlay_stale();
+        }
+        match self.tx.try_borrow_mut() {
+            Ok(mut tx) => tx.overlay = None,
+            Err(_) => self.pending.set(2),
+        }
+    }
+
+    /// Apply a rollback that arrived while `tx` was in use.
+    fn apply_pending(&self, tx: &mut Tx) {
+        match self.pending.replace(0) {
+            2 => tx.overlay = None,
+            1 => {
+                if let Some(ov) = tx.overlay.as_mut() {
+                    ov.stale = true;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -377,7 +433,11 @@ impl VTab for VindexTable {
         r
     }
     fn begin(&self) -> Result<()> {
-        self.inner.tx.borrow_mut().overlay = None;
+        let t = &self.inner;
+        t.pending.set(0);
+        if let Ok(mut tx) = t.tx.try_borrow_mut() {
+            tx.overlay = None;
+        }
         Ok(())
     }
     fn sync(&self) -> Result<()> {
@@ -394,7 +454,11 @@ impl VTab for VindexTable {
     }
     fn commit(&self) -> Result<()> {
         let t = &self.inner;
-        let ov = t.tx.borrow_mut().overlay.take();
+        let ov = {
+            let mut tx = t.tx.borrow_mut();
+            t.apply_pending(&mut tx);
+            tx.overlay.take()
+        };
         if let Some(ov) = ov
             && crate::store::cache::cache_limit() > 0
         {
@@ -405,17 +469,11 @@ impl VTab for VindexTable {
         Ok(())
     }
     fn rollback(&self) -> Result<()> {
-        let t = &self.inner;
-        t.tx.borrow_mut().overlay = None;
-        t.rollbacks.set(t.rollbacks.get() + 1);
-        t.spec_seen.set((i64::MIN, 0));
+        self.inner.rolled_back(true);
         Ok(())
     }
     fn rollback_to(&self, _n: i32) -> Result<()> {
-        let t = &self.inner;
-        t.overlay_stale();
-        t.rollbacks.set(t.rollbacks.get() + 1);
-        t.spec_seen.set((i64::MIN, 0));
+        self.inner.rolled_back(false);
         Ok(())
     }
     fn rename(&self, new_name: &str) -> Result<()> {
