@@ -39,7 +39,7 @@ pub fn threads() -> usize {
 }
 
 /// Largest batch of nodes searched against one state of the graph.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 64;
 
 fn batch_size(linked: usize) -> usize {
     (linked / 16).clamp(1, MAX_BATCH)
@@ -147,24 +147,25 @@ fn link_found(
     };
     let mut node = Node::new(level);
     let mut chosen: Vec<(usize, Vec<u32>)> = Vec::new();
-    let mut nearest: Vec<Cand> = found.iter().find(|(fl, _)| *fl == 0).map(|(_, w)| w.clone()).unwrap_or_default();
-    for &(e, _) in earlier {
+    // The batch's earlier nodes (heads only: members are found through their heads), with
+    // their distances, computed once for every layer.
+    let mut near_earlier: Vec<(Cand, u8)> = Vec::with_capacity(earlier.len());
+    for &(e, el) in earlier {
         if let Some(d) = distance(space, kernels, &p, e)? {
-            nearest.push(Cand { d, n: e });
+            near_earlier.push((Cand { d, n: e }, el));
         }
     }
+    let mut nearest: Vec<Cand> = found.iter().find(|(fl, _)| *fl == 0).map(|(_, w)| w.clone()).unwrap_or_default();
+    nearest.extend(near_earlier.iter().map(|(c, _)| *c));
     nearest.sort_unstable();
     if let Some(head) = insert::group_for(&*graph, space, n, &nearest)? {
         return insert::join_group(graph, head, n);
     }
     for l in 0..=(level as usize).min(top) {
         let mut cands: Vec<Cand> = found.iter().find(|(fl, _)| *fl == l).map(|(_, w)| w.clone()).unwrap_or_default();
-        for &(e, el) in earlier {
-            if el as usize >= l
-                && graph.node(e)?.is_some_and(|x| x.head.is_none())
-                && let Some(d) = distance(space, kernels, &p, e)?
-            {
-                cands.push(Cand { d, n: e });
+        for &(c, el) in &near_earlier {
+            if el as usize >= l && graph.node(c.n)?.is_some_and(|x| x.head.is_none()) {
+                cands.push(c);
             }
         }
         cands.sort_unstable();
