@@ -69,7 +69,9 @@ impl ColLayout {
 
 /// The row key of a chunk's vector (and code) row for vector column `col`.
 pub fn col_row_id(chunk: i64, col: usize) -> i64 {
-    chunk * 16 + col as i64
+    // Chunk ids are checked to be in 1..=MAX_CHUNK_ID where they are read; a damaged one that
+    // slipped through names some other (or no) row rather than overflowing.
+    chunk.wrapping_mul(16).wrapping_add(col as i64)
 }
 
 enum UndoOp {
@@ -567,7 +569,11 @@ impl Store {
         let mut st = self.stmts.get(&sql)?;
         let mut out = Vec::new();
         while st.step()? {
-            out.push(st.column_i64(0));
+            let id = st.column_i64(0);
+            if !(1..=MAX_CHUNK_ID).contains(&id) {
+                return Err(Error::corrupt(format!("{}: chunk id {id} is out of range", self.names.raw("chunks"))));
+            }
+            out.push(id);
         }
         Ok(out)
     }
