@@ -175,11 +175,57 @@ impl SlotCode {
     }
 }
 
+/// int8 codes of one chunk laid out for graph navigation: per slot one record — the code, then
+/// its scale and L2 norm (float32) — so a distance reads one place in memory. Computed from
+/// the vectors in memory (graph tables keep no codes on disk).
+#[derive(Clone)]
+pub struct NodeCodes {
+    pub dims: usize,
+    stride: usize,
+    data: AlignedBuf,
+}
+
+impl NodeCodes {
+    pub fn zeroed(capacity: usize, dims: usize) -> NodeCodes {
+        let stride = dims + 8;
+        NodeCodes { dims, stride, data: AlignedBuf::zeroed(capacity * stride) }
+    }
+    pub fn set(&mut self, slot: usize, code: &SlotCode) {
+        let (d, st) = (self.dims, self.stride);
+        if let Some(r) = self.data.bytes_mut().get_mut(slot * st..(slot + 1) * st) {
+            r[..d].copy_from_slice(bytemuck::cast_slice(&code.code));
+            r[d..d + 4].copy_from_slice(&code.scale.to_le_bytes());
+            r[d + 4..d + 8].copy_from_slice(&code.norm.to_le_bytes());
+        }
+    }
+    /// (code, scale, norm) of `slot`.
+    #[inline]
+    pub fn get(&self, slot: usize) -> Option<(&[i8], f32, f32)> {
+        let (d, st) = (self.dims, self.stride);
+        let r = self.data.bytes().get(slot * st..(slot + 1) * st)?;
+        let f = |a: usize| f32::from_le_bytes([r[a], r[a + 1], r[a + 2], r[a + 3]]);
+        Some((bytemuck::cast_slice(&r[..d]), f(d), f(d + 4)))
+    }
+    /// A hint that `slot` is read soon.
+    #[inline]
+    pub fn prefetch(&self, slot: usize) {
+        let st = self.stride;
+        if let Some(r) = self.data.bytes().get(slot * st..(slot + 1) * st) {
+            crate::simd::prefetch(r);
+        }
+    }
+    pub fn mem_bytes(&self) -> usize {
+        self.data.len()
+    }
+}
+
 /// What a scan of one column of one chunk reads, kept in memory when the budget allows.
 pub enum ColData {
     Codes(ChunkCodes),
     /// The chunk's vectors as stored (`C * B` bytes), for columns without codes.
     Raw(AlignedBuf),
+    /// Codes for graph navigation ([`NodeCodes`]).
+    Nodes(NodeCodes),
 }
 
 impl ColData {
@@ -187,6 +233,16 @@ impl ColData {
         match self {
             ColData::Codes(c) => c.mem_bytes(),
             ColData::Raw(b) => b.len(),
+            ColData::Nodes(n) => n.mem_bytes(),
         }
+    }
+    /// Whether this is the data a scan asking for `want` reads.
+    pub fn is(&self, want: super::Want) -> bool {
+        matches!(
+            (self, want),
+            (ColData::Codes(_), super::Want::Codes)
+                | (ColData::Raw(_), super::Want::Raw)
+                | (ColData::Nodes(_), super::Want::Nodes)
+        )
     }
 }

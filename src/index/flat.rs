@@ -304,6 +304,7 @@ mod tests {
                         }
                         Some(ColData::Codes(c))
                     }
+                    Want::Nodes => panic!("the flat index never asks for navigation codes"),
                 };
                 f(&ChunkView { maps: m, data: data.as_ref() })?;
             }

@@ -98,6 +98,8 @@ pub enum Want {
     Codes,
     /// The column's vectors as stored.
     Raw,
+    /// The column's codes laid out for graph navigation.
+    Nodes,
 }
 
 /// One chunk as a scan sees it.

@@ -14,7 +14,7 @@
 
 use super::changes::{ChangeSet, SPACE_ENTRY, SPACE_GRAPH};
 use super::chunks::Chunk;
-use crate::index::hnsw::graph::{LEAF, Leaf};
+use crate::index::hnsw::graph::{FlatLayer, LEAF, Leaf};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -81,13 +81,16 @@ pub struct Version {
 /// A leaf of a graph with the memory it is charged for.
 pub struct CachedLeaf {
     pub leaf: Leaf,
+    /// Layer 0 of the leaf's nodes in one array, for searches.
+    pub l0: FlatLayer,
     _mem: MemToken,
 }
 
 impl CachedLeaf {
     pub fn new(leaf: Leaf) -> CachedLeaf {
-        let mem = MemToken::charge(leaf.mem_bytes());
-        CachedLeaf { leaf, _mem: mem }
+        let l0 = FlatLayer::of(&leaf);
+        let mem = MemToken::charge(leaf.mem_bytes() + l0.mem_bytes());
+        CachedLeaf { leaf, l0, _mem: mem }
     }
 }
 
@@ -171,7 +174,15 @@ impl Version {
         Version { generation, epoch, ids, slots, sample: OnceLock::new(), shares: Mutex::new(HashMap::new()), graphs }
     }
 
+    #[inline]
     pub fn position(&self, id: i64) -> Option<usize> {
+        // Chunk ids are usually 1, 2, 3, ...: then the position is id − 1.
+        if id >= 1
+            && let Some(&x) = self.ids.get(id as usize - 1)
+            && x == id
+        {
+            return Some(id as usize - 1);
+        }
         self.ids.binary_search(&id).ok()
     }
 

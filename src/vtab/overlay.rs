@@ -186,5 +186,6 @@ pub fn copy_col(d: &ColData) -> ColData {
     match d {
         ColData::Codes(c) => ColData::Codes(c.clone()),
         ColData::Raw(b) => ColData::Raw(b.clone()),
+        ColData::Nodes(n) => ColData::Nodes(n.clone()),
     }
 }

@@ -54,6 +54,17 @@ fn rowid_value(v: SqlValue<'_>, what: &str) -> Result<Option<i64>> {
     }
 }
 
+/// The code of a stored vector (zero for a free slot's zeros).
+fn code_of(bytes: &[u8], ty: crate::vector::ElementType, dims: usize) -> SlotCode {
+    if bytes.iter().all(|b| *b == 0) {
+        return SlotCode::zero(dims);
+    }
+    match crate::vector::from_blob(bytes, ty) {
+        Ok(v) => SlotCode::encode(&v.to_f32_vec()),
+        Err(_) => SlotCode::zero(dims),
+    }
+}
+
 /// The index writer of one write: codes go to the pages and to the overlay's copy; graph
 /// changes through a [`GraphWriter`].
 pub struct Writer<'a> {
@@ -432,17 +443,8 @@ impl TableInner {
                     dst.copy_from_slice(bytes);
                 }
             }
-            Some(ColData::Codes(c)) if computes => {
-                let code = if bytes.iter().all(|b| *b == 0) {
-                    SlotCode::zero(c.dims)
-                } else {
-                    match crate::vector::from_blob(bytes, ty) {
-                        Ok(v) => SlotCode::encode(&v.to_f32_vec()),
-                        Err(_) => SlotCode::zero(c.dims),
-                    }
-                };
-                c.set(loc.slot, &code);
-            }
+            Some(ColData::Codes(c)) if computes => c.set(loc.slot, &code_of(bytes, ty, c.dims)),
+            Some(ColData::Nodes(c)) => c.set(loc.slot, &code_of(bytes, ty, c.dims)),
             _ => {}
         }
     }

@@ -7,9 +7,9 @@
 use super::overlay::{OChunk, OGraph, Overlay};
 use crate::error::{Error, Result};
 use crate::index::buf::AlignedBuf;
-use crate::index::chunk::{ChunkCodes, ColData, Maps, SlotCode};
+use crate::index::chunk::{ChunkCodes, ColData, Maps, NodeCodes, SlotCode};
 use crate::index::hnsw::graph::{GraphSource, LEAF, Node};
-use crate::index::hnsw::space::{NodeCode, Space, SpaceKind};
+use crate::index::hnsw::space::{NodeCode, Probe, Space, SpaceKind};
 use crate::index::hnsw::{slot_of, space_kind};
 use crate::index::{ChunkSource, ChunkView, Want};
 use crate::store::cache::{CacheKey, CachedLeaf, GraphCache, MemToken, Version};
@@ -67,6 +67,22 @@ pub fn compute_codes(raw: &[u8], ty: ElementType, capacity: usize, dims: usize) 
         c.set(slot, &SlotCode::encode(&x));
     }
     ColData::Codes(c)
+}
+
+/// The navigation codes of a chunk's vectors (graph tables under l2, cosine, ip).
+pub fn compute_nodes(raw: &[u8], ty: ElementType, capacity: usize, dims: usize) -> ColData {
+    let n = raw.len() / capacity;
+    let mut c = NodeCodes::zeroed(capacity, dims);
+    for slot in 0..capacity {
+        let bytes = &raw[slot * n..(slot + 1) * n];
+        if bytes.iter().all(|b| *b == 0) {
+            continue;
+        }
+        if let Ok(v) = from_blob(bytes, ty) {
+            c.set(slot, &SlotCode::encode(&v.to_f32_vec()));
+        }
+    }
+    ColData::Nodes(c)
 }
 
 impl<'a> View<'a> {
@@ -198,14 +214,15 @@ impl<'a> View<'a> {
         let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
         let mut b = AlignedBuf::zeroed(cap * l.bytes);
         r.read(id, b.bytes_mut())?;
-        if want == Want::Codes {
-            return Ok(compute_codes(b.bytes(), l.ty, cap, l.dims));
+        match want {
+            Want::Codes => Ok(compute_codes(b.bytes(), l.ty, cap, l.dims)),
+            Want::Nodes => Ok(compute_nodes(b.bytes(), l.ty, cap, l.dims)),
+            _ => Ok(ColData::Raw(b)),
         }
-        Ok(ColData::Raw(b))
     }
 
     fn check_want(&self, col: usize, want: Want) -> Result<()> {
-        if want == Want::Codes && !self.wants_codes(col) {
+        if (want == Want::Codes && !self.wants_codes(col)) || (want == Want::Nodes && !self.store.computes_codes(col)) {
             return Err(Error::invalid(format!("vindex: column {col} has no codes")));
         }
         Ok(())
@@ -213,9 +230,27 @@ impl<'a> View<'a> {
 
     /// A committed chunk's column data, loaded (and kept, budget permitting) if needed.
     fn committed_col<'s>(&'s self, chunk: &'s Chunk, col: usize, want: Want) -> Result<Col<'s>> {
+        if want == Want::Raw && self.wants_codes(col) {
+            // The column's slot holds its codes: the vectors are kept beside them.
+            if chunk.raw[col].get().is_none() {
+                let data = self.read_col(col, chunk.maps.id, want)?;
+                let token =
+                    if self.keep { crate::store::cache::charge_evicting(data.mem_bytes(), self.key) } else { None };
+                match token {
+                    Some(m) => {
+                        let _ = chunk.raw[col].set(Arc::new(CachedCol::new(data, m)));
+                    }
+                    None => return Ok(Col::Owned(data)),
+                }
+            }
+            return match chunk.raw[col].get() {
+                Some(c) => Ok(Col::Shared(&c.data)),
+                None => Err(Error::invalid("vindex: vector cache")),
+            };
+        }
         if let Some(c) = chunk.cols[col].get() {
             return Ok(match c {
-                Some(c) if (want == Want::Codes) == matches!(c.data, ColData::Codes(_)) => Col::Shared(&c.data),
+                Some(c) if c.data.is(want) => Col::Shared(&c.data),
                 _ => Col::Owned(self.read_col(col, chunk.maps.id, want)?),
             });
         }
@@ -236,7 +271,7 @@ impl<'a> View<'a> {
     /// The kind of data a graph over column `col` navigates by.
     fn graph_want(&self, col: usize) -> Want {
         let l = self.store.cols[col];
-        if space_kind(l.ty, l.metric) == SpaceKind::Sq8 { Want::Codes } else { Want::Raw }
+        if space_kind(l.ty, l.metric) == SpaceKind::Sq8 { Want::Nodes } else { Want::Raw }
     }
 
     /// Column `col`'s graph cache in this version (made on first use).
@@ -294,7 +329,7 @@ impl ChunkSource for View<'_> {
                 let data = match want {
                     Want::Maps => None,
                     _ => Some(match oc.cols[col].get() {
-                        Some(d) if (want == Want::Codes) == matches!(d, ColData::Codes(_)) => Col::Shared(d),
+                        Some(d) if d.is(want) => Col::Shared(d),
                         _ => Col::Owned(self.read_col(col, id, want)?),
                     }),
                 };
@@ -391,6 +426,15 @@ impl GraphSource for View<'_> {
         }
         Ok(self.committed_leaf(col, leaf)?.and_then(|l| l.leaf.get(n)))
     }
+
+    #[inline]
+    fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
+        if level == 0 && self.overlay.is_none_or(|o| o.graphs.is_none()) {
+            let leaf = n / LEAF;
+            return Ok(self.committed_leaf(self.col.get(), leaf)?.and_then(|l| l.l0.get((n % LEAF) as usize)));
+        }
+        Ok(self.node(n)?.map(|x| x.layer(level)))
+    }
 }
 
 impl Space for View<'_> {
@@ -404,58 +448,93 @@ impl Space for View<'_> {
     }
 
     fn code(&self, n: u32) -> Result<Option<NodeCode<'_>>> {
+        let Some((maps, data, slot)) = self.locate(n)? else { return Ok(None) };
+        let rowid = maps.rowids[slot];
+        Ok(self.node_code(data, slot).map(|p| NodeCode { rowid, code: p.code, scale: p.scale, norm: p.norm }))
+    }
+
+    #[inline]
+    fn probe(&self, n: u32) -> Result<Option<Probe<'_>>> {
+        let Some((_, data, slot)) = self.locate(n)? else { return Ok(None) };
+        Ok(self.node_code(data, slot))
+    }
+
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        if self.overlay.is_some() {
+            return;
+        }
+        let (chunk, slot) = slot_of(n, self.store.capacity);
+        if let Some(pos) = self.version.position(chunk)
+            && let Some(c) = self.version.slots[pos].get()
+            && let Some(Some(cc)) = c.cols[self.col.get()].get()
+            && let ColData::Nodes(nc) = &cc.data
+        {
+            nc.prefetch(slot);
+        }
+    }
+}
+
+impl View<'_> {
+    /// Where node `n`'s code is: its chunk's maps and navigation data, and its slot (None: the
+    /// slot holds no row). Loads the chunk's codes into memory on first use.
+    #[inline]
+    fn locate(&self, n: u32) -> Result<Option<(&Maps, &ColData, usize)>> {
         let col = self.col.get();
         let cap = self.store.capacity;
         let (chunk, slot) = slot_of(n, cap);
         let want = self.graph_want(col);
-        let (maps, data): (&Maps, &ColData) = match self.overlay.and_then(|o| o.chunks.get(&chunk)) {
-            Some(oc) => {
+        if let Some(o) = self.overlay {
+            if let Some(oc) = o.chunks.get(&chunk) {
                 if !oc.maps.is_used(slot) {
                     return Ok(None);
                 }
                 if oc.cols[col].get().is_none() {
                     let _ = oc.cols[col].set(self.read_col(col, chunk, want)?);
                 }
-                (&oc.maps, oc.cols[col].get().ok_or_else(|| Error::invalid("vindex: overlay column"))?)
+                let data = oc.cols[col].get().ok_or_else(|| Error::invalid("vindex: overlay column"))?;
+                return Ok(Some((&oc.maps, data, slot)));
             }
-            None => {
-                if self.overlay.is_some_and(|o| o.ids.binary_search(&chunk).is_err()) {
-                    return Ok(None);
-                }
-                let Some(pos) = self.version.position(chunk) else { return Ok(None) };
-                let c = self.committed(pos)?;
-                if !c.maps.is_used(slot) {
-                    return Ok(None);
-                }
-                if c.cols[col].get().is_none() {
-                    // Graph searches need their codes in memory: charge them even over budget.
-                    let data = self.read_col(col, chunk, want)?;
-                    let m = crate::store::cache::charge_evicting(data.mem_bytes(), self.key)
-                        .unwrap_or_else(|| MemToken::charge(data.mem_bytes()));
-                    let _ = c.cols[col].set(Some(Arc::new(CachedCol::new(data, m))));
-                }
-                match c.cols[col].get() {
-                    Some(Some(cc)) => (&c.maps, &cc.data),
-                    _ => return Err(Error::invalid("vindex: chunk column cache")),
-                }
+            if o.ids.binary_search(&chunk).is_err() {
+                return Ok(None);
             }
-        };
-        let rowid = maps.rowids[slot];
-        Ok(Some(match data {
+        }
+        let Some(pos) = self.version.position(chunk) else { return Ok(None) };
+        let c = self.committed(pos)?;
+        if !c.maps.is_used(slot) {
+            return Ok(None);
+        }
+        if c.cols[col].get().is_none() {
+            // Graph searches need their codes in memory: charge them even over budget.
+            let data = self.read_col(col, chunk, want)?;
+            let m = crate::store::cache::charge_evicting(data.mem_bytes(), self.key)
+                .unwrap_or_else(|| MemToken::charge(data.mem_bytes()));
+            let _ = c.cols[col].set(Some(Arc::new(CachedCol::new(data, m))));
+        }
+        match c.cols[col].get() {
+            Some(Some(cc)) => Ok(Some((&c.maps, &cc.data, slot))),
+            _ => Err(Error::invalid("vindex: chunk column cache")),
+        }
+    }
+
+    /// The navigation code in `data` at `slot`.
+    #[inline]
+    fn node_code<'d>(&self, data: &'d ColData, slot: usize) -> Option<Probe<'d>> {
+        match data {
+            ColData::Nodes(nc) => nc.get(slot).map(|(code, scale, norm)| Probe { code, scale, norm }),
             ColData::Codes(codes) => {
                 let (scale, _, norm) = codes.params(slot);
-                NodeCode { rowid, code: codes.code(slot), scale, norm }
+                Some(Probe { code: codes.code(slot), scale, norm })
             }
             ColData::Raw(b) => {
-                let nb = self.store.cols[col].bytes;
-                NodeCode {
-                    rowid,
-                    code: bytemuck::cast_slice(&b.bytes()[slot * nb..(slot + 1) * nb]),
+                let nb = self.store.cols[self.col.get()].bytes;
+                b.bytes().get(slot * nb..(slot + 1) * nb).map(|x| Probe {
+                    code: bytemuck::cast_slice(x),
                     scale: 0.0,
                     norm: 0.0,
-                }
+                })
             }
-        }))
+        }
     }
 }
 

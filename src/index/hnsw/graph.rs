@@ -204,6 +204,52 @@ impl Leaf {
     }
 }
 
+/// Layer 0 of a leaf's nodes in one array (offsets, then the links back to back), so that a
+/// search reads a node's neighbours from one place: the cached form of a committed leaf.
+#[derive(Debug, Clone, Default)]
+pub struct FlatLayer {
+    /// Node i of the leaf (i < LEAF) has links `links[offsets[i]..offsets[i + 1]]`.
+    offsets: Vec<u32>,
+    links: Vec<u32>,
+    /// Which of the leaf's nodes exist.
+    present: [u64; (LEAF as usize).div_ceil(64)],
+}
+
+impl FlatLayer {
+    pub fn of(leaf: &Leaf) -> FlatLayer {
+        let mut f = FlatLayer { offsets: Vec::with_capacity(LEAF as usize + 1), ..FlatLayer::default() };
+        f.offsets.push(0);
+        for (i, n) in leaf.nodes.iter().enumerate() {
+            if let Some(n) = n {
+                f.present[i / 64] |= 1 << (i % 64);
+                f.links.extend_from_slice(n.layer(0));
+            }
+            f.offsets.push(f.links.len() as u32);
+        }
+        f
+    }
+    /// The layer-0 links of the leaf's `i`-th node (None: no such node).
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&[u32]> {
+        if self.present.get(i / 64).is_none_or(|w| w & (1 << (i % 64)) == 0) {
+            return None;
+        }
+        let (a, b) = (*self.offsets.get(i)? as usize, *self.offsets.get(i + 1)? as usize);
+        self.links.get(a..b)
+    }
+    #[inline]
+    pub fn prefetch(&self, i: usize) {
+        if let (Some(&a), Some(&b)) = (self.offsets.get(i), self.offsets.get(i + 1))
+            && let Some(l) = self.links.get(a as usize..b as usize)
+        {
+            crate::simd::prefetch(bytemuck::cast_slice(l));
+        }
+    }
+    pub fn mem_bytes(&self) -> usize {
+        4 * (self.offsets.len() + self.links.len()) + 32
+    }
+}
+
 /// Read access to a graph.
 pub trait GraphSource {
     /// The entry node (None: the graph is empty).

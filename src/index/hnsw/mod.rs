@@ -132,7 +132,8 @@ impl VectorIndex for HnswIndex {
         };
         // Few rows pass the filters, or a query no code can describe: search exactly.
         let Some(probe) = probe.filter(|_| !req.exact) else {
-            return exact_search(src, &self.info, req, out);
+            // Graph tables hold navigation codes, not the prescan's: score the vectors.
+            return exact_search(src, &ColumnInfo { coded: false, ..self.info }, req, out);
         };
         let cap = src.capacity();
         let (graph, space) = src.graph(req.col)?;

@@ -39,6 +39,11 @@ pub trait Space {
     }
     /// Node `n`'s code; None when its slot holds no row.
     fn code(&self, n: u32) -> Result<Option<NodeCode<'_>>>;
+    /// Node `n`'s code without its rowid: what a distance needs.
+    #[inline]
+    fn probe(&self, n: u32) -> Result<Option<Probe<'_>>> {
+        Ok(self.code(n)?.map(Probe::from))
+    }
     /// A hint that node `n`'s code is read soon.
     #[inline]
     fn prefetch(&self, _n: u32) {}
@@ -92,7 +97,7 @@ pub fn between(kind: SpaceKind, metric: Metric, k: &Kernels, a: &Probe<'_>, b: &
 /// Estimated distance from `p` to node `n` (None: no such node; +∞: no code).
 #[inline]
 pub fn distance<S: Space + ?Sized>(space: &S, kernels: &Kernels, p: &Probe<'_>, n: u32) -> Result<Option<f64>> {
-    Ok(space.code(n)?.map(|c| between(space.kind(), space.metric(), kernels, p, &Probe::from(c))))
+    Ok(space.probe(n)?.map(|c| between(space.kind(), space.metric(), kernels, p, &c)))
 }
 
 /// A set of visited node numbers: a bitmap reused between searches of a thread, cleared by
