@@ -220,7 +220,7 @@ fn create_errors_create_nothing() {
         ("CREATE VIRTUAL TABLE x USING vindex(v float[3] distance=hamming)", "does not apply"),
         ("CREATE VIRTUAL TABLE x USING vindex(v bit[8] distance=l2)", "does not apply"),
         ("CREATE VIRTUAL TABLE x USING vindex(v float[3], nonsense=1)", "unknown table option"),
-        ("CREATE VIRTUAL TABLE x USING vindex(v float[3], index=ivf)", "not available"),
+        ("CREATE VIRTUAL TABLE x USING vindex(v bit[8], index=ivf)", "index=ivf serves"),
         ("CREATE VIRTUAL TABLE x USING vindex(v float[3], index=hnsw(m=0))", "m must be"),
         ("CREATE VIRTUAL TABLE x USING vindex(v float[3], k integer)", "reserved"),
         ("CREATE VIRTUAL TABLE x USING vindex(v float[3], c wobble)", "unknown type"),
@@ -244,7 +244,7 @@ fn drop_rename_attach_vacuum() {
     c.execute_batch("CREATE VIRTUAL TABLE aux1.t USING vindex(v float[2], c text, +b text)").unwrap();
     c.execute("INSERT INTO aux1.t(rowid, v, c, b) VALUES (1, '[1,0]', 'x', 'bee'), (2, '[0,1]', 'y', NULL)", [])
         .unwrap();
-    assert_eq!(count(&c, "SELECT count(*) FROM aux1.sqlite_schema WHERE name LIKE 't\\_%' ESCAPE '\\'"), 11);
+    assert_eq!(count(&c, "SELECT count(*) FROM aux1.sqlite_schema WHERE name LIKE 't\\_%' ESCAPE '\\'"), 14);
     assert_eq!(count(&c, "SELECT count(*) FROM main.sqlite_schema"), 0);
     assert_eq!(knn(&c, "SELECT rowid, distance FROM aux1.t WHERE v MATCH '[0,1]' AND k = 1", [])[0].0, 2);
     c.execute_batch("ALTER TABLE aux1.t RENAME TO u").unwrap();

@@ -358,6 +358,7 @@ mod tests {
                     bounds: &bounds,
                     exact: false,
                     ef_search: None,
+                    nprobe: None,
                 };
                 let coded = MemSource { cap, dims, chunks: chunks.clone(), codes: true };
                 let mut a = TopK::new(7);

@@ -11,6 +11,7 @@ pub mod buf;
 pub mod chunk;
 pub mod flat;
 pub mod hnsw;
+pub mod ivf;
 pub mod quant;
 pub mod scan;
 
@@ -19,6 +20,7 @@ use crate::value::OwnedValue;
 use chunk::{ColData, Maps, SlotCode};
 use hnsw::graph::{GraphSink, GraphSource};
 use hnsw::space::Space;
+use ivf::{IvfSink, IvfSource};
 use scan::{Bounds, Scorer, TopK};
 use std::collections::BTreeMap;
 
@@ -29,6 +31,8 @@ pub enum IndexSpec {
     Flat,
     /// A graph of each vector column's rows (approximate search).
     Hnsw(hnsw::params::HnswParams),
+    /// Lists of each vector column's rows around trained centroids (approximate search).
+    Ivf(ivf::params::IvfParams),
 }
 
 impl IndexSpec {
@@ -49,10 +53,8 @@ impl IndexSpec {
                 Ok(IndexSpec::Flat)
             }
             "hnsw" => Ok(IndexSpec::Hnsw(hnsw::params::HnswParams::parse(params)?)),
-            "ivf" => Err(Error::invalid(
-                "index=ivf is not available in this version of vindex; use index=flat (exact) or index=hnsw(...)",
-            )),
-            other => Err(Error::invalid(format!("unknown index type '{other}' (expected flat or hnsw)"))),
+            "ivf" => Ok(IndexSpec::Ivf(ivf::params::IvfParams::parse(params)?)),
+            other => Err(Error::invalid(format!("unknown index type '{other}' (expected flat, hnsw or ivf)"))),
         }
     }
 
@@ -61,6 +63,7 @@ impl IndexSpec {
         match self {
             IndexSpec::Flat => "flat".to_string(),
             IndexSpec::Hnsw(p) => p.describe(),
+            IndexSpec::Ivf(p) => p.describe(),
         }
     }
 
@@ -68,6 +71,7 @@ impl IndexSpec {
         match self {
             IndexSpec::Flat => "flat",
             IndexSpec::Hnsw(_) => "hnsw",
+            IndexSpec::Ivf(_) => "ivf",
         }
     }
 
@@ -76,13 +80,32 @@ impl IndexSpec {
         match self {
             IndexSpec::Flat => "{}".to_string(),
             IndexSpec::Hnsw(p) => p.json(),
+            IndexSpec::Ivf(p) => p.json(),
         }
     }
 
     /// Whether float32 columns keep their int8 codes on disk (`t_codes`): the flat index's
-    /// prescan reads them cold. Graphs code vectors in memory instead.
+    /// prescan reads them cold. Graphs code vectors in memory instead; IVF lists carry their
+    /// own codes.
     pub fn persists_codes(&self) -> bool {
         matches!(self, IndexSpec::Flat)
+    }
+
+    /// The quantizer of an IVF index (None for other indexes).
+    pub fn ivf_quantizer(&self) -> Option<ivf::params::Quantizer> {
+        match self {
+            IndexSpec::Ivf(p) => Some(p.quantizer),
+            _ => None,
+        }
+    }
+
+    /// Whether this index can serve a column of type `ty` under `metric`: an error that says
+    /// why not.
+    pub fn check_column(&self, ty: crate::vector::ElementType, metric: crate::vector::distance::Metric) -> Result<()> {
+        match self {
+            IndexSpec::Ivf(_) => ivf::supports(ty, metric),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -128,6 +151,25 @@ pub trait ChunkSource {
     fn graph(&self, _col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
         Err(Error::invalid("vindex: this table has no graph"))
     }
+    /// Column `col`'s IVF centroids and lists (IVF indexes only).
+    fn ivf(&self, _col: usize) -> Result<&dyn IvfSource> {
+        Err(Error::invalid("vindex: this table has no IVF index"))
+    }
+    /// The row in `slot` of `chunk`: its rowid (None: the slot is free), with column `col`'s
+    /// vector read into `out`.
+    fn row(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<Option<i64>> {
+        let mut rowid = None;
+        self.scan(col, Want::Maps, Some(&[chunk]), &mut |c| {
+            if c.maps.is_used(slot) {
+                rowid = Some(c.maps.rowids[slot]);
+            }
+            Ok(())
+        })?;
+        if rowid.is_some() {
+            self.read_vector(col, chunk, slot, out)?;
+        }
+        Ok(rowid)
+    }
 }
 
 /// What an index may write, inside the writing transaction.
@@ -141,6 +183,10 @@ pub trait IndexWriter {
         _f: &mut dyn FnMut(&mut dyn GraphSink, &dyn Space) -> Result<()>,
     ) -> Result<()> {
         Err(Error::invalid("vindex: this table has no graph"))
+    }
+    /// Run `f` on column `col`'s IVF lists, to change.
+    fn with_ivf(&mut self, _col: usize, _f: &mut dyn FnMut(&mut dyn IvfSink) -> Result<()>) -> Result<()> {
+        Err(Error::invalid("vindex: this table has no IVF index"))
     }
     /// Slots per chunk.
     fn capacity(&self) -> usize;
@@ -170,6 +216,8 @@ pub struct SearchRequest<'a> {
     pub exact: bool,
     /// `AND ef_search = N`: candidates a graph search keeps.
     pub ef_search: Option<usize>,
+    /// `AND nprobe = N`: lists an IVF search scans.
+    pub nprobe: Option<usize>,
 }
 
 /// How a search went, for `vindex_status`.
@@ -197,10 +245,12 @@ pub trait VectorIndex {
     fn status(&self) -> Vec<(&'static str, OwnedValue)>;
 }
 
-/// The index of a column, as its spec says; `seed` is the table's.
-pub fn open(spec: &IndexSpec, col: flat::ColumnInfo, seed: i64) -> Box<dyn VectorIndex> {
+/// The index of vector column number `n` (`info` describes it), as its spec says; `seed` is
+/// the table's.
+pub fn open(spec: &IndexSpec, info: flat::ColumnInfo, n: usize, seed: i64) -> Box<dyn VectorIndex> {
     match spec {
-        IndexSpec::Flat => Box::new(flat::FlatIndex::new(col)),
-        IndexSpec::Hnsw(p) => Box::new(hnsw::HnswIndex::new(col, *p, seed)),
+        IndexSpec::Flat => Box::new(flat::FlatIndex::new(info)),
+        IndexSpec::Hnsw(p) => Box::new(hnsw::HnswIndex::new(info, *p, seed)),
+        IndexSpec::Ivf(p) => Box::new(ivf::IvfIndex::new(info, *p, seed, n)),
     }
 }

@@ -12,9 +12,11 @@
 //! Memory is counted by [`MemToken`]s (`super::mem`) against one limit for the process; when a
 //! new entry would not fit, whole tables are evicted, least recently used first.
 
-use super::changes::{ChangeSet, SPACE_ENTRY, SPACE_GRAPH};
+use super::changes::{ChangeSet, SPACE_ENTRY, SPACE_GRAPH, SPACE_IVF_CENTROIDS, SPACE_IVF_LIST};
 use super::chunks::Chunk;
 use crate::index::hnsw::graph::{FlatLayer, LEAF, Leaf};
+use crate::index::ivf::kmeans::Centroids;
+use crate::index::ivf::list::PostingList;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -76,6 +78,56 @@ pub struct Version {
     pub shares: Mutex<HashMap<String, f64>>,
     /// Each vector column's graph (HNSW), made on first use.
     pub graphs: [OnceLock<Arc<GraphCache>>; 16],
+    /// Each vector column's IVF centroids and lists, made on first use.
+    pub ivf: [OnceLock<Arc<IvfCache>>; 16],
+}
+
+/// Something decoded with the memory it is charged for.
+pub struct Charged<T> {
+    pub value: Arc<T>,
+    _mem: MemToken,
+}
+
+impl<T> Charged<T> {
+    pub fn new(value: Arc<T>, mem: MemToken) -> Charged<T> {
+        Charged { value, _mem: mem }
+    }
+}
+
+/// One version of a column's IVF index: its lists' count, centroids and lists, each loaded by
+/// the first search that needs it. Consecutive versions share the lists that did not change.
+pub struct IvfCache {
+    pub lists: usize,
+    pub centroids: OnceLock<Arc<Charged<Centroids>>>,
+    pub entries: Vec<Arc<OnceLock<Charged<PostingList>>>>,
+}
+
+impl IvfCache {
+    pub fn new(lists: usize) -> IvfCache {
+        IvfCache { lists, centroids: OnceLock::new(), entries: (0..lists).map(|_| Arc::new(OnceLock::new())).collect() }
+    }
+
+    /// The next version, when the centroids stayed: the lists in `changed` get new slots.
+    pub fn derive(&self, changed: &[i64]) -> IvfCache {
+        let centroids = OnceLock::new();
+        if let Some(c) = self.centroids.get() {
+            let _ = centroids.set(c.clone());
+        }
+        let entries = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(
+                |(i, e)| if changed.binary_search(&(i as i64)).is_ok() { Arc::new(OnceLock::new()) } else { e.clone() },
+            )
+            .collect();
+        IvfCache { lists: self.lists, centroids, entries }
+    }
+
+    pub fn loaded_bytes(&self) -> usize {
+        self.centroids.get().map_or(0, |c| c.value.mem_bytes())
+            + self.entries.iter().filter_map(|e| e.get()).map(|e| e.value.mem_bytes()).sum::<usize>()
+    }
 }
 
 /// A leaf of a graph with the memory it is charged for.
@@ -149,6 +201,7 @@ impl Version {
             sample: OnceLock::new(),
             shares: Mutex::new(HashMap::new()),
             graphs: Default::default(),
+            ivf: Default::default(),
         }
     }
 
@@ -171,7 +224,25 @@ impl Version {
                 let _ = graphs[col].set(Arc::new(g.derive(&ids, &leaves, entry)));
             }
         }
-        Version { generation, epoch, ids, slots, sample: OnceLock::new(), shares: Mutex::new(HashMap::new()), graphs }
+        let ivf: [OnceLock<Arc<IvfCache>>; 16] = Default::default();
+        for (col, c) in self.ivf.iter().enumerate() {
+            if let Some(c) = c.get()
+                && !changes.all()
+                && !changes.contains(SPACE_IVF_CENTROIDS + col as u8, 0)
+            {
+                let _ = ivf[col].set(Arc::new(c.derive(&changes.keys_in(SPACE_IVF_LIST + col as u8))));
+            }
+        }
+        Version {
+            generation,
+            epoch,
+            ids,
+            slots,
+            sample: OnceLock::new(),
+            shares: Mutex::new(HashMap::new()),
+            graphs,
+            ivf,
+        }
     }
 
     #[inline]
@@ -190,6 +261,7 @@ impl Version {
     pub fn loaded_bytes(&self) -> usize {
         self.slots.iter().filter_map(|s| s.get()).map(|c| c.mem_bytes()).sum::<usize>()
             + self.graphs.iter().filter_map(|g| g.get()).map(|g| g.loaded_bytes()).sum::<usize>()
+            + self.ivf.iter().filter_map(|g| g.get()).map(|g| g.loaded_bytes()).sum::<usize>()
     }
     pub fn loaded_chunks(&self) -> usize {
         self.slots.iter().filter(|s| s.get().is_some()).count()

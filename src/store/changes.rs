@@ -11,6 +11,10 @@ pub const SPACE_DIRECTORY: u8 = 1;
 pub const SPACE_GRAPH: u8 = 16;
 /// Column `space − 48`'s graph entry node.
 pub const SPACE_ENTRY: u8 = 48;
+/// A list of column `space − 64`'s IVF index.
+pub const SPACE_IVF_LIST: u8 = 64;
+/// Column `space − 80`'s IVF centroids (and so every list).
+pub const SPACE_IVF_CENTROIDS: u8 = 80;
 pub const SPACE_ALL: u8 = 255;
 
 /// Rows kept in the log.
@@ -58,6 +62,20 @@ impl ChangeSet {
     }
     pub fn graph_entry(&mut self, col: usize) {
         self.keys.insert((SPACE_ENTRY + col as u8, 0));
+    }
+    /// List `list` of column `col`'s IVF index changed.
+    pub fn ivf_list(&mut self, col: usize, list: u32) {
+        self.keys.insert((SPACE_IVF_LIST + col as u8, list as i64));
+    }
+    /// Column `col`'s IVF centroids changed (a training, a split or a merge).
+    pub fn ivf_centroids(&mut self, col: usize) {
+        self.keys.insert((SPACE_IVF_CENTROIDS + col as u8, 0));
+    }
+    /// Whether list `list` of column `col` may differ from the version before.
+    pub fn ivf_list_changed(&self, col: usize, list: u32) -> bool {
+        self.all()
+            || self.contains(SPACE_IVF_CENTROIDS + col as u8, 0)
+            || self.contains(SPACE_IVF_LIST + col as u8, list as i64)
     }
     pub fn extend(&mut self, other: &ChangeSet) {
         self.keys.extend(other.keys.iter().copied());

@@ -10,7 +10,7 @@ pub const MAX_AUX_COLUMNS: usize = 64;
 
 /// Hidden columns every table has, after the user's columns (in this order): the command
 /// column (named after the table), `distance`, `k`.
-pub const RESERVED_NAMES: &[&str] = &["distance", "k", "ef_search", "rowid", "_rowid_", "oid"];
+pub const RESERVED_NAMES: &[&str] = &["distance", "k", "ef_search", "nprobe", "rowid", "_rowid_", "oid"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaType {
@@ -91,6 +91,14 @@ impl TableDef {
     pub fn ef_search_col(&self) -> usize {
         self.columns.len() + 3
     }
+    /// `nprobe = N` of a KNN query (IVF indexes; other searches ignore it).
+    pub fn nprobe_col(&self) -> usize {
+        self.columns.len() + 4
+    }
+    /// The last hidden column.
+    pub fn last_col(&self) -> usize {
+        self.nprobe_col()
+    }
 
     /// The `CREATE TABLE` statement declared to SQLite for table `table`.
     pub fn declaration(&self, table: &str) -> String {
@@ -113,6 +121,7 @@ impl TableDef {
         cols.push("distance HIDDEN REAL".into());
         cols.push("k HIDDEN INTEGER".into());
         cols.push("ef_search HIDDEN INTEGER".into());
+        cols.push("nprobe HIDDEN INTEGER".into());
         format!("CREATE TABLE x({})", cols.join(", "))
     }
 }

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod changes;
 pub mod chunks;
 pub mod def;
+pub mod ivf;
 pub mod mem;
 pub mod schema;
 pub mod stmts;
@@ -111,6 +112,9 @@ pub struct Store {
     fail_at: Cell<u64>,
     /// The table's index is a graph (HNSW): codes are computed in memory, not kept on disk.
     graph: Cell<bool>,
+    /// The table's index is IVF (with this quantizer): chunks have `t_ivf_slots` rows, and no
+    /// codes on disk.
+    ivf: Cell<Option<crate::index::ivf::params::Quantizer>>,
 }
 
 impl Store {
@@ -142,6 +146,7 @@ impl Store {
             undo: RefCell::new(Undo::default()),
             fail_at: Cell::new(0),
             graph: Cell::new(false),
+            ivf: Cell::new(None),
         };
         s.format = s.info_i64("format_version")?;
         let cap = s.info_i64("chunk_capacity")?;
@@ -174,6 +179,7 @@ impl Store {
             undo: RefCell::new(Undo::default()),
             fail_at: Cell::new(0),
             graph: Cell::new(false),
+            ivf: Cell::new(None),
         }
     }
 
@@ -184,9 +190,22 @@ impl Store {
     pub fn is_graph(&self) -> bool {
         self.graph.get()
     }
+    /// Tell the store whether the table's index is IVF, with which quantizer (its chunks then
+    /// have slot rows).
+    pub fn set_ivf(&self, q: Option<crate::index::ivf::params::Quantizer>) {
+        self.ivf.set(q);
+    }
+    pub fn is_ivf(&self) -> bool {
+        self.ivf.get().is_some()
+    }
+    /// The block layout of column `col`'s IVF lists (IVF tables only).
+    pub fn ivf_layout(&self, col: usize) -> Result<crate::index::ivf::list::Layout> {
+        let q = self.ivf.get().ok_or_else(|| Error::invalid("vindex: this table has no IVF index"))?;
+        Ok(crate::index::ivf::list::Layout::new(q, self.cols[col].dims))
+    }
     /// Column `col` keeps int8 codes on disk (`t_codes`): float32 under l2/cosine/ip, flat index.
     pub fn persisted(&self, col: usize) -> bool {
-        self.cols[col].coded && !self.graph.get()
+        self.cols[col].coded && !self.graph.get() && !self.is_ivf()
     }
     /// Column `col`'s codes are computed in memory from its vectors (graph indexes, metrics
     /// that navigate by codes).
@@ -692,6 +711,13 @@ impl Store {
                 drop(st);
                 self.record(self.delete_sql("codes", "id", rid));
             }
+            if self.is_ivf() {
+                self.write_sql(
+                    &format!("INSERT INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.ivf_slots()),
+                    &[OwnedValue::Integer(rid), OwnedValue::Integer(8 * self.capacity as i64)],
+                    Some(self.delete_sql("ivf_slots", "id", rid)),
+                )?;
+            }
         }
         Ok(())
     }
@@ -776,6 +802,20 @@ impl Store {
                 };
                 self.write_sql(
                     &format!("DELETE FROM {} WHERE id = ?1", self.names.codes()),
+                    &[OwnedValue::Integer(rid)],
+                    Some(undo),
+                )?;
+            }
+            if self.is_ivf() {
+                let undo = UndoOp::Sql {
+                    sql: format!(
+                        "INSERT OR REPLACE INTO {}(id, data) VALUES (?1, zeroblob(?2))",
+                        self.names.ivf_slots()
+                    ),
+                    binds: vec![OwnedValue::Integer(rid), OwnedValue::Integer(8 * self.capacity as i64)],
+                };
+                self.write_sql(
+                    &format!("DELETE FROM {} WHERE id = ?1", self.names.ivf_slots()),
                     &[OwnedValue::Integer(rid)],
                     Some(undo),
                 )?;

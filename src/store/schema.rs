@@ -6,10 +6,22 @@ use crate::error::Result;
 use crate::ffi::stmt::Db;
 
 /// Version of the on-disk format described in docs/FORMAT.md.
-pub const FORMAT_VERSION: i64 = 3;
+pub const FORMAT_VERSION: i64 = 4;
 
 /// Suffixes of every vindex table's shadow tables (`<table>_<suffix>`), for xShadowName.
-pub const SUFFIXES: &[&str] = &["info", "rows", "chunks", "vectors", "codes", "aux", "changes", "hnsw"];
+pub const SUFFIXES: &[&str] = &[
+    "info",
+    "rows",
+    "chunks",
+    "vectors",
+    "codes",
+    "aux",
+    "changes",
+    "hnsw",
+    "ivf_centroids",
+    "ivf_lists",
+    "ivf_slots",
+];
 
 /// Format 1 kept each vector column in its own table `<table>_vectorsNN`.
 pub fn legacy_vectors_suffix(col: usize) -> String {
@@ -58,6 +70,15 @@ impl Names {
     }
     pub fn hnsw(&self) -> String {
         self.shadow("hnsw")
+    }
+    pub fn ivf_centroids(&self) -> String {
+        self.shadow("ivf_centroids")
+    }
+    pub fn ivf_lists(&self) -> String {
+        self.shadow("ivf_lists")
+    }
+    pub fn ivf_slots(&self) -> String {
+        self.shadow("ivf_slots")
     }
 }
 
@@ -139,11 +160,24 @@ fn hnsw_table(db: Db, names: &Names) -> Result<String> {
     ))
 }
 
-/// The format-2 → format-3 upgrade: the graph table.
-pub fn upgrade_from_2(db: Db, names: &Names) -> Result<()> {
+/// The IVF tables format 4 adds (docs/FORMAT.md, "IVF").
+fn ivf_tables(names: &Names) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {}(id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n\
+         CREATE TABLE IF NOT EXISTS {}(id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n\
+         CREATE TABLE IF NOT EXISTS {}(id INTEGER PRIMARY KEY, data BLOB NOT NULL);\n",
+        names.ivf_centroids(),
+        names.ivf_lists(),
+        names.ivf_slots()
+    )
+}
+
+/// The format-2 or 3 → format-4 upgrade: the graph table (from 2) and the IVF tables.
+pub fn upgrade_from_2_or_3(db: Db, names: &Names) -> Result<()> {
     db.exec(&format!(
-        "{}INSERT OR REPLACE INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION});",
+        "{}{}INSERT OR REPLACE INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION});",
         hnsw_table(db, names)?,
+        ivf_tables(names),
         names.info()
     ))
 }
@@ -171,6 +205,7 @@ pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize, epo
     sql += &chunks_room_index(db, names, capacity)?;
     sql += &common_tables(names);
     sql += &hnsw_table(db, names)?;
+    sql += &ivf_tables(names);
     sql += &format!("CREATE TABLE {}({});\n", names.aux(), aux_columns(def).join(", "));
     sql += &format!(
         "INSERT INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION}), ('generation', 0), \
@@ -263,6 +298,7 @@ pub fn upgrade_from_1(db: Db, names: &Names, def: &TableDef, capacity: usize, ep
     sql += &format!("CREATE TABLE IF NOT EXISTS {}({});\n", names.aux(), aux_columns(def).join(", "));
     sql += &format!("ALTER TABLE {} ADD COLUMN used INTEGER NOT NULL DEFAULT 0;\n", names.chunks());
     sql += &hnsw_table(db, names)?;
+    sql += &ivf_tables(names);
     sql += &format!(
         "INSERT OR REPLACE INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION}), ('epoch', {epoch}), \
          ('seed', 0), ('index', 'flat');\n",

@@ -203,6 +203,9 @@ impl TableInner {
     /// the new one needs from the vectors and dropping what the old one kept.
     pub fn change_index(&self, text: &str) -> Result<()> {
         let new = IndexSpec::parse(text).map_err(|e| e.context(self.tname()))?;
+        for l in &self.store.cols {
+            new.check_column(l.ty, l.metric).map_err(|e| e.context(self.tname()))?;
+        }
         let seed = self.seed();
         // What the pages say (this connection's copy may predate a rollback).
         let old = super::stored_spec(&self.store).unwrap_or_else(|| self.spec.borrow().clone());
@@ -212,52 +215,53 @@ impl TableInner {
         if new == old {
             return Ok(());
         }
-        let was_graph = self.store.is_graph();
         let r = self.unit(|| {
             self.overlay()?.changes.everything();
             let s = &self.store;
             let ids = s.chunk_ids()?;
-            let graph = matches!(new, IndexSpec::Hnsw(_));
+            let (was_graph, was_ivf) = (matches!(old, IndexSpec::Hnsw(_)), old.ivf_quantizer().is_some());
+            let (graph, ivf) = (matches!(new, IndexSpec::Hnsw(_)), new.ivf_quantizer().is_some());
             for c in 0..s.cols.len() {
-                if !s.cols[c].coded {
-                    continue;
+                if s.cols[c].coded {
+                    match (old.persists_codes(), new.persists_codes()) {
+                        (true, false) => s.remove_code_rows(c)?,
+                        (false, true) => s.add_code_rows(c, &ids)?,
+                        _ => {}
+                    }
                 }
-                match (was_graph, graph) {
-                    (false, true) => s.remove_code_rows(c)?,
-                    (true, false) => s.add_code_rows(c, &ids)?,
-                    _ => {}
-                }
-            }
-            if was_graph && !graph {
-                for c in 0..s.cols.len() {
+                if was_graph && !graph {
                     s.clear_graph(c)?;
                     s.set_graph_entry(c, None)?;
                 }
-            }
-            s.info_set("index", OwnedValue::Text(new.describe()))?;
-            s.set_graph(graph);
-            if let IndexSpec::Hnsw(p) = &new {
-                for c in 0..s.cols.len() {
-                    self.build_graph(c, p, seed)?;
+                if was_ivf {
+                    s.clear_ivf(c)?;
+                    if !ivf {
+                        s.remove_slot_rows(c)?;
+                    }
+                } else if ivf {
+                    for &id in &ids {
+                        s.write_slot_row(crate::store::col_row_id(id, c), vec![0u8; 8 * s.capacity], None)?;
+                    }
                 }
             }
-            Ok(())
+            s.info_set("index", OwnedValue::Text(new.describe()))?;
+            self.use_spec(new.clone(), seed);
+            match &new {
+                IndexSpec::Hnsw(p) => (0..s.cols.len()).try_for_each(|c| self.build_graph(c, p, seed)),
+                IndexSpec::Ivf(p) => self.build_ivf_all(p),
+                IndexSpec::Flat => Ok(()),
+            }
         });
-        match r {
-            Ok(()) => {
-                self.use_spec(new, seed);
-                Ok(())
-            }
-            Err(e) => {
-                self.store.set_graph(was_graph);
-                Err(e)
-            }
+        if r.is_err() {
+            self.use_spec(old, seed);
         }
+        r
     }
 
     /// Use `spec` from now on (this connection changed the index, or saw another one do it).
     pub fn use_spec(&self, spec: IndexSpec, seed: i64) {
         self.store.set_graph(matches!(spec, IndexSpec::Hnsw(_)));
+        self.store.set_ivf(spec.ivf_quantizer());
         *self.indexes.borrow_mut() = super::indexes_for(&self.def, &spec, seed);
         *self.spec.borrow_mut() = spec;
     }

@@ -241,6 +241,11 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
             check_graph(t, vi, params, &slots, &chunk_ids, &mut p)?;
         }
     }
+    if s.is_ivf() && p.is_empty() {
+        for vi in 0..s.cols.len() {
+            t.check_ivf(vi, &mut p)?;
+        }
+    }
 
     // The indexes' own data, through a view that reads the pages (not the cache).
     if p.is_empty() && coded_ok {

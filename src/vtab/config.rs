@@ -146,7 +146,7 @@ fn parse_index_option(v: &str) -> Result<IndexKind> {
 /// Names a vindex table cannot have: its hidden command column is named after the table (as
 /// FTS5's is), so `rowid` would hide the rowid, and `distance` and `k` would clash with the
 /// hidden columns every vindex table has (as would `ef_search`).
-const RESERVED_TABLE_NAMES: &[&str] = &["rowid", "distance", "k", "ef_search"];
+const RESERVED_TABLE_NAMES: &[&str] = &["rowid", "distance", "k", "ef_search", "nprobe"];
 
 /// Whether `arg` is a table option (`index=...`): an unquoted name followed by `=`. A quoted
 /// name (`"a=b" text`, `[a=b] text`, `` `a=b` text ``, `'a=b' text`) starts a column, whatever
@@ -165,7 +165,7 @@ pub fn check_table_name(table: &str) -> Result<()> {
     if let Some(r) = RESERVED_TABLE_NAMES.iter().find(|r| r.eq_ignore_ascii_case(table)) {
         return Err(Error::invalid(format!(
             "a vindex table cannot be named '{table}': its hidden command column takes the table's name, \
-             and {r} is a column every vindex table has (reserved table names: rowid, distance, k, ef_search)"
+             and {r} is a column every vindex table has (reserved table names: rowid, distance, k, ef_search, nprobe)"
         )));
     }
     Ok(())
@@ -220,7 +220,7 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
         let lname = name.to_ascii_lowercase();
         if RESERVED_NAMES.contains(&lname.as_str()) || lname == table.to_ascii_lowercase() {
             return Err(Error::invalid(format!(
-                "column name '{name}' is reserved (distance, k, ef_search, rowid and the table's own name are)"
+                "column name '{name}' is reserved (distance, k, ef_search, nprobe, rowid and the table's own name are)"
             )));
         }
         if columns.iter().any(|c| c.name.eq_ignore_ascii_case(&name)) {
@@ -288,7 +288,13 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
     if na > MAX_AUX_COLUMNS {
         return Err(Error::invalid(format!("too many auxiliary columns: {na} (the maximum is {MAX_AUX_COLUMNS})")));
     }
-    Ok(TableDef { columns, index: index.unwrap_or(IndexKind::Flat), seed: seed.unwrap_or(0) })
+    let index = index.unwrap_or(IndexKind::Flat);
+    for c in &columns {
+        if let ColumnKind::Vector { ty, metric, .. } = c.kind {
+            index.check_column(ty, metric).map_err(|e| e.context(&format!("column {}", c.name)))?;
+        }
+    }
+    Ok(TableDef { columns, index, seed: seed.unwrap_or(0) })
 }
 
 #[cfg(test)]
@@ -313,7 +319,7 @@ mod tests {
         assert_eq!(d.columns[3].kind, ColumnKind::Aux { ty: Some(MetaType::Text), slot: 0 });
         assert_eq!(
             d.declaration("docs"),
-            "CREATE TABLE x(\"embedding\" BLOB, \"category\" TEXT, \"year\" INTEGER, \"body\" TEXT, \"docs\" HIDDEN, distance HIDDEN REAL, k HIDDEN INTEGER, ef_search HIDDEN INTEGER)"
+            "CREATE TABLE x(\"embedding\" BLOB, \"category\" TEXT, \"year\" INTEGER, \"body\" TEXT, \"docs\" HIDDEN, distance HIDDEN REAL, k HIDDEN INTEGER, ef_search HIDDEN INTEGER, nprobe HIDDEN INTEGER)"
         );
     }
 
@@ -379,7 +385,8 @@ mod tests {
             (vec!["v bit[8] distance=cosine"], "does not apply"),
             (vec!["v float[4] distance=foo"], "unknown distance"),
             (vec!["v float[4]", "bogus=1"], "unknown table option"),
-            (vec!["v float[4]", "index=ivf"], "not available"),
+            (vec!["v bit[8]", "index=ivf"], "index=ivf serves"),
+            (vec!["v float[4]", "index=ivf(quantizer=pq)"], "unknown quantizer"),
             (vec!["v float[4]", "index=hnsw(m=1)"], "m must be"),
             (vec!["v float[4]", "index=hnsw(q=1)"], "unknown parameter"),
             (vec!["v float[4]", "ef_search integer"], "reserved"),

@@ -43,6 +43,8 @@ pub struct VindexCursor {
     k: Option<i64>,
     /// The query's `ef_search`, shown in its hidden column.
     ef_search: Option<usize>,
+    /// The query's `nprobe`, shown in its hidden column.
+    nprobe: Option<usize>,
     meta_row: Option<(i64, Option<Vec<OwnedValue>>)>,
     aux_row: Option<(i64, Option<Vec<OwnedValue>>)>,
     /// The connection's (writes, rollbacks) when the query ran: when they moved, rows are
@@ -63,6 +65,7 @@ impl VindexCursor {
             pos: 0,
             k: None,
             ef_search: None,
+            nprobe: None,
             meta_row: None,
             aux_row: None,
             seen: (0, 0),
@@ -189,6 +192,7 @@ impl VTabCursor for VindexCursor {
         self.aux_row = None;
         self.k = None;
         self.ef_search = None;
+        self.nprobe = None;
         self.yielded.clear();
         self.post_filter = None;
         self.rows = Rows::Empty;
@@ -203,6 +207,7 @@ impl VTabCursor for VindexCursor {
                 self.k = a.k;
                 let want = a.k.or(a.limit.map(|l| l.saturating_add(a.offset)));
                 self.ef_search = a.ef_search;
+                self.nprobe = a.nprobe;
                 let vcol = match t.def.columns[col].kind {
                     ColumnKind::Vector { slot, .. } => slot,
                     _ => return Err(Error::invalid("MATCH on a column that is not a vector")),
@@ -218,7 +223,7 @@ impl VTabCursor for VindexCursor {
                 if let FilterPlan::After(share) = plan {
                     self.post_filter = Some(share);
                 }
-                let opts = SearchOpts { exact: plan == FilterPlan::Exact, ef_search: a.ef_search };
+                let opts = SearchOpts { exact: plan == FilterPlan::Exact, ef_search: a.ef_search, nprobe: a.nprobe };
                 if want == Some(0) || masks.as_ref().is_some_and(|m| m.is_empty()) {
                     Rows::Empty
                 } else {
@@ -238,6 +243,7 @@ impl VTabCursor for VindexCursor {
                                 bounds: &a.bounds,
                                 exact: opts.exact,
                                 ef_search: opts.ef_search,
+                                nprobe: opts.nprobe,
                             };
                             Rows::Sorted(match post {
                                 Some((f, share)) => t.search_then_filter(&req, f, n, share)?,
@@ -296,8 +302,8 @@ impl VTabCursor for VindexCursor {
             }
             return Ok(());
         }
-        if i == def.ef_search_col() {
-            match self.ef_search {
+        if i == def.ef_search_col() || i == def.nprobe_col() {
+            match if i == def.ef_search_col() { self.ef_search } else { self.nprobe } {
                 Some(e) => ctx.set_i64(e as i64),
                 None => ctx.set_null(),
             }

@@ -55,6 +55,8 @@ pub struct SearchOpts {
     pub exact: bool,
     /// `AND ef_search = N`.
     pub ef_search: Option<usize>,
+    /// `AND nprobe = N`.
+    pub nprobe: Option<usize>,
 }
 
 /// The pushed-down filters of one query, ready to run (and to re-check single rows).
@@ -88,6 +90,7 @@ pub struct KnnArgs {
     pub query: vector::Vector<'static>,
     pub k: Option<i64>,
     pub ef_search: Option<usize>,
+    pub nprobe: Option<usize>,
     pub limit: Option<i64>,
     pub offset: i64,
     pub bounds: Bounds,
@@ -143,6 +146,7 @@ impl Growing {
             bounds: &self.bounds,
             exact: self.opts.exact,
             ef_search: self.opts.ef_search,
+            nprobe: self.opts.nprobe,
         }
     }
 
@@ -350,6 +354,7 @@ impl TableInner {
             query: vector::Vector::Bit(std::borrow::Cow::Owned(Vec::new())),
             k: None,
             ef_search: None,
+            nprobe: None,
             limit: None,
             offset: 0,
             bounds: Bounds::default(),
@@ -381,6 +386,14 @@ impl TableInner {
                         return Err(Error::invalid(format!("ef_search must be from 1 to {MAX_EF_SEARCH}, not {n}")));
                     }
                     out.ef_search = Some(n as usize);
+                }
+                Arg::Nprobe => {
+                    let max = crate::index::ivf::params::MAX_NPROBE as i64;
+                    let n = integer_arg("nprobe", v.get())?;
+                    if !(1..=max).contains(&n) {
+                        return Err(Error::invalid(format!("nprobe must be from 1 to {max}, not {n}")));
+                    }
+                    out.nprobe = Some(n as usize);
                 }
                 Arg::Limit => out.limit = Some(integer_arg("LIMIT", v.get())?.max(0)),
                 Arg::Offset => out.offset = integer_arg("OFFSET", v.get())?.max(0),

@@ -12,6 +12,7 @@ pub mod build;
 pub mod check;
 pub mod config;
 pub mod cursor;
+pub mod ivf;
 pub mod knn;
 pub mod overlay;
 pub mod plan;
@@ -161,7 +162,8 @@ pub struct VindexTable {
 pub(super) fn indexes_for(def: &TableDef, spec: &IndexSpec, seed: i64) -> Vec<Box<dyn VectorIndex>> {
     ColLayout::of(def)
         .into_iter()
-        .map(|l| crate::index::open(spec, ColumnInfo::new(l.ty, l.dims, l.metric), seed))
+        .enumerate()
+        .map(|(n, l)| crate::index::open(spec, ColumnInfo::new(l.ty, l.dims, l.metric), n, seed))
         .collect()
 }
 
@@ -227,6 +229,7 @@ impl VindexTable {
         };
         let spec = stored_spec(&store).unwrap_or_else(|| def.index.clone());
         store.set_graph(matches!(spec, IndexSpec::Hnsw(_)));
+        store.set_ivf(spec.ivf_quantizer());
         let seed = store.info_i64("seed").unwrap_or(def.seed);
         vtab_config_constraint_support(db);
         vtab_config_innocuous(db);

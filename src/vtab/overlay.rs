@@ -27,6 +27,13 @@ impl OChunk {
     }
 }
 
+/// A column's IVF centroids as this transaction left them (when it changed them), decoded on
+/// first use.
+#[derive(Default)]
+pub struct OIvf {
+    pub centroids: OnceLock<Arc<crate::index::ivf::kmeans::Centroids>>,
+}
+
 /// A column's touched graph leaves and entry node.
 #[derive(Default)]
 pub struct OGraph {
@@ -47,6 +54,8 @@ pub struct Overlay {
     pub chunks: HashMap<i64, OChunk>,
     /// Touched graphs, by vector column.
     pub graphs: Vec<OGraph>,
+    /// IVF centroids this transaction wrote, by vector column.
+    pub ivf: Vec<OIvf>,
     /// Everything touched (for the change log and for publishing).
     pub changes: ChangeSet,
     /// Pages were rolled back under it: reload what was touched before the next use.
@@ -63,6 +72,7 @@ impl Overlay {
             ids,
             chunks: HashMap::new(),
             graphs: (0..n_cols).map(|_| OGraph::default()).collect(),
+            ivf: (0..n_cols).map(|_| OIvf::default()).collect(),
             changes: ChangeSet::default(),
             stale: false,
         }
@@ -137,6 +147,10 @@ impl Overlay {
             if g.entry.is_some() {
                 g.entry = Some(store.graph_entry(col)?);
             }
+        }
+        // Centroids are read again from the pages when next needed.
+        for i in self.ivf.iter_mut() {
+            *i = OIvf::default();
         }
         self.stale = false;
         Ok(())

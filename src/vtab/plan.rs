@@ -84,6 +84,8 @@ pub enum Arg {
     K,
     /// `ef_search = N`: candidates a graph search keeps.
     EfSearch,
+    /// `nprobe = N`: lists an IVF search scans.
+    Nprobe,
     Limit,
     Offset,
     /// `distance <op> value`
@@ -162,6 +164,7 @@ pub fn best_index(
     let distance_col = def.distance_col() as i32;
     let k_col = def.k_col() as i32;
     let ef_col = def.ef_search_col() as i32;
+    let nprobe_col = def.nprobe_col() as i32;
 
     // 1. MATCH on a vector column makes this a KNN query.
     let matches: Vec<_> = cs
@@ -229,24 +232,25 @@ pub fn best_index(
     }
     let has_k = !k_terms.is_empty();
 
-    // 2b. ef_search = ?
-    let ef_terms: Vec<_> =
-        cs.iter().filter(|c| c.column == ef_col && c.op as i32 == ffi::SQLITE_INDEX_CONSTRAINT_EQ).collect();
-    if let Some(t) = ef_terms.first() {
+    // 2b. ef_search = ?, nprobe = ?
+    for (col, name, arg) in [(ef_col, "ef_search", Arg::EfSearch), (nprobe_col, "nprobe", Arg::Nprobe)] {
+        let terms: Vec<_> =
+            cs.iter().filter(|c| c.column == col && c.op as i32 == ffi::SQLITE_INDEX_CONSTRAINT_EQ).collect();
+        let Some(t) = terms.first() else { continue };
         if !is_knn {
             return Err(Error::invalid(format!(
-                "ef_search = ... tunes a KNN query: add '<vector column> MATCH <query vector>' to the WHERE clause of {table}"
+                "{name} = ... tunes a KNN query: add '<vector column> MATCH <query vector>' to the WHERE clause of {table}"
             )));
         }
-        if ef_terms.len() > 1 {
-            return Err(Error::invalid("ef_search is given more than once"));
+        if terms.len() > 1 {
+            return Err(Error::invalid(format!("{name} is given more than once")));
         }
         if !t.usable {
             return Err(Error::PlanUnusable);
         }
         let shown = display_value(&info.rhs_value(t.index));
-        use_c(info, &mut args, t.index, Arg::EfSearch, true);
-        desc.push(format!("ef_search={shown}"));
+        use_c(info, &mut args, t.index, arg, true);
+        desc.push(format!("{name}={shown}"));
     }
 
     // 3. filters on rowid, metadata and primary key; distance bounds.

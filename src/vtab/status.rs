@@ -48,8 +48,19 @@ const COLUMNS: &[&str] = &[
     "build_progress",
     "deleted_unrepaired",
     "last_build",
+    "ivf_lists",
+    "ivf_state",
+    "ivf_trained_rows",
+    "ivf_list_min",
+    "ivf_list_max",
+    "ivf_imbalance",
+    "ivf_drift",
     "error",
 ];
+
+/// The IVF columns, in order.
+const IVF_COLUMNS: &[&str] =
+    &["ivf_lists", "ivf_state", "ivf_trained_rows", "ivf_list_min", "ivf_list_max", "ivf_imbalance", "ivf_drift"];
 
 pub struct StatusTable {
     db: Db,
@@ -177,12 +188,17 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
         } else {
             (OwnedValue::Null, OwnedValue::Null)
         };
+        let ivf_facts = if s.is_ivf() { inner.ivf_status(vi)? } else { Vec::new() };
+        let ivf: Vec<OwnedValue> = IVF_COLUMNS
+            .iter()
+            .map(|k| ivf_facts.iter().find(|(n, _)| n == k).map_or(OwnedValue::Null, |(_, v)| v.clone()))
+            .collect();
         let prescan = extra
             .iter()
             .find(|(k, _)| *k == "prescan")
             .map(|(_, v)| v.clone())
             .unwrap_or(OwnedValue::Text("n/a".into()));
-        out.push(vec![
+        let mut row = vec![
             OwnedValue::Text(schema.to_string()),
             OwnedValue::Text(name.to_string()),
             OwnedValue::Text(col.name.clone()),
@@ -215,8 +231,10 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
             progress.clone(),
             unrepaired.clone(),
             last_build.clone(),
-            OwnedValue::Null,
-        ]);
+        ];
+        row.extend(ivf);
+        row.push(OwnedValue::Null);
+        out.push(row);
     }
     Ok(out)
 }

@@ -99,7 +99,7 @@ impl IndexWriter for Writer<'_> {
         let space = View::new(
             self.store,
             base.clone(),
-            Some(OvParts { chunks: &*chunks, ids: &*ids, graphs: None }),
+            Some(OvParts { chunks: &*chunks, ids: &*ids, graphs: None, changes: None, ivf: None }),
             None,
             true,
             self.links,
@@ -108,6 +108,18 @@ impl IndexWriter for Writer<'_> {
         let og = graphs.get_mut(col).ok_or_else(|| Error::invalid("vindex: no such vector column"))?;
         let mut gw = GraphWriter { store: self.store, col, og, base, changes, links: self.links };
         f(&mut gw, &space)
+    }
+
+    fn with_ivf(
+        &mut self,
+        col: usize,
+        f: &mut dyn FnMut(&mut dyn crate::index::ivf::IvfSink) -> Result<()>,
+    ) -> Result<()> {
+        let layout = self.store.ivf_layout(col)?;
+        let Overlay { base, changes, ivf, .. } = &mut *self.ov;
+        let oivf = ivf.get(col).ok_or_else(|| Error::invalid("vindex: no such vector column"))?;
+        let mut w = super::ivf::IvfWriter { store: self.store, col, layout, base, changes, oivf };
+        f(&mut w)
     }
 
     fn capacity(&self) -> usize {
@@ -212,10 +224,15 @@ impl TableInner {
     /// as "nochange" and are reported as None.
     fn validate(&self, values: &[ValueRef<'_>], update: bool) -> Result<RowValues> {
         let def = &self.def;
-        if values.len() < def.ef_search_col() + 1 {
+        if values.len() < def.last_col() + 1 {
             return Err(Error::invalid("wrong number of values for the table"));
         }
-        for (i, what) in [(def.distance_col(), "distance"), (def.k_col(), "k"), (def.ef_search_col(), "ef_search")] {
+        for (i, what) in [
+            (def.distance_col(), "distance"),
+            (def.k_col(), "k"),
+            (def.ef_search_col(), "ef_search"),
+            (def.nprobe_col(), "nprobe"),
+        ] {
             let unchanged = update && values[i].nochange();
             if !unchanged && !values[i].get().is_null() {
                 return Err(Error::invalid(format!(
@@ -453,7 +470,7 @@ impl TableInner {
     pub fn graph_links(&self) -> (usize, usize) {
         match &*self.spec.borrow() {
             IndexSpec::Hnsw(p) => (p.max_links(0), p.max_links(1)),
-            IndexSpec::Flat => (0, 0),
+            IndexSpec::Flat | IndexSpec::Ivf(_) => (0, 0),
         }
     }
 
@@ -691,8 +708,8 @@ impl TableInner {
         if self.store.format == crate::store::FORMAT_VERSION {
             return Ok(());
         }
-        if self.store.format == 2 {
-            crate::store::schema::upgrade_from_2(self.db, &self.store.names)?;
+        if self.store.format == 2 || self.store.format == 3 {
+            crate::store::schema::upgrade_from_2_or_3(self.db, &self.store.names)?;
             *self.broken.borrow_mut() = None;
             return Ok(());
         }
@@ -753,11 +770,17 @@ impl TableInner {
             }
             "optimize" => {
                 self.optimize()?;
-                self.repair_graphs().map(|_| ())
+                self.repair_graphs()?;
+                self.balance_ivf().map(|_| ())
             }
             "rebuild" if self.store.is_graph() => {
                 self.optimize()?;
                 self.rebuild_graphs()
+            }
+            "rebuild" if self.store.is_ivf() => {
+                self.optimize()?;
+                let IndexSpec::Ivf(p) = *self.spec.borrow() else { return Ok(()) };
+                self.unit(|| self.build_ivf_all(&p))
             }
             "rebuild" => self.rebuild(),
             _ if c.starts_with("index=") || c.starts_with("index =") => {

@@ -4,15 +4,19 @@
 //! Chunks, column data and graph leaves missing from memory are read from the pages (under the
 //! query's own snapshot, which is the version's) and kept in the version when the budget allows.
 
-use super::overlay::{OChunk, OGraph, Overlay};
+use super::overlay::{OChunk, OGraph, OIvf, Overlay};
 use crate::error::{Error, Result};
 use crate::index::buf::AlignedBuf;
 use crate::index::chunk::{ChunkCodes, ColData, Maps, NodeCodes, SlotCode};
 use crate::index::hnsw::graph::{GraphSource, LEAF, Node};
 use crate::index::hnsw::space::{NodeCode, Probe, Space, SpaceKind};
 use crate::index::hnsw::{slot_of, space_kind};
+use crate::index::ivf::IvfSource;
+use crate::index::ivf::kmeans::Centroids;
+use crate::index::ivf::list::PostingList;
 use crate::index::{ChunkSource, ChunkView, Want};
 use crate::store::cache::{CacheKey, CachedLeaf, GraphCache, MemToken, Version};
+use crate::store::changes::ChangeSet;
 use crate::store::chunks::{CachedCol, Chunk};
 use crate::store::{ChunkReader, Store};
 use crate::vector::distance::Metric;
@@ -27,11 +31,20 @@ pub struct OvParts<'a> {
     pub chunks: &'a HashMap<i64, OChunk>,
     pub ids: &'a [i64],
     pub graphs: Option<&'a [OGraph]>,
+    /// What the transaction changed, and the IVF centroids it wrote.
+    pub changes: Option<&'a ChangeSet>,
+    pub ivf: Option<&'a [OIvf]>,
 }
 
 impl<'a> OvParts<'a> {
     pub fn of(o: &'a Overlay) -> OvParts<'a> {
-        OvParts { chunks: &o.chunks, ids: &o.ids, graphs: Some(&o.graphs) }
+        OvParts {
+            chunks: &o.chunks,
+            ids: &o.ids,
+            graphs: Some(&o.graphs),
+            changes: Some(&o.changes),
+            ivf: Some(&o.ivf),
+        }
     }
 }
 
@@ -360,7 +373,7 @@ impl ChunkSource for View<'_> {
             },
         };
         if let Some(c) = committed {
-            if self.wants_codes(col) {
+            if self.wants_codes(col) || self.store.is_ivf() {
                 // Searches read codes; rescoring wants the vectors: keep the whole chunk's when
                 // memory is free, so the next queries rescore from memory.
                 if c.raw[col].get().is_none()
@@ -396,6 +409,80 @@ impl ChunkSource for View<'_> {
     fn graph(&self, col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
         self.col.set(col);
         Ok((self, self))
+    }
+
+    fn ivf(&self, col: usize) -> Result<&dyn IvfSource> {
+        self.col.set(col);
+        Ok(self)
+    }
+
+    fn row(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<Option<i64>> {
+        let rowid = match self.overlay.and_then(|o| o.chunks.get(&chunk)) {
+            Some(oc) => oc.maps.is_used(slot).then(|| oc.maps.rowids[slot]),
+            None => {
+                if self.overlay.is_some_and(|o| o.ids.binary_search(&chunk).is_err()) {
+                    return Ok(None);
+                }
+                let Some(pos) = self.version.position(chunk) else { return Ok(None) };
+                let c = self.committed(pos)?;
+                c.maps.is_used(slot).then(|| c.maps.rowids[slot])
+            }
+        };
+        if rowid.is_some() {
+            self.read_vector(col, chunk, slot, out)?;
+        }
+        Ok(rowid)
+    }
+}
+
+impl View<'_> {
+    /// Whether this transaction changed column `col`'s IVF centroids (then lists and
+    /// centroids are read from the pages).
+    fn ivf_retrained(&self, col: usize) -> bool {
+        self.overlay
+            .and_then(|o| o.changes)
+            .is_some_and(|c| c.all() || c.contains(crate::store::changes::SPACE_IVF_CENTROIDS + col as u8, 0))
+    }
+}
+
+impl IvfSource for View<'_> {
+    fn lists(&self) -> Result<usize> {
+        let col = self.col.get();
+        if self.ivf_retrained(col) {
+            return self.store.ivf_lists(col);
+        }
+        Ok(super::ivf::cache(self.store, &self.version, col)?.lists)
+    }
+
+    fn centroids(&self) -> Result<Arc<Centroids>> {
+        let col = self.col.get();
+        if self.ivf_retrained(col) {
+            let oivf = self.overlay.and_then(|o| o.ivf).and_then(|i| i.get(col));
+            if let Some(c) = oivf.and_then(|o| o.centroids.get()) {
+                return Ok(c.clone());
+            }
+            self.paged.set(true);
+            let c = Arc::new(self.store.load_centroids(col, self.store.ivf_lists(col)?)?);
+            if let Some(o) = oivf {
+                let _ = o.centroids.set(c.clone());
+            }
+            return Ok(c);
+        }
+        super::ivf::committed_centroids(self.store, &self.version, col, self.key)
+    }
+
+    fn list(&self, l: usize) -> Result<Arc<PostingList>> {
+        let col = self.col.get();
+        let touched = self.overlay.and_then(|o| o.changes).is_some_and(|c| c.ivf_list_changed(col, l as u32));
+        if touched {
+            self.paged.set(true);
+            return Ok(Arc::new(self.store.load_list(col, l as u32, &self.store.ivf_layout(col)?)?));
+        }
+        let c = super::ivf::cache(self.store, &self.version, col)?;
+        if c.entries.get(l).is_none_or(|e| e.get().is_none()) {
+            self.paged.set(true);
+        }
+        super::ivf::committed_list(self.store, &self.version, col, l, self.key, self.keep)
     }
 }
 

@@ -266,7 +266,7 @@ CREATE_CASES = [
     ("v float[3] distance=cosine distance_metric=ip", ["distance"]),
     ("v float[3], nonsense=1", ["unknown table option", "nonsense"]),
     ("v float[3], chunk_size=64", ["unknown table option", "chunk_size"]),
-    ("v float[3], index=ivf", ["index=ivf", "not available"]),
+    ("v bit[8], index=ivf", ["index=ivf serves", "bit"]),
     ("v float[3], index=hnsw(m=100)", ["index=hnsw", "m must be from 4 to 64"]),
     ("v float[3], index=", ["unknown index type"]),
     ("v float[3], index=flat, index=flat", ["index option", "twice"]),

@@ -1,0 +1,189 @@
+//! List blocks (docs/FORMAT.md, "Lists"): the byte layout of a `t_ivf_lists` row, and a list's
+//! entries decoded from its blocks into one array per field, as searches scan them.
+
+use super::params::{Quantizer, block_entries};
+use crate::error::{Error, Result};
+
+/// The layout of one column's list blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Code bytes per entry (`B_c`).
+    pub code: usize,
+    /// float32 factors per entry (`F`).
+    pub factors: usize,
+    /// Entries per block (`E`).
+    pub entries: usize,
+}
+
+/// Bytes before a block's entries.
+pub const HEADER: usize = 8;
+
+impl Layout {
+    pub fn new(q: Quantizer, dims: usize) -> Layout {
+        let (code, factors) = (q.code_bytes(dims), q.factors());
+        Layout { code, factors, entries: block_entries(4 + code + 4 * factors) }
+    }
+    pub fn block_bytes(&self) -> usize {
+        HEADER + self.entries * (4 + self.code + 4 * self.factors)
+    }
+    pub fn node_at(&self, i: usize) -> usize {
+        HEADER + 4 * i
+    }
+    pub fn code_at(&self, i: usize) -> usize {
+        HEADER + 4 * self.entries + self.code * i
+    }
+    pub fn factors_at(&self, i: usize) -> usize {
+        HEADER + self.entries * (4 + self.code) + 4 * self.factors * i
+    }
+    /// (block, index in block) of a position in a list.
+    pub fn split(&self, pos: usize) -> (usize, usize) {
+        (pos / self.entries, pos % self.entries)
+    }
+    /// The entry count in a block's header.
+    pub fn count(block: &[u8]) -> usize {
+        block.get(..4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+}
+
+/// One entry: its node, code and factors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub node: u32,
+    pub code: Vec<u8>,
+    pub factors: Vec<f32>,
+}
+
+impl Entry {
+    /// Read entry `i` of `block`.
+    pub fn read(l: &Layout, block: &[u8], i: usize) -> Entry {
+        let n = l.node_at(i);
+        let node = u32::from_le_bytes([block[n], block[n + 1], block[n + 2], block[n + 3]]);
+        let code = block[l.code_at(i)..l.code_at(i) + l.code].to_vec();
+        let f0 = l.factors_at(i);
+        let factors = (0..l.factors)
+            .map(|j| {
+                let o = f0 + 4 * j;
+                f32::from_le_bytes([block[o], block[o + 1], block[o + 2], block[o + 3]])
+            })
+            .collect();
+        Entry { node, code, factors }
+    }
+
+    /// The (offset, bytes) writes that put this entry at index `i` of a block.
+    pub fn parts(&self, l: &Layout, i: usize) -> Vec<(usize, Vec<u8>)> {
+        let mut out = vec![(l.node_at(i), self.node.to_le_bytes().to_vec())];
+        if l.code > 0 {
+            out.push((l.code_at(i), self.code.clone()));
+        }
+        if l.factors > 0 {
+            out.push((l.factors_at(i), self.factors.iter().flat_map(|f| f.to_le_bytes()).collect()));
+        }
+        out
+    }
+}
+
+/// A list's entries, decoded: nodes, codes and factors each in one array.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostingList {
+    pub nodes: Vec<u32>,
+    pub codes: Vec<u8>,
+    pub factors: Vec<f32>,
+}
+
+impl PostingList {
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+    pub fn mem_bytes(&self) -> usize {
+        4 * self.nodes.len() + self.codes.len() + 4 * self.factors.len() + 64
+    }
+    pub fn push(&mut self, e: &Entry) {
+        self.nodes.push(e.node);
+        self.codes.extend_from_slice(&e.code);
+        self.factors.extend_from_slice(&e.factors);
+    }
+    pub fn entry(&self, l: &Layout, i: usize) -> Entry {
+        Entry {
+            node: self.nodes[i],
+            code: self.codes[i * l.code..(i + 1) * l.code].to_vec(),
+            factors: self.factors[i * l.factors..(i + 1) * l.factors].to_vec(),
+        }
+    }
+
+    /// Decode a list from its blocks, in order (`what` names the list in errors).
+    pub fn from_blocks(l: &Layout, blocks: &[Vec<u8>], what: &dyn Fn() -> String) -> Result<PostingList> {
+        let mut p = PostingList::default();
+        for (b, data) in blocks.iter().enumerate() {
+            if data.len() != l.block_bytes() {
+                return Err(Error::corrupt(format!(
+                    "{}: block {b} is {} bytes, not {}",
+                    what(),
+                    data.len(),
+                    l.block_bytes()
+                )));
+            }
+            let n = Layout::count(data);
+            let last = b + 1 == blocks.len();
+            if n == 0 || n > l.entries || (!last && n != l.entries) {
+                return Err(Error::corrupt(format!(
+                    "{}: block {b} holds {n} entries (blocks hold 1 to {} and all but the last are full)",
+                    what(),
+                    l.entries
+                )));
+            }
+            let nodes = &data[l.node_at(0)..l.node_at(n)];
+            p.nodes.extend(nodes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+            p.codes.extend_from_slice(&data[l.code_at(0)..l.code_at(0) + n * l.code]);
+            let f = &data[l.factors_at(0)..l.factors_at(0) + 4 * n * l.factors];
+            p.factors.extend(f.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        }
+        Ok(p)
+    }
+
+    /// The blocks that hold this list.
+    pub fn to_blocks(&self, l: &Layout) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for start in (0..self.len()).step_by(l.entries) {
+            let n = (self.len() - start).min(l.entries);
+            let mut b = vec![0u8; l.block_bytes()];
+            b[..4].copy_from_slice(&(n as u32).to_le_bytes());
+            for i in 0..n {
+                for (off, bytes) in self.entry(l, start + i).parts(l, i) {
+                    b[off..off + bytes.len()].copy_from_slice(&bytes);
+                }
+            }
+            out.push(b);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip() {
+        let l = Layout::new(Quantizer::Rabitq, 100);
+        assert_eq!((l.code, l.factors), (16, 5));
+        let mut p = PostingList::default();
+        for i in 0..(l.entries * 2 + 3) as u32 {
+            p.push(&Entry { node: i * 3, code: vec![i as u8; 16], factors: vec![i as f32; 5] });
+        }
+        let blocks = p.to_blocks(&l);
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(Layout::count(&blocks[2]), 3);
+        let back = PostingList::from_blocks(&l, &blocks, &|| "t".into()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(Entry::read(&l, &blocks[1], 2), p.entry(&l, l.entries + 2));
+        let mut bad = blocks.clone();
+        bad[0][0] = 1;
+        assert!(PostingList::from_blocks(&l, &bad, &|| "t".into()).is_err());
+        bad = blocks.clone();
+        bad[1].pop();
+        assert!(PostingList::from_blocks(&l, &bad, &|| "t".into()).is_err());
+    }
+}
