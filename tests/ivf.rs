@@ -9,6 +9,9 @@ use common::*;
 use rusqlite::{Connection, params};
 
 const K: usize = 10;
+
+/// Tests that change the process-wide cache limit run one at a time.
+static CACHE_LIMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const QUANTIZERS: [&str; 4] = ["rabitq", "sq8", "binary", "none"];
 
 fn count(c: &Connection, sql: &str) -> i64 {
@@ -433,6 +436,7 @@ fn training_is_the_same_on_one_or_two_threads() {
 
 #[test]
 fn two_connections_in_wal_mode_and_the_cache_off() {
+    let _limit = CACHE_LIMIT.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("vindex-ivf-wal-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.db");
@@ -485,6 +489,7 @@ fn two_connections_in_wal_mode_and_the_cache_off() {
 
 #[test]
 fn damaged_list_and_centroid_rows_give_errors_and_rebuild_repairs_them() {
+    let _limit = CACHE_LIMIT.lock().unwrap_or_else(|p| p.into_inner());
     let c = conn();
     c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[8], c integer, index=ivf(lists=6))").unwrap();
     let vs = clustered(700, 8, 6, 41);
@@ -521,4 +526,42 @@ fn damaged_list_and_centroid_rows_give_errors_and_rebuild_repairs_them() {
     }
     c.execute_batch("DROP TABLE t").unwrap();
     assert_eq!(count(&c, "SELECT count(*) FROM sqlite_schema"), 0);
+}
+
+#[test]
+fn an_immutable_copy_answers_from_its_pages_with_the_cache_off() {
+    let _limit = CACHE_LIMIT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("vindex-ivf-ro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.db");
+    let _ = std::fs::remove_file(&path);
+    let a = conn_file(&path);
+    a.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[32] distance=cosine, c integer, index=ivf)").unwrap();
+    let vs = clustered(3000, 32, 20, 61);
+    fill(&a, "t", &vs, 1);
+    command(&a, "t", "optimize");
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10";
+    let fsql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND c < 20";
+    let qs = clustered(15, 32, 20, 62);
+    let want: Vec<_> =
+        qs.iter().map(|q| (knn(&a, sql, params![f32_blob(q)]), knn(&a, fsql, params![f32_blob(q)]))).collect();
+    drop(a);
+    let _ = conn();
+    for uri in [format!("file:{}?immutable=1", path.display()), format!("file:{}?mode=ro", path.display())] {
+        let ro = Connection::open_with_flags(
+            &uri,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        ro.query_row("SELECT vindex_cache_limit(0)", [], |_| Ok(())).unwrap();
+        for (q, (w, wf)) in qs.iter().zip(&want) {
+            assert_eq!(&knn(&ro, sql, params![f32_blob(q)]), w, "{uri}");
+            assert_eq!(&knn(&ro, fsql, params![f32_blob(q)]), wf, "{uri}");
+        }
+        let state: String = ro.query_row("SELECT cache_state FROM vindex_status", [], |r| r.get(0)).unwrap();
+        assert_eq!(state, "off");
+        ro.query_row("SELECT vindex_cache_limit(1073741824)", [], |_| Ok(())).unwrap();
+        assert!(ro.execute("INSERT INTO t(rowid, v, c) VALUES (9000, ?1, 1)", [f32_blob(&qs[0])]).is_err());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -116,12 +116,19 @@ macro_rules! after_detection {
 /// A whole [`Kernels`] table of [`after_detection!`] pointers, under the same contract.
 macro_rules! table_after_detection {
     ($name:literal, { $($field:ident: $kernel:path),* $(,)? }) => {
-        Kernels { name: $name, $($field: after_detection!($kernel)),* }
+        Kernels {
+            name: $name,
+            $($field: after_detection!($kernel),)*
+            // Training's blocked products: the portable ones unless the table sets its own.
+            dots_4x4: crate::vector::distance::scalar::dots_4x4,
+            dots_1x4: crate::vector::distance::scalar::dots_1x4,
+        }
     };
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86_tables {
+    use super::x86::dots::{avx2 as dots2, avx512 as dots512};
     use super::x86::{avx2 as v2, avx512 as v512, popcnt};
     use crate::vector::distance::Kernels;
 
@@ -156,6 +163,8 @@ mod x86_tables {
             jaccard: popcnt::jaccard,
             encode_sq8: v2::encode_sq8,
         });
+        k.dots_4x4 = after_detection!(dots2::dots_4x4);
+        k.dots_1x4 = after_detection!(dots2::dots_1x4);
         if lut_bits {
             k.hamming = after_detection!(v2::hamming_lut);
             k.jaccard = after_detection!(v2::jaccard_lut);
@@ -192,6 +201,8 @@ mod x86_tables {
             jaccard: popcnt::jaccard,
             encode_sq8: v2::encode_sq8,
         });
+        k.dots_4x4 = after_detection!(dots512::dots_4x4);
+        k.dots_1x4 = after_detection!(dots512::dots_1x4);
         if sub_paths && is_x86_feature_detected!("avx512vnni") {
             k.dot_i8 = after_detection!(v512::vnni::dot_i8);
             k.l2sq_i8 = after_detection!(v512::vnni::l2sq_i8);

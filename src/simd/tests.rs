@@ -613,3 +613,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn blocked_dot_products_match_the_reference_and_each_other() {
+    let mut rng = StdRng::seed_from_u64(77);
+    for k in all_tables() {
+        for &n in &LENGTHS {
+            let a: Vec<Vec<f32>> = (0..4).map(|_| random_f32s(&mut rng, n)).collect();
+            let b: Vec<Vec<f32>> = (0..4).map(|_| random_f32s(&mut rng, n)).collect();
+            let ar: [&[f32]; 4] = [&a[0], &a[1], &a[2], &a[3]];
+            let br: [&[f32]; 4] = [&b[0], &b[1], &b[2], &b[3]];
+            let block = (k.dots_4x4)(&ar, &br);
+            for i in 0..4 {
+                // One point against four: the very same products (training relies on it).
+                let one = (k.dots_1x4)(&a[i], &br);
+                assert_eq!(one.map(f32::to_bits), block[i].map(f32::to_bits), "{} n={n}", k.name);
+                for j in 0..4 {
+                    let want = scalar::dot_f32(&a[i], &b[j]);
+                    let m = magnitudes(a[i].iter().copied(), b[j].iter().copied());
+                    assert!(close(block[i][j], want, m.dot), "{} n={n}: {} vs {want}", k.name, block[i][j]);
+                }
+            }
+        }
+    }
+}

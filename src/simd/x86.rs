@@ -803,3 +803,120 @@ pub mod avx512 {
         (_mm512_reduce_add_epi64(i) as u64, _mm512_reduce_add_epi64(u) as u64)
     }
 }
+
+/// Blocks of float32 dot products for IVF training and assignment: 4 vectors against 4 (or
+/// 1 against 4) in one pass over the data, so each loaded element serves several products.
+/// Every product is computed the same way whatever block it is in (one accumulator per pair,
+/// elements in order, the same tail and horizontal sum), so a point's products do not depend
+/// on which other points share its block.
+pub mod dots {
+    use super::*;
+
+    /// AVX-512: 16 lanes per accumulator.
+    pub mod avx512 {
+        use super::*;
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn ld(x: &[f32], at: usize) -> __m512 {
+            let k = x.len().saturating_sub(at).min(16);
+            let m = if k == 16 { 0xffff } else { ((1u32 << k) - 1) as __mmask16 };
+            // SAFETY: lanes whose mask bit is set read `x[at..at + k]`, which is inside `x`
+            // (`k` is at most `x.len() - at`); masked-off lanes access no memory.
+            unsafe { _mm512_maskz_loadu_ps(m, x.as_ptr().wrapping_add(at.min(x.len()))) }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn block<const P: usize>(a: [&[f32]; P], b: &[&[f32]; 4]) -> [[f32; 4]; P] {
+            let n = a.iter().chain(b.iter()).map(|s| s.len()).min().unwrap_or(0);
+            let mut acc = [[_mm512_setzero_ps(); 4]; P];
+            let mut at = 0;
+            while at < n {
+                let y = [ld(&b[0][..n], at), ld(&b[1][..n], at), ld(&b[2][..n], at), ld(&b[3][..n], at)];
+                for p in 0..P {
+                    let x = ld(&a[p][..n], at);
+                    for j in 0..4 {
+                        acc[p][j] = _mm512_fmadd_ps(x, y[j], acc[p][j]);
+                    }
+                }
+                at += 16;
+            }
+            let mut out = [[0f32; 4]; P];
+            for p in 0..P {
+                for j in 0..4 {
+                    out[p][j] = _mm512_reduce_add_ps(acc[p][j]);
+                }
+            }
+            out
+        }
+
+        #[target_feature(enable = "avx512f")]
+        pub fn dots_4x4(a: &[&[f32]; 4], b: &[&[f32]; 4]) -> [[f32; 4]; 4] {
+            block::<4>(*a, b)
+        }
+        #[target_feature(enable = "avx512f")]
+        pub fn dots_1x4(a: &[f32], b: &[&[f32]; 4]) -> [f32; 4] {
+            block::<1>([a], b)[0]
+        }
+    }
+
+    /// AVX2 + FMA: 8 lanes per accumulator.
+    pub mod avx2 {
+        use super::*;
+
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn ld(x: &[f32], at: usize) -> __m256 {
+            let k = x.len().saturating_sub(at).min(8) as i32;
+            let m = _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            // SAFETY: lanes whose mask is set read `x[at..at + k]`, inside `x` (`k` is at most
+            // `x.len() - at`); masked-off lanes access no memory.
+            unsafe { _mm256_maskload_ps(x.as_ptr().wrapping_add(at.min(x.len())), m) }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx")]
+        fn hsum(v: __m256) -> f32 {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+        }
+
+        /// Up to two vectors of `a` against the four of `b` (16 registers: 8 accumulators).
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn block<const P: usize>(a: [&[f32]; P], b: &[&[f32]; 4]) -> [[f32; 4]; P] {
+            let n = a.iter().chain(b.iter()).map(|s| s.len()).min().unwrap_or(0);
+            let mut acc = [[_mm256_setzero_ps(); 4]; P];
+            let mut at = 0;
+            while at < n {
+                for p in 0..P {
+                    let x = ld(&a[p][..n], at);
+                    for j in 0..4 {
+                        acc[p][j] = _mm256_fmadd_ps(x, ld(&b[j][..n], at), acc[p][j]);
+                    }
+                }
+                at += 8;
+            }
+            let mut out = [[0f32; 4]; P];
+            for p in 0..P {
+                for j in 0..4 {
+                    out[p][j] = hsum(acc[p][j]);
+                }
+            }
+            out
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        pub fn dots_4x4(a: &[&[f32]; 4], b: &[&[f32]; 4]) -> [[f32; 4]; 4] {
+            let lo = block::<2>([a[0], a[1]], b);
+            let hi = block::<2>([a[2], a[3]], b);
+            [lo[0], lo[1], hi[0], hi[1]]
+        }
+        #[target_feature(enable = "avx2,fma")]
+        pub fn dots_1x4(a: &[f32], b: &[&[f32]; 4]) -> [f32; 4] {
+            block::<1>([a], b)[0]
+        }
+    }
+}

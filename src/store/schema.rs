@@ -90,10 +90,12 @@ pub fn aux_col(slot: usize) -> String {
 }
 
 /// Slots per chunk for vectors of `max_bytes` bytes (the largest vector column): chunks of about
-/// 128 KiB, a power of two from 8 to 1024.
-pub fn chunk_capacity_for(max_bytes: usize) -> usize {
-    const TARGET: usize = 128 * 1024;
-    let raw = (TARGET / max_bytes.max(1)).clamp(8, 1024);
+/// 128 KiB, a power of two from 8 to 1024 — or about 16 KiB for a table created with an IVF
+/// index, whose searches read single vectors (a vector deep in a long blob costs a walk along
+/// its overflow pages) and never scan chunks.
+pub fn chunk_capacity_for(max_bytes: usize, ivf: bool) -> usize {
+    let target: usize = if ivf { 16 * 1024 } else { 128 * 1024 };
+    let raw = (target / max_bytes.max(1)).clamp(8, 1024);
     1 << (usize::BITS - 1 - raw.leading_zeros())
 }
 

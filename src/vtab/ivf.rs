@@ -40,12 +40,17 @@ pub fn committed_centroids(
     version: &Version,
     col: usize,
     key: Option<&CacheKey>,
+    keep: bool,
 ) -> Result<Arc<Centroids>> {
     let c = cache(store, version, col)?;
     if let Some(x) = c.centroids.get() {
         return Ok(x.value.clone());
     }
     let cents = Arc::new(store.load_centroids(col, c.lists)?);
+    if !keep {
+        // The cache is off: read for this search only.
+        return Ok(cents);
+    }
     let bytes = cents.mem_bytes();
     let m = crate::store::cache::charge_evicting(bytes, key).unwrap_or_else(|| MemToken::charge(bytes));
     let _ = c.centroids.set(Arc::new(Charged::new(cents.clone(), m)));
@@ -111,7 +116,7 @@ impl IvfSink for IvfWriter<'_> {
             let _ = self.oivf.centroids.set(c.clone());
             return Ok(c);
         }
-        committed_centroids(self.store, self.base, self.col, None)
+        committed_centroids(self.store, self.base, self.col, None, crate::store::cache::cache_limit() > 0)
     }
     fn slot_entry(&self, n: u32) -> Result<Option<(u32, u32)>> {
         let (chunk, slot) = slot_of(n, self.store.capacity);
@@ -232,12 +237,13 @@ impl TableInner {
             let (cb, nf) = (layout.code, layout.factors);
             let mut codes = vec![0u8; n * cb];
             let mut factors = vec![0f32; n * nf];
+            let prepared: Vec<Vec<f32>> = (0..cents.count()).map(|l| coder.prepare_centroid(cents.get(l))).collect();
             let per = n.div_ceil(threads.max(1)).max(1);
             std::thread::scope(|sc| {
                 for (t, (cs, fs)) in
                     codes.chunks_mut(per * cb.max(1)).zip(factors.chunks_mut(per * nf.max(1))).enumerate()
                 {
-                    let (assign, cents, xs, tx) = (&assign, &cents, &xs, tx);
+                    let (assign, cents, xs, tx, prepared) = (&assign, &cents, &xs, tx, &prepared);
                     let _ = (cs.len(), fs.len());
                     sc.spawn(move || {
                         for i in t * per..((t + 1) * per).min(n) {
@@ -246,6 +252,7 @@ impl TableInner {
                                 &xs[i * dims..(i + 1) * dims],
                                 &tx[i * dims..(i + 1) * dims],
                                 cents.get(assign[i] as usize),
+                                &prepared[assign[i] as usize],
                                 cs.get_mut(j * cb..(j + 1) * cb).unwrap_or(&mut []),
                                 fs.get_mut(j * nf..(j + 1) * nf).unwrap_or(&mut []),
                             );
@@ -398,10 +405,11 @@ impl TableInner {
         let layout = *idx.layout();
         let coder = idx.coder();
         let mut p = PostingList::default();
+        let pc = coder.prepare_centroid(c);
         for (i, (node, x)) in rows.iter().enumerate() {
             let tx = coder.transform(x).unwrap_or_else(|| x.clone());
             let mut e = Entry { node: *node, code: vec![0; layout.code], factors: vec![0.0; layout.factors] };
-            coder.encode(x, &tx, c, &mut e.code, &mut e.factors);
+            coder.encode(x, &tx, c, &pc, &mut e.code, &mut e.factors);
             p.push(&e);
             let (chunk, slot) = slot_of(*node, self.store.capacity);
             self.store.set_slot_entry(col, chunk, slot, Some((l, i as u32)))?;
@@ -623,6 +631,7 @@ impl TableInner {
         };
         let mut seen = 0usize;
         for l in 0..lists {
+            let pc = idx.coder().prepare_centroid(cents.get(l));
             let pl = match s.load_list(col, l as u32, &layout) {
                 Ok(x) => x,
                 Err(e) => {
@@ -642,7 +651,7 @@ impl TableInner {
                 let x = self.node_vector(col, nd)?;
                 let tx = idx.coder().transform(&x).unwrap_or_else(|| x.clone());
                 let mut e = Entry { node: nd, code: vec![0; layout.code], factors: vec![0.0; layout.factors] };
-                idx.coder().encode(&x, &tx, cents.get(l), &mut e.code, &mut e.factors);
+                idx.coder().encode(&x, &tx, cents.get(l), &pc, &mut e.code, &mut e.factors);
                 let stored = pl.entry(&layout, i);
                 let same = e.code == stored.code
                     && e.factors.iter().zip(&stored.factors).all(|(a, b)| a.to_bits() == b.to_bits());

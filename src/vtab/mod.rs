@@ -153,6 +153,10 @@ pub struct TableInner {
     /// Why the table cannot be used (another format version, a damaged info row): every use
     /// but DROP TABLE, RENAME and 'upgrade' reports it.
     pub broken: RefCell<Option<Error>>,
+    /// With the cache off (`vindex_cache_limit(0)`): the version this connection read last, so
+    /// that a query does not list every chunk again while the table stays the same. It keeps
+    /// the chunk ids and the slot maps queries read (rowids: 9 bytes a row), no vectors.
+    uncached: RefCell<Option<Arc<Version>>>,
 }
 
 pub struct VindexTable {
@@ -209,7 +213,7 @@ impl VindexTable {
         let def = config::parse(&args.table, &args.args).map_err(|e| e.context("vindex"))?;
         let names = Names { schema: args.schema.clone(), table: args.table.clone() };
         if create {
-            let cap = schema::chunk_capacity_for(max_vector_bytes(&def));
+            let cap = schema::chunk_capacity_for(max_vector_bytes(&def), def.index.ivf_quantizer().is_some());
             schema::create_tables(db, &names, &def, cap, crate::ffi::conn::random_i64())?;
         }
         let (store, broken) = match Store::open(db, names.clone(), &def) {
@@ -250,6 +254,7 @@ impl VindexTable {
             spec_seen: Cell::new((i64::MIN, 0)),
             pending: Cell::new(0),
             broken: RefCell::new(broken),
+            uncached: RefCell::new(None),
         });
         reg.add(&inner);
         Ok((decl, VindexTable { inner }))
@@ -298,6 +303,16 @@ impl TableInner {
                 return Ok(self.cache.insert(Arc::new(v)));
             }
         }
+        if crate::store::cache::cache_limit() == 0 {
+            let mut memo = self.uncached.borrow_mut();
+            if let Some(v) = memo.as_ref().filter(|v| (v.generation, v.epoch) == (g, e)) {
+                return Ok(v.clone());
+            }
+            let v = Arc::new(Version::new(g, e, self.store.chunk_ids()?));
+            *memo = Some(v.clone());
+            return Ok(v);
+        }
+        *self.uncached.borrow_mut() = None;
         let v = Version::new(g, e, self.store.chunk_ids()?);
         c.reloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(self.cache.insert(Arc::new(v)))

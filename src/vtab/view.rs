@@ -423,6 +423,19 @@ impl ChunkSource for View<'_> {
                 if self.overlay.is_some_and(|o| o.ids.binary_search(&chunk).is_err()) {
                     return Ok(None);
                 }
+                if !self.keep {
+                    // Cache off: this one row, from the pages (nothing kept).
+                    self.paged.set(true);
+                    let Some(maps) = self.store.load_maps(chunk)? else { return Ok(None) };
+                    if !maps.is_used(slot) {
+                        return Ok(None);
+                    }
+                    let n = self.store.cols[col].bytes;
+                    let mut readers = self.vectors.borrow_mut();
+                    let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
+                    r.read_at(chunk, slot * n, &mut out[..n])?;
+                    return Ok(Some(maps.rowids[slot]));
+                }
                 let Some(pos) = self.version.position(chunk) else { return Ok(None) };
                 let c = self.committed(pos)?;
                 c.maps.is_used(slot).then(|| c.maps.rowids[slot])
@@ -468,7 +481,7 @@ impl IvfSource for View<'_> {
             }
             return Ok(c);
         }
-        super::ivf::committed_centroids(self.store, &self.version, col, self.key)
+        super::ivf::committed_centroids(self.store, &self.version, col, self.key, self.keep)
     }
 
     fn list(&self, l: usize) -> Result<Arc<PostingList>> {

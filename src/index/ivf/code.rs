@@ -59,9 +59,26 @@ impl Coder {
         transform(self.metric, x)
     }
 
-    /// Code `x` (`tx` = its transform) for the list with centroid `c`, into `code` and
-    /// `factors` (of [`Coder::code_bytes`] and [`Coder::factors`] length).
-    pub fn encode(&self, x: &[f32], tx: &[f32], c: &[f32], code: &mut [u8], factors: &mut [f32]) {
+    /// Centroid `c` as [`Coder::encode`] needs it: padded to the coded dimensions and rotated
+    /// (rabitq), padded (binary), or nothing (the other quantizers).
+    pub fn prepare_centroid(&self, c: &[f32]) -> Vec<f32> {
+        match self.quantizer {
+            Quantizer::Binary | Quantizer::Rabitq => {
+                let mut pc = vec![0f32; self.padded];
+                pc[..self.dims].copy_from_slice(&c[..self.dims]);
+                if let Some(rot) = &self.rotation {
+                    rot.apply(&mut pc);
+                }
+                pc
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Code `x` (`tx` = its transform) for the list with centroid `c` (`pc` = that centroid
+    /// prepared by [`Coder::prepare_centroid`]), into `code` and `factors` (of
+    /// [`Coder::code_bytes`] and [`Coder::factors`] length).
+    pub fn encode(&self, x: &[f32], tx: &[f32], c: &[f32], pc: &[f32], code: &mut [u8], factors: &mut [f32]) {
         code.fill(0);
         factors.fill(0.0);
         match self.quantizer {
@@ -71,17 +88,15 @@ impl Coder {
                 code.copy_from_slice(bytemuck::cast_slice(&s.code));
                 factors.copy_from_slice(&[s.scale, s.l1, s.norm]);
             }
-            Quantizer::Binary | Quantizer::Rabitq => self.encode_signs(tx, c, code, factors),
+            Quantizer::Binary | Quantizer::Rabitq => self.encode_signs(tx, c, pc, code, factors),
         }
     }
 
-    fn encode_signs(&self, tx: &[f32], c: &[f32], code: &mut [u8], factors: &mut [f32]) {
+    fn encode_signs(&self, tx: &[f32], c: &[f32], pc: &[f32], code: &mut [u8], factors: &mut [f32]) {
         let d = self.dims;
         let mut r = vec![0f32; self.padded];
-        let mut pc = vec![0f32; self.padded];
         for i in 0..d {
             r[i] = tx[i] - c[i];
-            pc[i] = c[i];
         }
         let rho2: f64 = r[..d].iter().map(|v| (*v as f64) * (*v as f64)).sum();
         let gamma: f64 = r[..d].iter().zip(c).map(|(a, b)| *a as f64 * *b as f64).sum();
@@ -95,7 +110,6 @@ impl Coder {
         }
         if let Some(rot) = &self.rotation {
             rot.apply(&mut r);
-            rot.apply(&mut pc);
         }
         let n = self.coded_dims;
         let sq = (n as f64).sqrt();
@@ -145,18 +159,43 @@ impl Coder {
             }
         }
         let finite = tq.iter().all(|v| v.is_finite()) && sum_w.is_finite() && lut.iter().all(|v| v.is_finite());
-        QueryPrep { tq, lut, sum_w, sq8, finite, q_norm2: q.iter().map(|v| (*v as f64) * (*v as f64)).sum() }
+        let root = (self.coded_dims as f64).sqrt();
+        let tq_norm2 = tq.iter().map(|v| (*v as f64) * (*v as f64)).sum();
+        QueryPrep {
+            tq,
+            lut,
+            two_over_root: 2.0 / root,
+            sum_over_root: sum_w / root,
+            sq8,
+            finite,
+            q_norm2: q.iter().map(|v| (*v as f64) * (*v as f64)).sum(),
+            tq_norm2,
+        }
     }
 
-    /// What a search needs of list `c` (its centroid) for this query.
-    pub fn list_query(&self, q: &QueryPrep, c: &[f32], kernels: &Kernels) -> ListQuery {
-        let dist2 = q.tq.iter().zip(c).map(|(a, b)| ((*a as f64) - (*b as f64)).powi(2)).sum::<f64>();
-        let cq = (kernels.dot_f32)(c, &q.tq) as f64;
-        ListQuery { dist2, dist: dist2.sqrt(), cq }
+    /// What a search needs of a list for this query, from `⟨c, T(q)⟩` and `‖c‖²`.
+    pub fn list_query(&self, q: &QueryPrep, cq: f32, c_norm2: f32) -> ListQuery {
+        let (cq, cn) = (cq as f64, c_norm2 as f64);
+        let dist2 = (q.tq_norm2 + cn - 2.0 * cq).max(0.0);
+        // The float32 dot product and norm: their rounding, relative to the magnitudes.
+        let slack = 1e-5 * (q.tq_norm2 + cn) + 1e-30;
+        ListQuery { dist2, dist: dist2.sqrt(), cq, slack }
     }
 
-    /// The interval of the distance between the query and an entry with `code` and `factors`
-    /// in the list described by `lq`.
+    /// The search key of a distance: a number in the same order, cheaper to bound (the
+    /// squared distance for l2, the distance itself otherwise).
+    #[inline]
+    pub fn key(&self, d: f64) -> f64 {
+        if self.metric == Metric::L2 { if d > 0.0 { d * d } else { d } } else { d }
+    }
+    /// The distance of a search key.
+    #[inline]
+    pub fn unkey(&self, k: f64) -> f64 {
+        if self.metric == Metric::L2 { k.max(0.0).sqrt() } else { k }
+    }
+
+    /// The interval of the search key ([`Coder::key`]) of the distance between the query and
+    /// an entry with `code` and `factors` in the list described by `lq`.
     #[inline]
     pub fn estimate(&self, q: &QueryPrep, lq: &ListQuery, code: &[u8], factors: &[f32], kernels: &Kernels) -> Estimate {
         match self.quantizer {
@@ -165,7 +204,9 @@ impl Coder {
                 let Some(qc) = &q.sq8 else { return EVERYWHERE };
                 let dot = (kernels.dot_i8)(&qc.codes, bytemuck::cast_slice(code));
                 match qc.interval(dot, factors[0], factors[1], factors[2]) {
-                    Some((lo, hi)) => Estimate { lower: lo, value: (lo + hi) / 2.0, upper: hi },
+                    Some((lo, hi)) => {
+                        Estimate { lower: self.key(lo), value: self.key((lo + hi) / 2.0), upper: self.key(hi) }
+                    }
                     // Undefined (cosine of a zero vector): never a result.
                     None => Estimate { lower: f64::INFINITY, value: f64::INFINITY, upper: f64::INFINITY },
                 }
@@ -174,35 +215,80 @@ impl Coder {
                 if !q.finite {
                     return EVERYWHERE;
                 }
-                let (rho, scale, err, beta, gamma) =
-                    (factors[0] as f64, factors[1] as f64, factors[2] as f64, factors[3] as f64, factors[4] as f64);
-                if !err.is_finite() {
-                    return EVERYWHERE;
-                }
-                let l = lut_sum(&q.lut, code) as f64;
-                let ow = (2.0 * l - q.sum_w) / (self.coded_dims as f64).sqrt() - beta;
-                let dot = scale * ow;
-                let e = EPSILON0 * err * lq.dist;
-                // Float32 sums in the table and the factors: a small allowance on top.
-                let slack = 1e-5 * (rho * rho + lq.dist2 + rho * lq.dist) + 1e-30;
-                match self.metric {
-                    Metric::Ip => {
-                        let v = -(lq.cq + dot + gamma);
-                        let m = e + slack + 1e-6 * (lq.cq.abs() + gamma.abs());
-                        Estimate { lower: v - m, value: v, upper: v + m }
-                    }
-                    _ => {
-                        let d2 = rho * rho + lq.dist2 - 2.0 * dot;
-                        let (lo2, hi2) = ((d2 - 2.0 * e - slack).max(0.0), (d2 + 2.0 * e + slack).max(0.0));
-                        let v2 = d2.max(0.0);
-                        if self.metric == Metric::Cosine {
-                            Estimate { lower: lo2 / 2.0, value: v2 / 2.0, upper: hi2 / 2.0 }
-                        } else {
-                            Estimate { lower: lo2.sqrt(), value: v2.sqrt(), upper: hi2.sqrt() }
-                        }
-                    }
-                }
+                self.estimate_signs(q, lq, lut_sum(&q.lut, code), factors)
             }
+        }
+    }
+
+    /// [`Coder::estimate`] of a sign code whose table sum is `l`.
+    #[inline(always)]
+    fn estimate_signs(&self, q: &QueryPrep, lq: &ListQuery, l: f32, factors: &[f32]) -> Estimate {
+        let (rho, scale, err, beta, gamma) =
+            (factors[0] as f64, factors[1] as f64, factors[2] as f64, factors[3] as f64, factors[4] as f64);
+        if !err.is_finite() {
+            return EVERYWHERE;
+        }
+        let ow = q.two_over_root * l as f64 - q.sum_over_root - beta;
+        let dot = scale * ow;
+        let e = EPSILON0 * err * lq.dist;
+        // Float32 sums in the table and the factors, and lq's own rounding: a small allowance.
+        let slack = 1e-5 * (rho * rho + lq.dist2 + rho * lq.dist) + lq.slack;
+        match self.metric {
+            Metric::Ip => {
+                let v = -(lq.cq + dot + gamma);
+                let m = e + slack + 1e-6 * (lq.cq.abs() + gamma.abs());
+                Estimate { lower: v - m, value: v, upper: v + m }
+            }
+            Metric::Cosine => {
+                let d2 = rho * rho + lq.dist2 - 2.0 * dot;
+                let m = 2.0 * e + slack;
+                Estimate { lower: (d2 - m).max(0.0) / 2.0, value: d2.max(0.0) / 2.0, upper: (d2 + m).max(0.0) / 2.0 }
+            }
+            _ => {
+                let d2 = rho * rho + lq.dist2 - 2.0 * dot;
+                let m = 2.0 * e + slack;
+                Estimate { lower: (d2 - m).max(0.0), value: d2.max(0.0), upper: (d2 + m).max(0.0) }
+            }
+        }
+    }
+
+    /// Visit the entries of a list of sign codes (binary, rabitq): `f(i, estimate)` for each
+    /// entry `i` that `admit` lets through.
+    #[inline]
+    pub fn scan_signs(
+        &self,
+        q: &QueryPrep,
+        lq: &ListQuery,
+        codes: &[u8],
+        factors: &[f32],
+        admit: impl Fn(usize) -> bool,
+        mut f: impl FnMut(usize, Estimate),
+    ) {
+        let cb = self.code_bytes();
+        let nf = self.factors();
+        let rows = q.lut.as_chunks::<256>().0;
+        for (i, (code, fac)) in codes.chunks_exact(cb).zip(factors.chunks_exact(nf)).enumerate() {
+            if !admit(i) {
+                continue;
+            }
+            if !q.finite {
+                f(i, EVERYWHERE);
+                continue;
+            }
+            let mut acc = [0f32; 4];
+            let (c4, rest) = code.as_chunks::<4>();
+            let (r4, rrest) = rows.as_chunks::<4>();
+            for (c, r) in c4.iter().zip(r4) {
+                acc[0] += r[0][c[0] as usize];
+                acc[1] += r[1][c[1] as usize];
+                acc[2] += r[2][c[2] as usize];
+                acc[3] += r[3][c[3] as usize];
+            }
+            for (t, (c, r)) in rest.iter().zip(rrest).enumerate() {
+                acc[t] += r[*c as usize];
+            }
+            let l = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            f(i, self.estimate_signs(q, lq, l, fac));
         }
     }
 }
@@ -214,11 +300,15 @@ pub struct QueryPrep {
     /// Per byte of a code, the sums of the (rotated) query's 8 coordinates selected by each of
     /// the 256 values of that byte.
     lut: Vec<f32>,
-    sum_w: f64,
+    /// `2 / √D'` and `Σw / √D'`.
+    two_over_root: f64,
+    sum_over_root: f64,
     sq8: Option<QueryCode>,
     /// The query's numbers are finite (else every estimate is unbounded).
     finite: bool,
     pub q_norm2: f64,
+    /// `‖T(q)‖²`.
+    pub tq_norm2: f64,
 }
 
 /// The query against one list.
@@ -229,6 +319,8 @@ pub struct ListQuery {
     pub dist: f64,
     /// `⟨c, T(q)⟩`.
     pub cq: f64,
+    /// An allowance for the rounding of `dist2`.
+    pub slack: f64,
 }
 
 /// `T(x)`: the unit vector under cosine (None for a zero vector), else `x`.
@@ -312,10 +404,16 @@ mod tests {
                         let tc = if metric == Metric::Cosine { coder.transform(&c).unwrap() } else { c.clone() };
                         let mut code = vec![0u8; coder.code_bytes()];
                         let mut f = vec![0f32; coder.factors()];
-                        coder.encode(&x, &tx, &tc, &mut code, &mut f);
+                        coder.encode(&x, &tx, &tc, &coder.prepare_centroid(&tc), &mut code, &mut f);
                         let qp = coder.query(&qv);
-                        let lq = coder.list_query(&qp, &tc, k);
+                        let cq = (k.dot_f32)(&tc, &qp.tq);
+                        let lq = coder.list_query(&qp, cq, tc.iter().map(|v| v * v).sum());
                         let e = coder.estimate(&qp, &lq, &code, &f, k);
+                        let e = Estimate {
+                            lower: coder.unkey(e.lower),
+                            value: coder.unkey(e.value),
+                            upper: coder.unkey(e.upper),
+                        };
                         let d = exact(metric, &x, &qv);
                         if !(e.lower <= d + 1e-9 && d <= e.upper + 1e-9) {
                             outside += 1;

@@ -39,43 +39,81 @@ impl Centroids {
         self.nearest_except(x, kernels, usize::MAX)
     }
 
+    /// Four centroids from `j` (the last one repeated past the end).
+    #[inline]
+    fn four(&self, j: usize) -> [&[f32]; 4] {
+        let last = self.count().saturating_sub(1);
+        [0, 1, 2, 3].map(|t| self.get((j + t).min(last)))
+    }
+
     /// The nearest centroid other than `skip`.
     pub fn nearest_except(&self, x: &[f32], kernels: &Kernels, skip: usize) -> usize {
         let mut best = (f32::INFINITY, usize::MAX);
-        for i in 0..self.count() {
-            if i == skip {
-                continue;
-            }
+        for j in (0..self.count()).step_by(4) {
             // ‖x − c‖² − ‖x‖² = ‖c‖² − 2⟨x, c⟩: the same order, one dot product.
-            let d = self.norms2[i] - 2.0 * (kernels.dot_f32)(x, self.get(i));
-            if d < best.0 || best.1 == usize::MAX {
-                best = (d, i);
+            let d = (kernels.dots_1x4)(x, &self.four(j));
+            for (t, dot) in d.iter().enumerate() {
+                let c = j + t;
+                if c >= self.count() || c == skip {
+                    continue;
+                }
+                let s = self.norms2[c] - 2.0 * dot;
+                if s < best.0 || best.1 == usize::MAX {
+                    best = (s, c);
+                }
             }
         }
         if best.1 == usize::MAX { 0 } else { best.1 }
     }
 
-    /// The nearest centroid to each of `points` (`n × dims`), on `threads` threads.
+    /// The nearest centroid to each of `points` (`n × dims`), four points and four centroids
+    /// at a time, on `threads` threads. Each point gets exactly what [`Centroids::nearest`]
+    /// gives it.
     pub fn assign(&self, points: &[f32], kernels: &Kernels, threads: usize) -> Vec<u32> {
         let d = self.dims.max(1);
         let n = points.len() / d;
         let mut out = vec![0u32; n];
-        let threads = threads.clamp(1, 64).min(n.max(1));
-        if threads == 1 {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = self.nearest(&points[i * d..(i + 1) * d], kernels) as u32;
+        let threads = threads.clamp(1, 64).min(n.div_ceil(4).max(1));
+        let run = |pts: &[f32], out: &mut [u32]| {
+            let m = out.len();
+            for i in (0..m).step_by(4) {
+                let at = |t: usize| {
+                    let p = (i + t).min(m - 1);
+                    &pts[p * d..(p + 1) * d]
+                };
+                let xs = [at(0), at(1), at(2), at(3)];
+                let mut best = [(f32::INFINITY, usize::MAX); 4];
+                for j in (0..self.count()).step_by(4) {
+                    let dots = (kernels.dots_4x4)(&xs, &self.four(j));
+                    for (p, row) in dots.iter().enumerate() {
+                        for (t, dot) in row.iter().enumerate() {
+                            let c = j + t;
+                            if c >= self.count() {
+                                continue;
+                            }
+                            let s = self.norms2[c] - 2.0 * dot;
+                            if s < best[p].0 || best[p].1 == usize::MAX {
+                                best[p] = (s, c);
+                            }
+                        }
+                    }
+                }
+                for (p, b) in best.iter().enumerate() {
+                    if i + p < m {
+                        out[i + p] = if b.1 == usize::MAX { 0 } else { b.1 as u32 };
+                    }
+                }
             }
+        };
+        if threads == 1 {
+            run(points, &mut out);
             return out;
         }
-        let per = n.div_ceil(threads);
+        let per = n.div_ceil(threads).div_ceil(4) * 4;
         std::thread::scope(|s| {
             for (t, part) in out.chunks_mut(per).enumerate() {
-                let pts = &points[t * per * d..];
-                s.spawn(move || {
-                    for (i, o) in part.iter_mut().enumerate() {
-                        *o = self.nearest(&pts[i * d..(i + 1) * d], kernels) as u32;
-                    }
-                });
+                let pts = &points[t * per * d..(t * per + part.len()) * d];
+                s.spawn(move || run(pts, part));
             }
         });
         out

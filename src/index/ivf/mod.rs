@@ -81,7 +81,8 @@ pub fn add(sink: &mut dyn IvfSink, coder: &Coder, n: u32, x: &[f32], kernels: &K
     let Some(tx) = coder.transform(x) else { return Ok(()) };
     let l = cents.nearest(&tx, kernels);
     let mut e = Entry { node: n, code: vec![0; coder.code_bytes()], factors: vec![0.0; coder.factors()] };
-    coder.encode(x, &tx, cents.get(l), &mut e.code, &mut e.factors);
+    let c = cents.get(l);
+    coder.encode(x, &tx, c, &coder.prepare_centroid(c), &mut e.code, &mut e.factors);
     let pos = sink.list_len(l as u32)?;
     sink.put_entry(l as u32, pos, &e)?;
     sink.set_slot_entry(n, Some((l as u32, pos as u32)))
@@ -182,13 +183,21 @@ impl VectorIndex for IvfIndex {
         let q = req.scorer.query().to_f32_vec();
         let qp = self.coder.query(&q);
         // Lists by the query's distance to their centroids.
-        let mut order: Vec<(f64, ListQuery, u32)> = (0..cents.count())
-            .map(|l| {
-                let lq = self.coder.list_query(&qp, cents.get(l), kernels);
+        let mut order: Vec<(f64, ListQuery, u32)> = Vec::with_capacity(cents.count());
+        for j in (0..cents.count()).step_by(4) {
+            let last = cents.count() - 1;
+            let four = [0, 1, 2, 3].map(|t| cents.get((j + t).min(last)));
+            let dots = (kernels.dots_1x4)(&qp.tq, &four);
+            for (t, dot) in dots.iter().enumerate() {
+                let l = j + t;
+                if l > last {
+                    break;
+                }
+                let lq = self.coder.list_query(&qp, *dot, cents.norms2[l]);
                 let key = if self.info.metric == Metric::Ip { -lq.cq } else { lq.dist2 };
-                (if key.is_nan() { f64::INFINITY } else { key }, lq, l as u32)
-            })
-            .collect();
+                order.push((if key.is_nan() { f64::INFINITY } else { key }, lq, l as u32));
+            }
+        }
         let mut nprobe = self.params.nprobe_for(lists, req.nprobe);
         if let Some(m) = req.masks {
             // A filter pushes the nearest passing rows out to where the unfiltered search
@@ -221,6 +230,7 @@ impl VectorIndex for IvfIndex {
             }
         };
         let k = out.k();
+        let coder = &self.coder;
         let mut stats = SearchStats { from_memory: true, scored: 0 };
         let mut buf = vec![0u8; self.info.bytes];
         let mut score = |n: u32, out: &mut TopK, stats: &mut SearchStats| -> Result<()> {
@@ -238,7 +248,22 @@ impl VectorIndex for IvfIndex {
         let mut cands: Vec<Cand> = Vec::new();
         let (mut passing, mut probed) = (0usize, 0usize);
         let bounded = matches!(self.params.quantizer, Quantizer::Sq8 | Quantizer::Rabitq);
+        let ranged = !req.bounds.is_empty();
         let l = &self.layout;
+        // Keep an entry (key-space estimate `e`) as a candidate if it can still be among the best.
+        let mut consider = |n: u32, e: code::Estimate, cands: &mut Vec<Cand>, passing: &mut usize| {
+            if ranged && !req.bounds.admits_interval(coder.unkey(e.lower), coder.unkey(e.upper)).0 {
+                return;
+            }
+            *passing += 1;
+            if bounded {
+                if e.lower > upper.threshold() {
+                    return;
+                }
+                upper.push(e.upper);
+            }
+            cands.push(Cand { lower: e.lower, value: e.value, node: n });
+        };
         while probed < order.len() && (probed < nprobe || passing < k) {
             if probed == nprobe {
                 // Widen: the remaining lists in order.
@@ -247,34 +272,39 @@ impl VectorIndex for IvfIndex {
             let (_, lq, list) = order[probed];
             probed += 1;
             let pl = ivf.list(list as usize)?;
-            for i in 0..pl.len() {
-                let n = pl.nodes[i];
-                if !admit(n) {
-                    continue;
-                }
-                if self.params.quantizer == Quantizer::None {
-                    passing += 1;
-                    score(n, out, &mut stats)?;
-                    continue;
-                }
-                let e = self.coder.estimate(
-                    &qp,
-                    &lq,
-                    &pl.codes[i * l.code..(i + 1) * l.code],
-                    &pl.factors[i * l.factors..(i + 1) * l.factors],
-                    kernels,
-                );
-                if !req.bounds.admits_interval(e.lower, e.upper).0 {
-                    continue;
-                }
-                passing += 1;
-                if bounded {
-                    if e.lower > upper.threshold() {
-                        continue;
+            match self.params.quantizer {
+                Quantizer::None => {
+                    for &n in pl.nodes.iter().filter(|n| admit(**n)) {
+                        passing += 1;
+                        score(n, out, &mut stats)?;
                     }
-                    upper.push(e.upper);
                 }
-                cands.push(Cand { lower: e.lower, value: e.value, node: n });
+                Quantizer::Binary | Quantizer::Rabitq => {
+                    coder.scan_signs(
+                        &qp,
+                        &lq,
+                        &pl.codes,
+                        &pl.factors,
+                        |i| masks.is_none() || admit(pl.nodes[i]),
+                        |i, e| consider(pl.nodes[i], e, &mut cands, &mut passing),
+                    );
+                }
+                Quantizer::Sq8 => {
+                    for i in 0..pl.len() {
+                        let n = pl.nodes[i];
+                        if !admit(n) {
+                            continue;
+                        }
+                        let e = coder.estimate(
+                            &qp,
+                            &lq,
+                            &pl.codes[i * l.code..(i + 1) * l.code],
+                            &pl.factors[i * l.factors..(i + 1) * l.factors],
+                            kernels,
+                        );
+                        consider(n, e, &mut cands, &mut passing);
+                    }
+                }
             }
         }
         if bounded {
@@ -283,7 +313,7 @@ impl VectorIndex for IvfIndex {
             cands.retain(|c| c.lower <= thr);
             cands.sort_by(|a, b| a.lower.total_cmp(&b.lower).then(a.node.cmp(&b.node)));
             for c in &cands {
-                if c.lower > out.bound() {
+                if c.lower > coder.key(out.bound()) {
                     break;
                 }
                 score(c.node, out, &mut stats)?;

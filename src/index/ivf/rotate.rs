@@ -13,8 +13,8 @@ pub struct Rotation {
     dims: usize,
     /// The largest power of two ≤ dims.
     h: usize,
-    /// Per round, two sign masks of `dims` bits (bit i of word i / 64).
-    masks: Vec<Vec<u64>>,
+    /// Per round, two sign masks as ±1 multipliers.
+    signs: Vec<Vec<f32>>,
 }
 
 impl Rotation {
@@ -24,17 +24,18 @@ impl Rotation {
         let h = 1usize << (usize::BITS - 1 - dims.leading_zeros());
         let mut state = (seed as u64) ^ 0x5241_4249_5451_0000 ^ col as u64;
         let words = dims / 64;
-        let masks = (0..2 * ROUNDS)
+        let signs = (0..2 * ROUNDS)
             .map(|_| {
-                (0..words)
+                let words: Vec<u64> = (0..words)
                     .map(|_| {
                         state = splitmix64(state);
                         state
                     })
-                    .collect()
+                    .collect();
+                (0..dims).map(|i| if words[i / 64] >> (i % 64) & 1 == 1 { -1.0 } else { 1.0 }).collect()
             })
             .collect();
-        Rotation { dims, h, masks }
+        Rotation { dims, h, signs }
     }
 
     pub fn dims(&self) -> usize {
@@ -45,20 +46,19 @@ impl Rotation {
     pub fn apply(&self, x: &mut [f32]) {
         let scale = 1.0 / (self.h as f32).sqrt();
         for r in 0..ROUNDS {
-            flip(x, &self.masks[2 * r]);
+            flip(x, &self.signs[2 * r]);
             fht(&mut x[..self.h], scale);
-            flip(x, &self.masks[2 * r + 1]);
+            flip(x, &self.signs[2 * r + 1]);
             let d = self.dims;
             fht(&mut x[d - self.h..], scale);
         }
     }
 }
 
-fn flip(x: &mut [f32], mask: &[u64]) {
-    for (i, v) in x.iter_mut().enumerate() {
-        if mask[i / 64] >> (i % 64) & 1 == 1 {
-            *v = -*v;
-        }
+fn flip(x: &mut [f32], signs: &[f32]) {
+    // A multiplication by ±1 is exact: the same as negating where the mask bit is 1.
+    for (v, s) in x.iter_mut().zip(signs) {
+        *v *= s;
     }
 }
 
@@ -67,11 +67,12 @@ fn fht(x: &mut [f32], scale: f32) {
     let n = x.len();
     let mut s = 1;
     while s < n {
-        for block in (0..n).step_by(2 * s) {
-            for i in block..block + s {
-                let (a, b) = (x[i], x[i + s]);
-                x[i] = a + b;
-                x[i + s] = a - b;
+        for block in x.chunks_exact_mut(2 * s) {
+            let (lo, hi) = block.split_at_mut(s);
+            for (a, b) in lo.iter_mut().zip(hi.iter_mut()) {
+                let (u, v) = (*a, *b);
+                *a = u + v;
+                *b = u - v;
             }
         }
         s *= 2;

@@ -41,6 +41,9 @@ pub type EncodeSq8 = fn(&[f32], &mut [i8]) -> Option<(f32, f32, f32)>;
 /// The `*_f32u` kernels are the float32 ones over [`F32Le`] (memory of any alignment). For the
 /// same values they give bit-identical results to their `*_f32` counterparts of the same table:
 /// they are the same code with another load.
+/// Four float32 vectors against four: `[i][j]` = a_i · b_j.
+pub type Dots4x4 = fn(&[&[f32]; 4], &[&[f32]; 4]) -> [[f32; 4]; 4];
+
 #[derive(Clone, Copy)]
 pub struct Kernels {
     /// Which implementation this is: "scalar", "avx2", "avx512", "neon".
@@ -68,6 +71,11 @@ pub struct Kernels {
     /// int8 coding of a float32 vector ([`crate::vector::sq8::encode_portable`] compiled for this
     /// table's CPU level: the same bytes everywhere).
     pub encode_sq8: EncodeSq8,
+    /// Dot products of 4 float32 vectors with 4 others (`[i][j]` = a_i · b_j), and of one with
+    /// 4: each product computed the same way in both (IVF training and assignment). Slices
+    /// are read up to the shortest one's length.
+    pub dots_4x4: Dots4x4,
+    pub dots_1x4: fn(&[f32], &[&[f32]; 4]) -> [f32; 4],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

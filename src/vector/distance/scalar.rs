@@ -36,6 +36,18 @@ fn cos_by<T: Copy>(a: &[T], b: &[T], w: impl Fn(T) -> f32) -> CosParts<f32> {
     p
 }
 
+/// One product of [`dots_4x4`] and [`dots_1x4`].
+#[inline]
+fn dot_pair(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(0.0, |s, (x, y)| s + x * y)
+}
+pub fn dots_4x4(a: &[&[f32]; 4], b: &[&[f32]; 4]) -> [[f32; 4]; 4] {
+    a.map(|x| dots_1x4(x, b))
+}
+pub fn dots_1x4(a: &[f32], b: &[&[f32]; 4]) -> [f32; 4] {
+    b.map(|y| dot_pair(a, y))
+}
+
 fn same(x: f32) -> f32 {
     x
 }
@@ -136,4 +148,6 @@ pub const KERNELS: Kernels = Kernels {
     hamming,
     jaccard,
     encode_sq8: crate::vector::sq8::encode_portable,
+    dots_4x4,
+    dots_1x4,
 };
