@@ -359,6 +359,7 @@ mod tests {
                     exact: false,
                     ef_search: None,
                     nprobe: None,
+                    share: None,
                 };
                 let coded = MemSource { cap, dims, chunks: chunks.clone(), codes: true };
                 let mut a = TopK::new(7);

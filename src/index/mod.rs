@@ -218,6 +218,9 @@ pub struct SearchRequest<'a> {
     pub ef_search: Option<usize>,
     /// `AND nprobe = N`: lists an IVF search scans.
     pub nprobe: Option<usize>,
+    /// The estimated share of rows that pass filters checked on the results (the search then
+    /// looks wider, as for rows that `masks` leaves).
+    pub share: Option<f64>,
 }
 
 /// How a search went, for `vindex_status`.

@@ -244,6 +244,7 @@ impl VTabCursor for VindexCursor {
                                 exact: opts.exact,
                                 ef_search: opts.ef_search,
                                 nprobe: opts.nprobe,
+                                share: None,
                             };
                             Rows::Sorted(match post {
                                 Some((f, share)) => t.search_then_filter(&req, f, n, share)?,

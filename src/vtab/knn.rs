@@ -147,6 +147,7 @@ impl Growing {
             exact: self.opts.exact,
             ef_search: self.opts.ef_search,
             nprobe: self.opts.nprobe,
+            share: None,
         }
     }
 
@@ -314,7 +315,7 @@ impl TableInner {
     /// The best `k` rows that pass `f`, by searching without it and checking it on the results:
     /// the search widens until `k` pass or every row has been seen.
     pub fn search_then_filter(&self, req: &SearchRequest<'_>, f: &Filter, k: usize, share: f64) -> Result<Vec<Hit>> {
-        let req = SearchRequest { masks: None, ..*req };
+        let req = SearchRequest { masks: None, share: Some(share), ..*req };
         let mut width = ((k as f64 / share.max(0.01)) * 1.5).ceil() as usize + 16;
         loop {
             let hits = self.search(&req, width)?;

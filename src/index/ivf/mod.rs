@@ -199,19 +199,23 @@ impl VectorIndex for IvfIndex {
             }
         }
         let mut nprobe = self.params.nprobe_for(lists, req.nprobe);
-        if let Some(m) = req.masks {
+        let share = match (req.share, req.masks) {
+            (Some(s), _) => Some(s),
+            (None, Some(m)) => {
+                let passing: u64 = m.values().flat_map(|b| b.iter()).map(|b| b.count_ones() as u64).sum();
+                let mut rows = 0u64;
+                src.scan(req.col, super::Want::Maps, None, &mut |c| {
+                    rows += c.maps.used as u64;
+                    Ok(())
+                })?;
+                (passing > 0 && passing < rows).then(|| passing as f64 / rows as f64)
+            }
+            _ => None,
+        };
+        if let Some(s) = share.filter(|s| *s > 0.0 && *s < 1.0) {
             // A filter pushes the nearest passing rows out to where the unfiltered search
             // would rank ~k / share rows: scan more lists, by 1/√share.
-            let passing: u64 = m.values().flat_map(|b| b.iter()).map(|b| b.count_ones() as u64).sum();
-            let mut rows = 0u64;
-            src.scan(req.col, super::Want::Maps, None, &mut |c| {
-                rows += c.maps.used as u64;
-                Ok(())
-            })?;
-            if passing > 0 && passing < rows {
-                let share = passing as f64 / rows as f64;
-                nprobe = ((nprobe as f64 / share.sqrt()).ceil() as usize).min(lists);
-            }
+            nprobe = ((nprobe as f64 / s.sqrt()).ceil() as usize).min(lists);
         }
         let by_key = |a: &(f64, ListQuery, u32), b: &(f64, ListQuery, u32)| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2));
         if nprobe < order.len() {
@@ -334,9 +338,11 @@ impl VectorIndex for IvfIndex {
     }
 
     fn filter_strategy(&self, share: f64) -> FilterStrategy {
+        // Finding the passing rows costs about a row each: worth it only when few pass. Above
+        // 5 %, a wider unfiltered search checked afterwards is cheaper.
         if share < 0.02 {
             FilterStrategy::Exact
-        } else if share < 0.25 {
+        } else if share < 0.05 {
             FilterStrategy::Inside
         } else {
             FilterStrategy::After

@@ -207,7 +207,16 @@ fn build(mem: &mut Mem, idx: &IvfIndex, seed: i64) {
 fn search(mem: &Mem, idx: &IvfIndex, q: &[f32], k: usize, masks: Option<&Masks>, nprobe: Option<usize>) -> Vec<i64> {
     let scorer = Scorer::new(Vector::F32(Cow::Owned(q.to_vec())), idx.info.metric);
     let bounds = Bounds::default();
-    let req = SearchRequest { col: 0, scorer: &scorer, masks, bounds: &bounds, exact: false, ef_search: None, nprobe };
+    let req = SearchRequest {
+        col: 0,
+        scorer: &scorer,
+        masks,
+        bounds: &bounds,
+        exact: false,
+        ef_search: None,
+        nprobe,
+        share: None,
+    };
     let mut out = TopK::new(k);
     idx.search(mem, &req, &mut out).unwrap();
     out.into_sorted().iter().map(|h| h.rowid).collect()
