@@ -565,3 +565,26 @@ fn an_immutable_copy_answers_from_its_pages_with_the_cache_off() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_interrupted_training_leaves_the_table_as_it_was() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[16], c integer)").unwrap();
+    let vs = clustered(20_000, 16, 20, 83);
+    fill(&c, "t", &vs, 1);
+    let before = ivf_dump(&c, "t");
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = calls.clone();
+    c.progress_handler(1, Some(move || n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 300)).unwrap();
+    let e = err_of(c.execute("INSERT INTO t(t) VALUES ('index=ivf(lists=100)')", []));
+    c.progress_handler(0, None::<fn() -> bool>).unwrap();
+    assert!(e.contains("interrupt"), "{e}");
+    assert_eq!(ivf_dump(&c, "t"), before);
+    assert_eq!(status(&c, "index_type"), vec!["'flat'"]);
+    integrity(&c, "t");
+    command(&c, "t", "index=ivf(lists=100)");
+    assert_eq!(status(&c, "ivf_lists, build_progress"), vec!["100", "NULL"]);
+    let last: String = c.query_row("SELECT last_build FROM vindex_status", [], |r| r.get(0)).unwrap();
+    assert!(last.starts_with("20000 rows in 100 lists"), "{last}");
+    integrity(&c, "t");
+}
