@@ -384,7 +384,7 @@ fn rollback_and_savepoint_leave_byte_identical_tables() {
         // A failing write in the middle of a transaction leaves nothing of itself.
         a.execute_batch("BEGIN").unwrap();
         let mid = ivf_dump(&a, "t");
-        for n in [1, 3, 5, 8] {
+        for n in 1..=30 {
             command(&a, "t", &format!("debug-fail-after={n}"));
             let _ = a.execute("INSERT INTO t(rowid, v, c) VALUES (5000, ?1, 1)", params![f32_blob(&vs[5])]);
             let _ = a.execute("DELETE FROM t WHERE rowid = 7", []);

@@ -204,7 +204,7 @@ impl VectorIndex for FlatIndex {
         exact_search(src, &self.info, req, out)
     }
 
-    fn filter_strategy(&self, share: f64) -> FilterStrategy {
+    fn filter_strategy(&self, share: f64, _rows: usize) -> FilterStrategy {
         // Measured on 100k MiniLM rows: finding the passing rows costs about as much as
         // scanning the codes once their share passes ~15 %.
         if share > 0.15 { FilterStrategy::After } else { FilterStrategy::Exact }

@@ -240,8 +240,8 @@ pub trait VectorIndex {
     fn on_delete(&self, w: &mut dyn IndexWriter, col: usize, chunk: i64, slot: usize) -> Result<()>;
     /// The best `out.k()` rows for the request.
     fn search(&self, src: &dyn ChunkSource, req: &SearchRequest<'_>, out: &mut TopK) -> Result<SearchStats>;
-    /// How to run a search whose filters pass `share` of the rows.
-    fn filter_strategy(&self, share: f64) -> FilterStrategy;
+    /// How to run a search whose filters pass `share` of the table's (about) `rows` rows.
+    fn filter_strategy(&self, share: f64, rows: usize) -> FilterStrategy;
     /// Problems of the index's own shadow data, given the table's vectors.
     fn check(&self, src: &dyn ChunkSource, col: usize, problems: &mut Vec<String>) -> Result<()>;
     /// Extra `vindex_status` facts: (name, value).

@@ -305,7 +305,8 @@ impl TableInner {
                 s
             }
         };
-        Ok(match self.indexes.borrow()[col].filter_strategy(share) {
+        let rows = self.with_view(|v| Ok(v.ids().len() * self.store.capacity))?;
+        Ok(match self.indexes.borrow()[col].filter_strategy(share, rows) {
             FilterStrategy::Exact => FilterPlan::Exact,
             FilterStrategy::Inside => FilterPlan::Inside,
             FilterStrategy::After => FilterPlan::After(share),

@@ -176,7 +176,7 @@ impl VectorIndex for HnswIndex {
         Ok(stats)
     }
 
-    fn filter_strategy(&self, share: f64) -> FilterStrategy {
+    fn filter_strategy(&self, share: f64, _rows: usize) -> FilterStrategy {
         if share < 0.02 {
             FilterStrategy::Exact
         } else if share < 0.1 {

@@ -179,7 +179,7 @@ impl Coder {
         let dist2 = (q.tq_norm2 + cn - 2.0 * cq).max(0.0);
         // The float32 dot product and norm: their rounding, relative to the magnitudes.
         let slack = 1e-5 * (q.tq_norm2 + cn) + 1e-30;
-        ListQuery { dist2, dist: dist2.sqrt(), cq, slack }
+        ListQuery { dist2, dist: dist2.sqrt(), cq, slack, ip: self.metric == Metric::Ip }
     }
 
     /// The search key of a distance: a number in the same order, cheaper to bound (the
@@ -223,61 +223,69 @@ impl Coder {
     /// [`Coder::estimate`] of a sign code whose table sum is `l`.
     #[inline(always)]
     fn estimate_signs(&self, q: &QueryPrep, lq: &ListQuery, l: f32, factors: &[f32]) -> Estimate {
-        let (rho, scale, err, beta, gamma) =
-            (factors[0] as f64, factors[1] as f64, factors[2] as f64, factors[3] as f64, factors[4] as f64);
-        if !err.is_finite() {
+        let d = derive_one(self.metric, factors);
+        self.estimate_derived(q, lq, l, &d)
+    }
+
+    /// The estimate of an entry from its [`derive`]d constants and table sum `l`.
+    #[inline(always)]
+    fn estimate_derived(&self, q: &QueryPrep, lq: &ListQuery, l: f32, d: &[f32; 4]) -> Estimate {
+        let (lo, hi) = scan_interval(q, lq, l, d);
+        if !(lo <= hi) {
             return EVERYWHERE;
         }
-        let ow = q.two_over_root * l as f64 - q.sum_over_root - beta;
-        let dot = scale * ow;
-        let e = EPSILON0 * err * lq.dist;
-        // Float32 sums in the table and the factors, and lq's own rounding: a small allowance.
-        let slack = 1e-5 * (rho * rho + lq.dist2 + rho * lq.dist) + lq.slack;
+        let v = (lo as f64 + hi as f64) / 2.0;
         match self.metric {
-            Metric::Ip => {
-                let v = -(lq.cq + dot + gamma);
-                let m = e + slack + 1e-6 * (lq.cq.abs() + gamma.abs());
-                Estimate { lower: v - m, value: v, upper: v + m }
-            }
+            Metric::Ip => Estimate { lower: lo as f64, value: v, upper: hi as f64 },
             Metric::Cosine => {
-                let d2 = rho * rho + lq.dist2 - 2.0 * dot;
-                let m = 2.0 * e + slack;
-                Estimate { lower: (d2 - m).max(0.0) / 2.0, value: d2.max(0.0) / 2.0, upper: (d2 + m).max(0.0) / 2.0 }
+                Estimate { lower: lo.max(0.0) as f64 / 2.0, value: v.max(0.0) / 2.0, upper: hi.max(0.0) as f64 / 2.0 }
             }
-            _ => {
-                let d2 = rho * rho + lq.dist2 - 2.0 * dot;
-                let m = 2.0 * e + slack;
-                Estimate { lower: (d2 - m).max(0.0), value: d2.max(0.0), upper: (d2 + m).max(0.0) }
-            }
+            _ => Estimate { lower: lo.max(0.0) as f64, value: v.max(0.0), upper: hi.max(0.0) as f64 },
         }
     }
 
-    /// Visit the entries of a list of sign codes (binary, rabitq): `f(i, estimate)` for each
-    /// entry `i` that `admit` lets through.
+    /// The per-list constants [`scan_interval`] needs.
+    pub fn scan_list(&self, q: &QueryPrep, lq: &ListQuery) -> ScanList {
+        // l2 and cosine: ‖T(x) − T(q)‖² = A + ‖T(q) − c‖² + B·t; ip: −⟨x, q⟩ = A − ⟨c, q⟩ + B·t.
+        let base = if self.metric == Metric::Ip { -lq.cq } else { lq.dist2 };
+        let slack = 1.5e-5 * lq.dist2 + lq.slack + if self.metric == Metric::Ip { 1e-6 * lq.cq.abs() } else { 0.0 };
+        ScanList {
+            base: base as f32,
+            dist: lq.dist as f32,
+            slack: (slack * (1.0 + 1e-3)) as f32,
+            k0: q.sum_over_root as f32,
+            k1: q.two_over_root as f32,
+        }
+    }
+
+    /// Visit the entries of a list of sign codes (binary, rabitq): `f(i, lower, upper)` for
+    /// each entry `i` that `admit` lets through, the interval in the scan's units (the squared
+    /// distance for l2 and cosine — not halved — and `−⟨x, q⟩` for ip; possibly below zero; an
+    /// entry without a bound gets (−∞, +∞)). `derived` holds each entry's [`derive`]d constants.
     #[inline]
     pub fn scan_signs(
         &self,
         q: &QueryPrep,
-        lq: &ListQuery,
+        sl: &ScanList,
         codes: &[u8],
-        factors: &[f32],
+        derived: &[f32],
         admit: impl Fn(usize) -> bool,
-        mut f: impl FnMut(usize, Estimate),
+        mut f: impl FnMut(usize, f32, f32),
     ) {
         let cb = self.code_bytes();
-        let nf = self.factors();
         let rows = q.lut.as_chunks::<256>().0;
-        for (i, (code, fac)) in codes.chunks_exact(cb).zip(factors.chunks_exact(nf)).enumerate() {
+        let (r4, rrest) = rows.as_chunks::<4>();
+        let (dv, _) = derived.as_chunks::<4>();
+        for (i, (code, d)) in codes.chunks_exact(cb).zip(dv).enumerate() {
             if !admit(i) {
                 continue;
             }
             if !q.finite {
-                f(i, EVERYWHERE);
+                f(i, f32::NEG_INFINITY, f32::INFINITY);
                 continue;
             }
             let mut acc = [0f32; 4];
             let (c4, rest) = code.as_chunks::<4>();
-            let (r4, rrest) = rows.as_chunks::<4>();
             for (c, r) in c4.iter().zip(r4) {
                 acc[0] += r[0][c[0] as usize];
                 acc[1] += r[1][c[1] as usize];
@@ -288,9 +296,70 @@ impl Coder {
                 acc[t] += r[*c as usize];
             }
             let l = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            f(i, self.estimate_signs(q, lq, l, fac));
+            let bt = d[1] * (sl.k0 - sl.k1 * l);
+            let est = d[0] + sl.base + bt;
+            let m = d[2] * sl.dist + d[3] + sl.slack + 1e-5 * bt.abs();
+            f(i, est - m, est + m);
         }
     }
+
+    /// Turn an interval of [`Coder::scan_signs`] into one of search keys.
+    #[inline]
+    pub fn signs_key(&self, lo: f32, hi: f32) -> (f64, f64) {
+        if !(lo <= hi) {
+            return (f64::NEG_INFINITY, f64::INFINITY);
+        }
+        match self.metric {
+            Metric::Ip => (lo as f64, hi as f64),
+            Metric::Cosine => (lo.max(0.0) as f64 / 2.0, hi.max(0.0) as f64 / 2.0),
+            _ => (lo.max(0.0) as f64, hi.max(0.0) as f64),
+        }
+    }
+}
+
+/// A list's constants for [`Coder::scan_signs`].
+#[derive(Debug, Clone, Copy)]
+pub struct ScanList {
+    base: f32,
+    dist: f32,
+    slack: f32,
+    k0: f32,
+    k1: f32,
+}
+
+/// [`Coder::scan_signs`]'s interval for one entry (outside a scan: tests and single entries).
+#[inline]
+fn scan_interval(q: &QueryPrep, lq: &ListQuery, l: f32, d: &[f32; 4]) -> (f32, f32) {
+    let base = if lq.ip { -lq.cq } else { lq.dist2 };
+    let slack = 1.5e-5 * lq.dist2 + lq.slack + if lq.ip { 1e-6 * lq.cq.abs() } else { 0.0 };
+    let bt = d[1] * (q.sum_over_root as f32 - q.two_over_root as f32 * l);
+    let est = d[0] + base as f32 + bt;
+    let m = d[2] * lq.dist as f32 + d[3] + (slack * (1.0 + 1e-3)) as f32 + 1e-5 * bt.abs();
+    (est - m, est + m)
+}
+
+/// An entry's constants for the scan, from its five factors `[ρ, ρ/α, err, β, γ]`: with
+/// `t = Σw/√D' − (2/√D')·L` (L the entry's table sum), l2 and cosine estimate
+/// `‖T(x) − T(q)‖² = A + ‖T(q) − c‖² + B·t` with `A = ρ² + 2(ρ/α)β`, `B = 2ρ/α`, within
+/// `E·‖T(q) − c‖` where `E = 2ε₀·err`; ip estimates `−⟨x, q⟩ = A − ⟨c, q⟩ + B·t` with
+/// `A = (ρ/α)β − γ`, `B = ρ/α`, `E = ε₀·err`. `S` allows for float32 rounding in the terms
+/// that are the entry's own (10⁻⁵ of `1.5ρ² + |A| + |γ|`). An entry without a bound gets
+/// `E = +∞`.
+#[inline]
+pub fn derive_one(metric: Metric, f: &[f32]) -> [f32; 4] {
+    let (rho, s, err, beta, gamma) = (f[0] as f64, f[1] as f64, f[2] as f64, f[3] as f64, f[4] as f64);
+    let (a, b, e) = match metric {
+        Metric::Ip => (s * beta - gamma, s, EPSILON0 * err),
+        _ => (rho * rho + 2.0 * s * beta, 2.0 * s, 2.0 * EPSILON0 * err),
+    };
+    let slack = 1e-5 * (1.5 * rho * rho + a.abs() + gamma.abs()) * (1.0 + 1e-3);
+    let d = [a as f32, b as f32, e as f32, slack as f32];
+    if d.iter().all(|x| x.is_finite()) { d } else { [0.0, 0.0, f32::INFINITY, 0.0] }
+}
+
+/// [`derive_one`] of every entry of `factors` (five per entry), four values per entry.
+pub fn derive(metric: Metric, factors: &[f32]) -> Vec<f32> {
+    factors.chunks_exact(5).flat_map(|f| derive_one(metric, f)).collect()
 }
 
 /// The query as a search needs it.
@@ -321,6 +390,8 @@ pub struct ListQuery {
     pub cq: f64,
     /// An allowance for the rounding of `dist2`.
     pub slack: f64,
+    /// The metric is ip.
+    pub ip: bool,
 }
 
 /// `T(x)`: the unit vector under cosine (None for a zero vector), else `x`.

@@ -82,12 +82,15 @@ impl Entry {
     }
 }
 
-/// A list's entries, decoded: nodes, codes and factors each in one array.
+/// A list's entries, decoded: nodes, codes and factors each in one array; for sign codes also
+/// the constants the scan reads (`derived`, four per entry, see
+/// [`super::code::derive`]: computed when the list is loaded, never stored).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PostingList {
     pub nodes: Vec<u32>,
     pub codes: Vec<u8>,
     pub factors: Vec<f32>,
+    pub derived: Vec<f32>,
 }
 
 impl PostingList {
@@ -98,7 +101,7 @@ impl PostingList {
         self.nodes.is_empty()
     }
     pub fn mem_bytes(&self) -> usize {
-        4 * self.nodes.len() + self.codes.len() + 4 * self.factors.len() + 64
+        4 * self.nodes.len() + self.codes.len() + 4 * (self.factors.len() + self.derived.len()) + 64
     }
     pub fn push(&mut self, e: &Entry) {
         self.nodes.push(e.node);

@@ -255,19 +255,20 @@ impl VectorIndex for IvfIndex {
         let ranged = !req.bounds.is_empty();
         let l = &self.layout;
         // Keep an entry (key-space estimate `e`) as a candidate if it can still be among the best.
-        let mut consider = |n: u32, e: code::Estimate, cands: &mut Vec<Cand>, passing: &mut usize| {
-            if ranged && !req.bounds.admits_interval(coder.unkey(e.lower), coder.unkey(e.upper)).0 {
-                return;
-            }
-            *passing += 1;
-            if bounded {
-                if e.lower > upper.threshold() {
+        let consider =
+            |n: u32, e: code::Estimate, cands: &mut Vec<Cand>, passing: &mut usize, upper: &mut UpperBounds| {
+                if ranged && !req.bounds.admits_interval(coder.unkey(e.lower), coder.unkey(e.upper)).0 {
                     return;
                 }
-                upper.push(e.upper);
-            }
-            cands.push(Cand { lower: e.lower, value: e.value, node: n });
-        };
+                *passing += 1;
+                if bounded {
+                    if e.lower > upper.threshold() {
+                        return;
+                    }
+                    upper.push(e.upper);
+                }
+                cands.push(Cand { lower: e.lower, value: e.value, node: n });
+            };
         while probed < order.len() && (probed < nprobe || passing < k) {
             if probed == nprobe {
                 // Widen: the remaining lists in order.
@@ -284,13 +285,32 @@ impl VectorIndex for IvfIndex {
                     }
                 }
                 Quantizer::Binary | Quantizer::Rabitq => {
+                    let own;
+                    let derived: &[f32] = if pl.derived.len() == 4 * pl.len() {
+                        &pl.derived
+                    } else {
+                        own = code::derive(self.info.metric, &pl.factors);
+                        &own
+                    };
+                    let sl = coder.scan_list(&qp, &lq);
+                    let mut thr = scan_threshold(coder, &upper);
                     coder.scan_signs(
                         &qp,
-                        &lq,
+                        &sl,
                         &pl.codes,
-                        &pl.factors,
+                        derived,
                         |i| masks.is_none() || admit(pl.nodes[i]),
-                        |i, e| consider(pl.nodes[i], e, &mut cands, &mut passing),
+                        |i, lo, hi| {
+                            // Pruned in the scan's units; candidates kept as search keys.
+                            if lo > thr && !ranged {
+                                passing += 1;
+                                return;
+                            }
+                            let (lower, upper_key) = coder.signs_key(lo, hi);
+                            let e = code::Estimate { lower, value: (lower + upper_key) / 2.0, upper: upper_key };
+                            consider(pl.nodes[i], e, &mut cands, &mut passing, &mut upper);
+                            thr = scan_threshold(coder, &upper);
+                        },
                     );
                 }
                 Quantizer::Sq8 => {
@@ -306,7 +326,7 @@ impl VectorIndex for IvfIndex {
                             &pl.factors[i * l.factors..(i + 1) * l.factors],
                             kernels,
                         );
-                        consider(n, e, &mut cands, &mut passing);
+                        consider(n, e, &mut cands, &mut passing, &mut upper);
                     }
                 }
             }
@@ -337,10 +357,11 @@ impl VectorIndex for IvfIndex {
         Ok(stats)
     }
 
-    fn filter_strategy(&self, share: f64) -> FilterStrategy {
-        // Finding the passing rows costs about a row each: worth it only when few pass. Above
-        // 5 %, a wider unfiltered search checked afterwards is cheaper.
-        if share < 0.02 {
+    fn filter_strategy(&self, share: f64, rows: usize) -> FilterStrategy {
+        // Scoring the passing rows exactly reads a vector each, scattered over the table: only
+        // for a few thousand. Finding the passing rows costs about a row each: worth it only
+        // when few pass. Above 5 %, a wider unfiltered search checked afterwards is cheaper.
+        if share * (rows as f64) < 2000.0 {
             FilterStrategy::Exact
         } else if share < 0.05 {
             FilterStrategy::Inside
@@ -357,6 +378,15 @@ impl VectorIndex for IvfIndex {
     fn status(&self) -> Vec<(&'static str, OwnedValue)> {
         vec![("prescan", OwnedValue::Text("n/a".into()))]
     }
+}
+
+/// The k-th smallest upper bound so far in [`code::Coder::scan_signs`]'s units, rounded up
+/// to float32 (an entry whose lower end is above it cannot be among the best).
+fn scan_threshold(coder: &Coder, upper: &UpperBounds) -> f32 {
+    let t = upper.threshold();
+    let t = if coder.metric == Metric::Cosine { 2.0 * t } else { t };
+    let f = t as f32;
+    if (f as f64) < t { f.next_up() } else { f }
 }
 
 /// Candidates the binary quantizer scores exactly, per result wanted.
