@@ -231,7 +231,7 @@ impl Coder {
     #[inline(always)]
     fn estimate_derived(&self, q: &QueryPrep, lq: &ListQuery, l: f32, d: &[f32; 4]) -> Estimate {
         let (lo, hi) = scan_interval(q, lq, l, d);
-        if !(lo <= hi) {
+        if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
             return EVERYWHERE;
         }
         let v = (lo as f64 + hi as f64) / 2.0;
@@ -306,7 +306,7 @@ impl Coder {
     /// Turn an interval of [`Coder::scan_signs`] into one of search keys.
     #[inline]
     pub fn signs_key(&self, lo: f32, hi: f32) -> (f64, f64) {
-        if !(lo <= hi) {
+        if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
             return (f64::NEG_INFINITY, f64::INFINITY);
         }
         match self.metric {
