@@ -207,7 +207,8 @@ impl VindexTable {
         let def = config::parse(&args.table, &args.args).map_err(|e| e.context("vindex"))?;
         let names = Names { schema: args.schema.clone(), table: args.table.clone() };
         if create {
-            let cap = schema::chunk_capacity_for(max_vector_bytes(&def));
+            let cap =
+                schema::chunk_capacity(def.chunk_size, max_vector_bytes(&def)).map_err(|e| e.context("vindex"))?;
             schema::create_tables(db, &names, &def, cap, crate::ffi::conn::random_i64())?;
         }
         let (store, broken) = match Store::open(db, names.clone(), &def) {

@@ -48,6 +48,9 @@ const COLUMNS: &[&str] = &[
     "build_progress",
     "deleted_unrepaired",
     "last_build",
+    "partitions",
+    "task",
+    "task_progress",
     "error",
 ];
 
@@ -160,6 +163,11 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
         Some(t) => OwnedValue::Text(t),
         None => OwnedValue::Null,
     };
+    let partitions = s.partition_count()?.map_or(OwnedValue::Null, OwnedValue::Integer);
+    let (task, task_progress) = match c.task_progress() {
+        Some((name, p)) => (OwnedValue::Text(name), OwnedValue::Real(p)),
+        None => (OwnedValue::Null, OwnedValue::Null),
+    };
     let mut out = Vec::new();
     for (vi, (_, col)) in inner.def.vectors().enumerate() {
         let ColumnKind::Vector { ty, dims, metric, .. } = col.kind else { continue };
@@ -215,6 +223,9 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
             progress.clone(),
             unrepaired.clone(),
             last_build.clone(),
+            partitions.clone(),
+            task.clone(),
+            task_progress.clone(),
             OwnedValue::Null,
         ]);
     }
