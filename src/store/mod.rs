@@ -14,6 +14,7 @@ pub mod def;
 pub mod mem;
 pub mod schema;
 pub mod stmts;
+pub mod vec0;
 
 use crate::error::{Error, Result};
 use crate::ffi::stmt::{Blob, Db};
@@ -99,6 +100,9 @@ struct Undo {
     ops: Vec<UndoOp>,
     /// Chunks whose rows an operation touched (the caller reloads its copies after a rollback).
     chunks: Vec<i64>,
+    /// Chunks the operation created: undoing their creation deletes their rows, so later
+    /// writes into them need no undo records of their own (a large 'import=' stays small).
+    created: std::collections::HashSet<i64>,
 }
 
 /// Per-table access to the shadow tables.
@@ -220,6 +224,7 @@ impl Store {
         if u.depth == 0 {
             u.ops.clear();
             u.chunks.clear();
+            u.created.clear();
         }
         u.depth += 1;
     }
@@ -231,6 +236,7 @@ impl Store {
         if u.depth == 0 {
             u.ops.clear();
             u.chunks.clear();
+            u.created.clear();
         }
     }
 
@@ -243,6 +249,7 @@ impl Store {
             if u.depth > 0 {
                 return Ok(Vec::new());
             }
+            u.created.clear();
             (std::mem::take(&mut u.ops), std::mem::take(&mut u.chunks))
         };
         self.fail_at.set(0);
@@ -290,6 +297,19 @@ impl Store {
         if u.depth > 0 {
             u.ops.push(op);
         }
+    }
+
+    /// Chunk `id` was created by the open operation.
+    fn record_created(&self, id: i64) {
+        let mut u = self.undo.borrow_mut();
+        if u.depth > 0 {
+            u.created.insert(id);
+        }
+    }
+
+    /// Whether chunk `id` was created by the open operation (its writes need no undo).
+    fn created_now(&self, id: i64) -> bool {
+        self.undo.borrow().created.contains(&id)
     }
 
     fn record_chunk(&self, id: i64) {
@@ -685,14 +705,16 @@ impl Store {
             MapsWrite::Update(o) => self.write_sql(
                 &format!("UPDATE {} SET used = ?2, validity = ?3, rowids = ?4 WHERE id = ?1", self.names.chunks()),
                 &binds,
-                Some(self.maps_undo(o)),
+                (!self.created_now(m.id)).then(|| self.maps_undo(o)),
             ),
             MapsWrite::Insert(part) => {
                 if part.len() != self.part_cols.len() {
                     return Err(Error::invalid("vindex: wrong number of partition key values"));
                 }
                 binds.extend(part.iter().cloned());
-                self.write_sql(&self.chunk_insert_sql(false), &binds, Some(self.delete_sql("chunks", "id", m.id)))
+                self.write_sql(&self.chunk_insert_sql(false), &binds, Some(self.delete_sql("chunks", "id", m.id)))?;
+                self.record_created(m.id);
+                Ok(())
             }
         }
     }
@@ -963,7 +985,13 @@ impl Store {
         self.before_write()?;
         let mut b = self.blob(suffix, "data", id, true)?;
         self.check_len(suffix, id, b.len(), want_len)?;
+        // Rows of t_vectors and t_codes belong to chunk id / 16.
+        let fresh = self.created_now(id.div_euclid(16));
         for &(offset, bytes) in parts {
+            if fresh {
+                b.write(bytes, offset)?;
+                continue;
+            }
             let mut old = vec![0u8; bytes.len()];
             b.read(&mut old, offset)?;
             b.write(bytes, offset)?;

@@ -12,6 +12,7 @@ pub mod build;
 pub mod check;
 pub mod config;
 pub mod cursor;
+pub mod import;
 pub mod knn;
 pub mod overlay;
 pub mod plan;
@@ -73,6 +74,11 @@ pub fn register(db: Db) -> Result<()> {
         &ModuleKind { eponymous_only: true, writable: false, shadow_tables: false },
         reg,
     )?;
+    // It writes: not deterministic, and only from top-level SQL (not from triggers or views).
+    let writes = libsqlite3_sys::SQLITE_UTF8 | libsqlite3_sys::SQLITE_DIRECTONLY;
+    for n in [2, 3] {
+        crate::ffi::func::create_db_scalar(db, "vindex_import_vec0", n, writes, import::vindex_import_vec0)?;
+    }
     Ok(())
 }
 

@@ -29,13 +29,25 @@ use std::sync::Arc;
 const SQLITE_REPLACE: i32 = 5;
 
 /// A row's new values, checked and converted. `None` entries mean "unchanged" (UPDATE).
-struct RowValues {
-    vectors: Vec<Option<Vec<u8>>>,
-    meta: Vec<Option<OwnedValue>>,
-    aux: Vec<Option<OwnedValue>>,
-    pk: Option<Option<String>>,
+pub(super) struct RowValues {
+    pub vectors: Vec<Option<Vec<u8>>>,
+    pub meta: Vec<Option<OwnedValue>>,
+    pub aux: Vec<Option<OwnedValue>>,
+    pub pk: Option<Option<String>>,
     /// Value given for an `integer primary key` column.
-    int_pk: Option<Option<i64>>,
+    pub int_pk: Option<Option<i64>>,
+}
+
+impl RowValues {
+    pub fn empty(def: &crate::store::def::TableDef) -> RowValues {
+        RowValues {
+            vectors: vec![None; def.n_vectors()],
+            meta: vec![None; def.n_metadata()],
+            aux: vec![None; def.n_aux()],
+            pk: None,
+            int_pk: None,
+        }
+    }
 }
 
 pub use super::strict::coerce;
@@ -224,19 +236,26 @@ impl TableInner {
                 )));
             }
         }
-        let mut rv = RowValues {
-            vectors: vec![None; def.n_vectors()],
-            meta: vec![None; def.n_metadata()],
-            aux: vec![None; def.n_aux()],
-            pk: None,
-            int_pk: None,
-        };
+        let mut rv = RowValues::empty(def);
         for (i, col) in def.columns.iter().enumerate() {
             let v = &values[i];
             if update && v.nochange() {
                 continue;
             }
-            let val = v.get();
+            self.convert(col, v.get(), v.subtype(), &mut rv)?;
+        }
+        Ok(rv)
+    }
+
+    /// Check and convert the value of column `col` (with its subtype) into `rv`.
+    pub(super) fn convert(
+        &self,
+        col: &crate::store::def::Column,
+        val: SqlValue<'_>,
+        subtype: u32,
+        rv: &mut RowValues,
+    ) -> Result<()> {
+        {
             match &col.kind {
                 ColumnKind::Vector { ty, dims, metric, slot } => {
                     if val.is_null() {
@@ -246,7 +265,7 @@ impl TableInner {
                             col.name
                         )));
                     }
-                    let vec = vector::for_column(&Arg::with_subtype(val, v.subtype()), *ty, *dims)
+                    let vec = vector::for_column(&Arg::with_subtype(val, subtype), *ty, *dims)
                         .map_err(|e| e.context(&format!("{}.{}", self.tname(), col.name)))?;
                     if *metric == Metric::Cosine && vec.to_f32_vec().iter().all(|x| *x == 0.0) {
                         return Err(Error::invalid(format!(
@@ -275,7 +294,7 @@ impl TableInner {
                 ColumnKind::IntegerPk => rv.int_pk = Some(rowid_value(val, &format!("{}.{}", self.tname(), col.name))?),
             }
         }
-        Ok(rv)
+        Ok(())
     }
 
     fn conflict(&self, what: &str) -> Error {
@@ -381,7 +400,7 @@ impl TableInner {
         v
     }
 
-    fn insert_row(&self, rowid: Option<i64>, pk: Option<&str>, rv: &RowValues) -> Result<i64> {
+    pub(super) fn insert_row(&self, rowid: Option<i64>, pk: Option<&str>, rv: &RowValues) -> Result<i64> {
         let part = self.partition_of(&rv.meta);
         let (loc, new_chunk) = self.allocate(&part)?;
         // The t_rows record comes first: a uniqueness conflict shows here.
@@ -879,6 +898,10 @@ impl TableInner {
             self.store.fail_after(n);
             return Ok(());
         }
+        if c.starts_with("import=") || c.starts_with("import =") {
+            let spec = cmd.trim().split_once('=').map_or("", |(_, v)| v);
+            return self.import_vec0(spec).map(|_| ());
+        }
         match c.as_str() {
             "integrity-check" => {
                 let problems = super::check::run(self)?;
@@ -907,7 +930,7 @@ impl TableInner {
                 self.change_index(text)
             }
             other => Err(Error::invalid(format!(
-                "unknown command '{other}' for {}; the commands are 'integrity-check', 'optimize', 'rebuild', 'index=...' and 'upgrade'",
+                "unknown command '{other}' for {}; the commands are 'integrity-check', 'optimize', 'rebuild', 'index=...', 'import=...' and 'upgrade'",
                 self.tname()
             ))),
         }
