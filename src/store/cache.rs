@@ -325,7 +325,7 @@ impl TableCache {
         lock(&self.versions).last().cloned()
     }
 
-    /// Keep `v` (dropping the oldest beyond [`RETAIN`]). Returns the version to use: `v`, or
+    /// Keep `v` (dropping the oldest beyond `RETAIN`). Returns the version to use: `v`, or
     /// an equal one another connection inserted first.
     pub fn insert(&self, v: Arc<Version>) -> Arc<Version> {
         if cache_limit() == 0 {

@@ -483,7 +483,7 @@ impl Store {
         UndoOp::Delete { suffix, key, id }
     }
 
-    /// INSERT a `t_rows` record. `values` are the columns after rowid: chunk, slot, [pk], mNN...
+    /// INSERT a `t_rows` record. `values` are the columns after rowid: chunk, slot, (pk), mNN...
     /// Returns the rowid (chosen by SQLite when `rowid` is None: one more than the largest).
     pub fn insert_row(&self, rowid: Option<i64>, values: &[OwnedValue]) -> Result<i64> {
         self.before_write()?;

@@ -277,7 +277,7 @@ pub fn drop_tables(db: Db, names: &Names) -> Result<()> {
 
 /// Rename shadow tables for ALTER TABLE RENAME. Indexes keep the names they were created with
 /// (SQLite cannot rename or drop an index while ALTER TABLE runs); a later table reusing the
-/// old name picks fresh index names (see [`free_index_name`]).
+/// old name picks fresh index names (see `free_index_name`).
 pub fn rename_tables(db: Db, names: &Names, new_name: &str) -> Result<()> {
     let sql: String = existing_suffixes(db, names)?
         .iter()

@@ -78,7 +78,7 @@ fn code_of(bytes: &[u8], ty: crate::vector::ElementType, dims: usize) -> SlotCod
 }
 
 /// The index writer of one write: codes go to the pages and to the overlay's copy; graph
-/// changes through a [`GraphWriter`].
+/// changes through a `GraphWriter`.
 pub struct Writer<'a> {
     store: &'a Store,
     ov: &'a mut Overlay,
