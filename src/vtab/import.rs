@@ -86,50 +86,45 @@ impl TableInner {
     /// Check, convert and insert one vec0 row.
     fn import_row(&self, def: &Vec0Def, plan: &[Dest], row: crate::store::vec0::Vec0Row) -> Result<()> {
         let rowid = row.rowid;
-        {
-            {
-                let mut rv = RowValues::empty(&self.def);
-                let put = |dest: Dest, val: SqlValue<'_>, subtype: u32, rv: &mut RowValues| -> Result<()> {
-                    match dest {
-                        Dest::Column(i) => self.convert(&self.def.columns[i], val, subtype, rv),
-                        Dest::Rowid => Ok(()),
-                    }
-                };
-                let (mut vi, mut pi, mut mi, mut ai) = (0, 0, 0, 0);
-                for (c, dest) in def.columns.iter().zip(plan) {
-                    match &c.kind {
-                        Vec0Kind::Vector { ty, .. } => {
-                            put(*dest, SqlValue::Blob(&row.vectors[vi]), ty.subtype(), &mut rv)?;
-                            vi += 1;
-                        }
-                        Vec0Kind::Partition { .. } => {
-                            put(*dest, row.partitions[pi].as_ref(), 0, &mut rv)?;
-                            pi += 1;
-                        }
-                        Vec0Kind::Metadata { .. } => {
-                            put(*dest, row.metadata[mi].as_ref(), 0, &mut rv)?;
-                            mi += 1;
-                        }
-                        Vec0Kind::Aux { .. } => {
-                            put(*dest, row.aux[ai].as_ref(), 0, &mut rv)?;
-                            ai += 1;
-                        }
-                        Vec0Kind::PrimaryKey { text: true } => {
-                            let pk = row.text_pk.clone().unwrap_or_default();
-                            put(*dest, SqlValue::Text(pk.as_bytes()), 0, &mut rv)?;
-                        }
-                        Vec0Kind::PrimaryKey { text: false } => {
-                            put(*dest, SqlValue::Integer(rowid), 0, &mut rv)?;
-                        }
-                    }
+        let mut rv = RowValues::empty(&self.def);
+        let put = |dest: Dest, val: SqlValue<'_>, subtype: u32, rv: &mut RowValues| -> Result<()> {
+            match dest {
+                Dest::Column(i) => self.convert(&self.def.columns[i], val, subtype, rv),
+                Dest::Rowid => Ok(()),
+            }
+        };
+        let (mut vi, mut pi, mut mi, mut ai) = (0, 0, 0, 0);
+        for (c, dest) in def.columns.iter().zip(plan) {
+            match &c.kind {
+                Vec0Kind::Vector { ty, .. } => {
+                    put(*dest, SqlValue::Blob(&row.vectors[vi]), ty.subtype(), &mut rv)?;
+                    vi += 1;
                 }
-                let pk = match &rv.pk {
-                    Some(Some(p)) => Some(p.clone()),
-                    _ => None,
-                };
-                self.insert_row(Some(rowid), pk.as_deref(), &rv).map(|_| ())
+                Vec0Kind::Partition { .. } => {
+                    put(*dest, row.partitions[pi].as_ref(), 0, &mut rv)?;
+                    pi += 1;
+                }
+                Vec0Kind::Metadata { .. } => {
+                    put(*dest, row.metadata[mi].as_ref(), 0, &mut rv)?;
+                    mi += 1;
+                }
+                Vec0Kind::Aux { .. } => {
+                    put(*dest, row.aux[ai].as_ref(), 0, &mut rv)?;
+                    ai += 1;
+                }
+                Vec0Kind::PrimaryKey { text: true } => {
+                    let pk = row.text_pk.clone().unwrap_or_default();
+                    put(*dest, SqlValue::Text(pk.as_bytes()), 0, &mut rv)?;
+                }
+                // An integer primary key is the rowid, which the row keeps.
+                Vec0Kind::PrimaryKey { text: false } => put(*dest, SqlValue::Integer(rowid), 0, &mut rv)?,
             }
         }
+        let pk = match &rv.pk {
+            Some(Some(p)) => Some(p.clone()),
+            _ => None,
+        };
+        self.insert_row(Some(rowid), pk.as_deref(), &rv).map(|_| ())
     }
 
     /// For each vec0 column, where its values go; an error names every column that does not fit.

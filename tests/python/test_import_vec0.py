@@ -66,6 +66,9 @@ def build(path):
                   (f"key-{i:04d}", str(q), b, r.randrange(5), None if i % 4 else f"note {i}"))
         c.execute("INSERT INTO plain(id, v, grp) VALUES (?, ?, ?)",
                   (i * 3, f32([r.randrange(-5, 6) for _ in range(8)]), r.choice(["g1", "g2", "g3"])))
+    # vec0 0.1.9 stores no NULL metadata (partition keys and auxiliary columns may be NULL).
+    with pytest.raises(sqlite3.OperationalError):
+        c.execute("INSERT INTO docs(rowid, emb, cat, year, score, flag) VALUES (9999, ?, NULL, 1, 1.0, 1)", (f32([0.5] * 16),))
     c.execute("DELETE FROM docs WHERE rowid % 5 = 2")
     c.execute("DELETE FROM codes WHERE id LIKE '%3'")
     c.execute("DELETE FROM plain WHERE id % 4 = 0")
