@@ -251,17 +251,26 @@ fn split_options(s: &str) -> Vec<String> {
     out
 }
 
-/// Whether `schema.table` exists (any kind of table).
+/// Whether `schema.table` exists; an error when it exists but is not a vindex table.
 fn table_exists(db: Db, schema: &str, table: &str) -> Result<bool> {
     let mut st = db.prepare(
         &format!(
-            "SELECT 1 FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+            "SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
             quote_ident(schema)
         ),
         false,
     )?;
     st.bind_text(1, table.as_bytes())?;
-    st.step()
+    if !st.step()? {
+        return Ok(false);
+    }
+    let sql = st.column_text(0);
+    match crate::store::vec0::module_args(&sql) {
+        Some((m, _)) if m.eq_ignore_ascii_case("vindex") => Ok(true),
+        _ => Err(Error::invalid(format!(
+            "vindex_import_vec0(): {schema}.{table} exists and is not a vindex table; name a new table or a vindex one"
+        ))),
+    }
 }
 
 /// `vindex_import_vec0(source, target [, options])`: copy the vec0 table `source` into the

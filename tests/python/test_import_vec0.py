@@ -294,6 +294,7 @@ def test_import_errors_write_nothing(vec0_db):
         ("INSERT INTO e(e) VALUES ('import=e')", "cannot import itself"),
         ("INSERT INTO e(e) VALUES ('import=a')", "is not a sqlite-vec vec0 table"),
         ("SELECT vindex_import_vec0('plain', 'e', 'seed=3')", "options apply only to a table the function creates"),
+        ("SELECT vindex_import_vec0('plain', 'docs')", "main.docs exists and is not a vindex table"),
         ("SELECT vindex_import_vec0('plain')", "wrong number of arguments"),
     ]:
         with pytest.raises(sqlite3.OperationalError, match=msg):
