@@ -46,6 +46,7 @@ stress: loadable $(STRESS_EXTRA)
 
 test-rust:
 	$(CARGO) test --all-targets
+	$(CARGO) test --doc
 
 test-cli: loadable
 	./tests/cli/run.sh
@@ -78,6 +79,7 @@ $(BENCH_VENV)/.ok: bench/requirements.txt
 bench: loadable $(BENCH_VENV)/.ok
 	$(BENCH_VENV)/bin/python bench/functions.py
 	$(BENCH_VENV)/bin/python bench/knn.py
+	$(BENCH_VENV)/bin/python bench/partition.py
 	$(BENCH_VENV)/bin/python bench/scan_layout.py
 	$(BENCH_VENV)/bin/python bench/cache.py $(BENCH_CACHE_ARGS)
 	$(CARGO) run --release --quiet --example kernel_bench

@@ -1,6 +1,6 @@
-//! Corrupted shadow tables, through SQL only. A small vindex table (one of four templates:
+//! Corrupted shadow tables, through SQL only. A small vindex table (one of five templates:
 //! float32 + metadata + aux over several chunks, int8/cosine, bit with a text primary key,
-//! float16/ip) is copied into a fresh in-memory database; the fuzzer then interleaves
+//! partition keys, float16/ip) is copied into a fresh in-memory database; the fuzzer then interleaves
 //! corruptions of its shadow tables (bytes flipped, blobs cut or grown, values changed to
 //! another type, rows deleted or duplicated, keys changed, tables or indexes dropped) with
 //! queries, writes, savepoints, 'integrity-check', 'optimize', 'rebuild', RENAME and DROP TABLE.
@@ -116,6 +116,26 @@ fn templates() -> &'static [Template] {
                 vectors: vec![("b", "vec_distance_hamming", "vec_bit(X'0102030405060708')".into())],
                 insert: "INSERT INTO t(b, id, a) VALUES (vec_bit(randomblob(8)), 'new' || ?1 || '-' || ?2, X'00')",
                 filters: &["", " AND id = 'key7'", " AND id > 'key2'"],
+            },
+            // float32[16] with an integer and a text partition key (NULLs too) and chunk_size=8:
+            // 50 rows -> several chunks per partition.
+            Template {
+                db: build(
+                    "CREATE VIRTUAL TABLE t USING vindex(v float[16], u integer partition key, g text partition key, cat integer, chunk_size=8)",
+                    50,
+                    |c, i| {
+                        let u = if i % 9 == 0 { None } else { Some(i % 3) };
+                        c.execute(
+                            "INSERT INTO t(rowid, v, u, g, cat) VALUES (?, ?, ?, ?, ?)",
+                            rusqlite::params![i, f32_blob(&ramp(16, 0.5, i as u32)), u, ["x", "y"][(i % 2) as usize], i % 4],
+                        )
+                        .unwrap();
+                    },
+                    "DELETE FROM t WHERE rowid % 5 = 0; UPDATE t SET u = 2 WHERE rowid = 7;",
+                ),
+                vectors: vec![("v", "vec_distance_l2", json(&ramp(16, 0.5, 999)))],
+                insert: "INSERT INTO t(rowid, v, u, g, cat) VALUES (?1, (SELECT v FROM t ORDER BY rowid LIMIT 1 OFFSET (?2 % 10)), ?2 % 3, 'x', ?2 % 4)",
+                filters: &["", " AND u = 1", " AND u = 2 AND g = 'x'", " AND u IS NULL", " AND u IN (0, 2)", " AND u = 1 AND cat = 2", " AND g > 'x'"],
             },
             // float16[2048]: 32 slots per chunk, 36 rows -> 2 chunks.
             Template {

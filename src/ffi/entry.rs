@@ -167,9 +167,23 @@ macro_rules! define_entry_points {
             unsafe { $crate::ffi::entry::init_loadable(db, pz_err, p_api, $register) }
         }
 
-        /// Register vindex's functions and modules on an open connection of a Rust app that
-        /// links this crate statically (e.g. `unsafe { vindex::register(conn.handle()) }` with
-        /// rusqlite).
+        /// Register vindex's functions and modules on one open connection of a Rust app that
+        /// links this crate statically (with rusqlite: `conn.handle()`). Other connections are
+        /// left alone; [`register_auto_extension`] registers on every connection instead.
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// let conn = rusqlite::Connection::open_in_memory()?;
+        /// // SAFETY: conn.handle() is this open connection, used on this thread.
+        /// unsafe { vindex::register(conn.handle())? };
+        /// let v: String = conn.query_row("SELECT vec_to_json(vec_f32('[1, 2]'))", [], |r| r.get(0))?;
+        /// assert_eq!(v, "[1.000000,2.000000]");
+        /// # Ok(())
+        /// # }
+        /// ```
+        ///
+        /// # Errors
+        /// When the connection's SQLite is older than 3.38, or refuses a registration.
         ///
         /// # Safety
         /// `db` must be a valid, open connection handle, used only from this thread during the call.
@@ -191,7 +205,23 @@ macro_rules! define_entry_points {
         }
 
         /// Make every connection opened from now on in this process load vindex
-        /// (`sqlite3_auto_extension`). Only for apps that link SQLite and vindex statically.
+        /// (`sqlite3_auto_extension`). Only for apps that link SQLite and vindex statically;
+        /// calling it again does nothing more. Connections opened before are not changed (use
+        /// [`register`] on them).
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// vindex::register_auto_extension()?;
+        /// let conn = rusqlite::Connection::open_in_memory()?;
+        /// conn.execute_batch(
+        ///     "CREATE VIRTUAL TABLE t USING vindex(v float[2]);
+        ///      INSERT INTO t(rowid, v) VALUES (1, '[0, 0]'), (2, '[5, 5]'), (3, '[1, 1]');",
+        /// )?;
+        /// let nearest: i64 = conn.query_row("SELECT rowid FROM t WHERE v MATCH '[4, 4]' AND k = 1", [], |r| r.get(0))?;
+        /// assert_eq!(nearest, 2);
+        /// # Ok(())
+        /// # }
+        /// ```
         #[cfg(not(feature = "loadable"))]
         pub fn register_auto_extension() -> $crate::Result<()> {
             $crate::ffi::entry::auto_extension(auto_init)

@@ -103,3 +103,62 @@ pub fn create_scalar(db: Db, name: &str, nargs: c_int, flags: c_int, f: ScalarFn
     }
     Ok(())
 }
+
+/// A scalar function that runs SQL on its own connection (`vindex_import_vec0`).
+pub type DbScalarFn = fn(Db, &[Arg<'_>]) -> Result<Output>;
+
+unsafe extern "C" fn db_scalar_trampoline(
+    ctx: *mut ffi::sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: SQLite passes a valid context and argc valid values for this call.
+    let mut context = unsafe { Context::from_raw(ctx) };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: user data was set to a `DbScalarFn` pointer by `create_db_scalar`.
+        let f: DbScalarFn = unsafe { std::mem::transmute::<*mut std::ffi::c_void, DbScalarFn>(context.user_data()) };
+        let raw: &[*mut ffi::sqlite3_value] = if argc > 0 && !argv.is_null() {
+            // SAFETY: argv holds argc valid values for the duration of this call.
+            unsafe { std::slice::from_raw_parts(argv, argc as usize) }
+        } else {
+            &[]
+        };
+        let args: Vec<Arg<'_>> = raw
+            .iter()
+            .map(|p| {
+                // SAFETY: each pointer is a valid value for this call.
+                let v = unsafe { ValueRef::from_raw(*p) };
+                Arg::with_subtype(v.get(), v.subtype())
+            })
+            .collect();
+        f(context.db(), &args)
+    }));
+    match result {
+        Ok(Ok(out)) => context.set_output(&out),
+        Ok(Err(e)) => context.set_error(&e),
+        Err(p) => context.set_error(&panic_error(p)),
+    }
+}
+
+/// Register `name` with `nargs` arguments (-1 = any number), a function given its connection.
+pub fn create_db_scalar(db: Db, name: &str, nargs: c_int, flags: c_int, f: DbScalarFn) -> Result<()> {
+    let cname = CString::new(name).map_err(|_| Error::invalid("function name contains NUL"))?;
+    // SAFETY: the function pointer is 'static; SQLite copies the name.
+    let rc = unsafe {
+        ffi::sqlite3_create_function_v2(
+            db.as_ptr(),
+            cname.as_ptr(),
+            nargs,
+            flags,
+            f as *mut std::ffi::c_void,
+            Some(db_scalar_trampoline),
+            None,
+            None,
+            None,
+        )
+    };
+    if rc != ffi::SQLITE_OK {
+        return Err(db.error(rc).context(&format!("registering {name}()")));
+    }
+    Ok(())
+}

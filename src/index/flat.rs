@@ -210,6 +210,11 @@ impl VectorIndex for FlatIndex {
         if share > 0.15 { FilterStrategy::After } else { FilterStrategy::Exact }
     }
 
+    fn exact_within_partitions(&self) -> bool {
+        // Scanning whole chunks costs less than scanning everything, whatever their share.
+        true
+    }
+
     fn check(&self, src: &dyn ChunkSource, col: usize, problems: &mut Vec<String>) -> Result<()> {
         if !self.info.coded {
             return Ok(());

@@ -242,6 +242,12 @@ pub trait VectorIndex {
     fn search(&self, src: &dyn ChunkSource, req: &SearchRequest<'_>, out: &mut TopK) -> Result<SearchStats>;
     /// How to run a search whose filters pass `share` of the table's (about) `rows` rows.
     fn filter_strategy(&self, share: f64, rows: usize) -> FilterStrategy;
+    /// Whether a search whose filters pin partition keys (so the passing rows are whole
+    /// chunks) always runs exactly over those chunks. Otherwise the share of rows they hold
+    /// goes to [`VectorIndex::filter_strategy`].
+    fn exact_within_partitions(&self) -> bool {
+        false
+    }
     /// Problems of the index's own shadow data, given the table's vectors.
     fn check(&self, src: &dyn ChunkSource, col: usize, problems: &mut Vec<String>) -> Result<()>;
     /// Extra `vindex_status` facts: (name, value).

@@ -284,6 +284,59 @@ pub struct Counters {
     pub build_total: AtomicU64,
     /// The last graph build this process finished: "N nodes in S s on T threads".
     pub last_build: Mutex<Option<String>>,
+    /// A long command under way in this process ('optimize', 'rebuild', 'import'): its name,
+    /// and units of work done of how many (rows moved or imported, chunks recoded, graph nodes
+    /// linked or repaired).
+    pub task: Mutex<Option<String>>,
+    pub task_done: AtomicU64,
+    pub task_total: AtomicU64,
+}
+
+impl Counters {
+    /// Report a command's progress from now until the guard is dropped. A command started
+    /// inside another (the 'optimize' of a 'rebuild') reports as part of the outer one: its
+    /// guard changes nothing.
+    pub fn start_task(&self, name: &str, total: u64) -> TaskGuard<'_> {
+        let mut t = lock(&self.task);
+        if t.is_some() {
+            return TaskGuard { c: self, owner: false };
+        }
+        *t = Some(name.to_string());
+        self.task_done.store(0, Ordering::Relaxed);
+        self.task_total.store(total, Ordering::Relaxed);
+        TaskGuard { c: self, owner: true }
+    }
+
+    /// The running command and its progress (0 to 1), if any.
+    pub fn task_progress(&self) -> Option<(String, f64)> {
+        let name = lock(&self.task).clone()?;
+        let total = self.task_total.load(Ordering::Relaxed);
+        let done = self.task_done.load(Ordering::Relaxed).min(total);
+        Some((name, if total == 0 { 0.0 } else { done as f64 / total as f64 }))
+    }
+}
+
+/// Progress of a running command (see [`Counters::start_task`]); clears it when dropped.
+pub struct TaskGuard<'a> {
+    c: &'a Counters,
+    owner: bool,
+}
+
+impl TaskGuard<'_> {
+    /// `n` more units done.
+    pub fn step(&self, n: u64) {
+        self.c.task_done.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        if self.owner {
+            *lock(&self.c.task) = None;
+            self.c.task_done.store(0, Ordering::Relaxed);
+            self.c.task_total.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The cached versions of one table.
@@ -344,7 +397,7 @@ impl TableCache {
         lock(&self.versions).last().cloned()
     }
 
-    /// Keep `v` (dropping the oldest beyond [`RETAIN`]). Returns the version to use: `v`, or
+    /// Keep `v` (dropping the oldest beyond `RETAIN`). Returns the version to use: `v`, or
     /// an equal one another connection inserted first.
     pub fn insert(&self, v: Arc<Version>) -> Arc<Version> {
         if cache_limit() == 0 {

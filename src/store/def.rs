@@ -7,6 +7,8 @@ use crate::vector::distance::Metric;
 pub const MAX_VECTOR_COLUMNS: usize = 16;
 pub const MAX_METADATA_COLUMNS: usize = 64;
 pub const MAX_AUX_COLUMNS: usize = 64;
+/// Partition key columns per table (sqlite-vec's limit too).
+pub const MAX_PARTITION_COLUMNS: usize = 4;
 
 /// Hidden columns every table has, after the user's columns (in this order): the command
 /// column (named after the table), `distance`, `k`.
@@ -35,8 +37,10 @@ impl MetaType {
 pub enum ColumnKind {
     /// `slot` numbers vector columns 0.. (shadow table `<t>_vectorsNN`).
     Vector { ty: ElementType, dims: usize, metric: Metric, slot: usize },
-    /// Stored in `<t>_rows` as column `mNN`, indexed.
-    Metadata { ty: MetaType, slot: usize },
+    /// Stored in `<t>_rows` as column `mNN`, indexed. A partition key (`name integer partition
+    /// key`) is a metadata column with `partition: Some(p)`: its value is also column `pNN` of its
+    /// chunk's `<t>_chunks` row, and every chunk holds rows of one partition (docs/FORMAT.md).
+    Metadata { ty: MetaType, slot: usize, partition: Option<usize> },
     /// Stored in `<t>_aux` as column `aNN`; `ty` None = any value.
     Aux { ty: Option<MetaType>, slot: usize },
     /// `id integer primary key`: the rowid under another name.
@@ -59,6 +63,18 @@ pub struct TableDef {
     pub index: IndexKind,
     /// The seed of every pseudo-random choice an index makes (`seed=` at CREATE).
     pub seed: i64,
+    /// `chunk_size=N` as given at CREATE (validated; the capacity is derived from it).
+    pub chunk_size: Option<usize>,
+}
+
+/// A partition key column: its position among partition keys (`pNN`), its metadata slot
+/// (`mNN`), its type and name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionKey {
+    pub part: usize,
+    pub slot: usize,
+    pub ty: MetaType,
+    pub name: String,
 }
 
 impl TableDef {
@@ -68,6 +84,32 @@ impl TableDef {
     pub fn n_vectors(&self) -> usize {
         self.vectors().count()
     }
+    /// The partition key columns, in declaration order (`p00`, `p01`, ...).
+    pub fn partition_keys(&self) -> Vec<PartitionKey> {
+        let mut out: Vec<PartitionKey> = self
+            .columns
+            .iter()
+            .filter_map(|c| match c.kind {
+                ColumnKind::Metadata { ty, slot, partition: Some(part) } => {
+                    Some(PartitionKey { part, slot, ty, name: c.name.clone() })
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|p| p.part);
+        out
+    }
+    pub fn n_partitions(&self) -> usize {
+        self.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Metadata { partition: Some(_), .. })).count()
+    }
+    /// The partition key (`pNN` position) stored in metadata slot `slot`, if it is one.
+    pub fn partition_of_slot(&self, slot: usize) -> Option<usize> {
+        self.columns.iter().find_map(|c| match c.kind {
+            ColumnKind::Metadata { slot: s, partition, .. } if s == slot => partition,
+            _ => None,
+        })
+    }
+    /// Metadata columns, partition keys included (each is an `mNN` column of `t_rows`).
     pub fn n_metadata(&self) -> usize {
         self.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Metadata { .. })).count()
     }

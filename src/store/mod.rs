@@ -15,6 +15,7 @@ pub mod ivf;
 pub mod mem;
 pub mod schema;
 pub mod stmts;
+pub mod vec0;
 
 use crate::error::{Error, Result};
 use crate::ffi::stmt::{Blob, Db};
@@ -25,7 +26,7 @@ use crate::vector::distance::Metric;
 use changes::{ChangeRow, ChangeSet};
 use chunks::{ChunkCodes, Maps, SlotCode};
 use def::{ColumnKind, TableDef};
-pub use schema::{FORMAT_VERSION, Names, aux_col, meta_col};
+pub use schema::{FORMAT_VERSION, Names, aux_col, meta_col, part_col};
 use std::cell::{Cell, RefCell};
 pub use stmts::StmtCache;
 
@@ -34,6 +35,14 @@ pub use stmts::StmtCache;
 pub struct Loc {
     pub chunk: i64,
     pub slot: usize,
+}
+
+/// How [`Store::write_maps`] writes a chunk's row.
+pub enum MapsWrite<'a> {
+    /// The chunk exists; this is what its row held.
+    Update(&'a Maps),
+    /// A new chunk of the partition with these key values.
+    Insert(&'a [OwnedValue]),
 }
 
 /// Largest chunk id (so that `16 * id + column` fits an i64 with room to spare).
@@ -92,6 +101,9 @@ struct Undo {
     ops: Vec<UndoOp>,
     /// Chunks whose rows an operation touched (the caller reloads its copies after a rollback).
     chunks: Vec<i64>,
+    /// Chunks the operation created: undoing their creation deletes their rows, so later
+    /// writes into them need no undo records of their own (a large 'import=' stays small).
+    created: std::collections::HashSet<i64>,
 }
 
 /// Per-table access to the shadow tables.
@@ -107,6 +119,8 @@ pub struct Store {
     /// Names of `t_rows` and `t_aux` columns, in order (for undo and copies).
     rows_cols: Vec<String>,
     aux_cols: Vec<String>,
+    /// `t_chunks` partition key columns (`p00`, ...), in order; empty without partition keys.
+    pub part_cols: Vec<String>,
     undo: RefCell<Undo>,
     /// A test hook: fail the N-th write from now (0 = never).
     fail_at: Cell<u64>,
@@ -134,6 +148,7 @@ impl Store {
                 _ => {}
             }
         }
+        let part_cols = def.partition_keys().iter().map(|k| schema::part_col(k.part)).collect();
         let mut s = Store {
             db,
             names,
@@ -143,6 +158,7 @@ impl Store {
             format: 0,
             rows_cols,
             aux_cols,
+            part_cols,
             undo: RefCell::new(Undo::default()),
             fail_at: Cell::new(0),
             graph: Cell::new(false),
@@ -176,6 +192,7 @@ impl Store {
             format: 0,
             rows_cols,
             aux_cols: vec!["rowid".to_string()],
+            part_cols: Vec::new(),
             undo: RefCell::new(Undo::default()),
             fail_at: Cell::new(0),
             graph: Cell::new(false),
@@ -226,6 +243,7 @@ impl Store {
         if u.depth == 0 {
             u.ops.clear();
             u.chunks.clear();
+            u.created.clear();
         }
         u.depth += 1;
     }
@@ -237,6 +255,7 @@ impl Store {
         if u.depth == 0 {
             u.ops.clear();
             u.chunks.clear();
+            u.created.clear();
         }
     }
 
@@ -249,6 +268,7 @@ impl Store {
             if u.depth > 0 {
                 return Ok(Vec::new());
             }
+            u.created.clear();
             (std::mem::take(&mut u.ops), std::mem::take(&mut u.chunks))
         };
         self.fail_at.set(0);
@@ -296,6 +316,19 @@ impl Store {
         if u.depth > 0 {
             u.ops.push(op);
         }
+    }
+
+    /// Chunk `id` was created by the open operation.
+    fn record_created(&self, id: i64) {
+        let mut u = self.undo.borrow_mut();
+        if u.depth > 0 {
+            u.created.insert(id);
+        }
+    }
+
+    /// Whether chunk `id` was created by the open operation (its writes need no undo).
+    fn created_now(&self, id: i64) -> bool {
+        self.undo.borrow().created.contains(&id)
     }
 
     fn record_chunk(&self, id: i64) {
@@ -469,7 +502,7 @@ impl Store {
         UndoOp::Delete { suffix, key, id }
     }
 
-    /// INSERT a `t_rows` record. `values` are the columns after rowid: chunk, slot, [pk], mNN...
+    /// INSERT a `t_rows` record. `values` are the columns after rowid: chunk, slot, (pk), mNN...
     /// Returns the rowid (chosen by SQLite when `rowid` is None: one more than the largest).
     pub fn insert_row(&self, rowid: Option<i64>, values: &[OwnedValue]) -> Result<i64> {
         self.before_write()?;
@@ -597,10 +630,37 @@ impl Store {
         Ok(out)
     }
 
-    /// The lowest-id chunk with a free slot, and the next new chunk id.
-    pub fn room(&self) -> Result<(Option<i64>, i64)> {
-        let sql = format!("SELECT min(id) FROM {} WHERE used < {}", self.names.chunks(), self.capacity);
+    /// `p00 IS ?1 AND p01 IS ?2 ...` (numbered from `first`), or `1` without partition keys:
+    /// the chunks of one partition.
+    fn part_match(&self, first: usize) -> String {
+        if self.part_cols.is_empty() {
+            return "1".into();
+        }
+        let c: Vec<String> = self.part_cols.iter().enumerate().map(|(i, c)| format!("{c} IS ?{}", first + i)).collect();
+        c.join(" AND ")
+    }
+
+    fn bind_part(&self, st: &mut crate::ffi::stmt::Stmt, first: usize, part: &[OwnedValue]) -> Result<()> {
+        if part.len() != self.part_cols.len() {
+            return Err(Error::invalid("vindex: wrong number of partition key values"));
+        }
+        for (i, v) in part.iter().enumerate() {
+            st.bind_owned(first + i, v)?;
+        }
+        Ok(())
+    }
+
+    /// The lowest-id chunk of partition `part` (its key values; empty without partition keys)
+    /// with a free slot, and the next new chunk id.
+    pub fn room(&self, part: &[OwnedValue]) -> Result<(Option<i64>, i64)> {
+        let sql = format!(
+            "SELECT min(id) FROM {} WHERE {} AND used < {}",
+            self.names.chunks(),
+            self.part_match(1),
+            self.capacity
+        );
         let mut st = self.stmts.get(&sql)?;
+        self.bind_part(&mut st, 1, part)?;
         st.step()?;
         let room = (!st.column_is_null(0)).then(|| st.column_i64(0));
         drop(st);
@@ -650,35 +710,53 @@ impl Store {
         Ok(Some(Maps { id, used, validity, rowids }))
     }
 
-    /// Write chunk maps (`old` is what the row held before, None for a new chunk).
-    pub fn write_maps(&self, m: &Maps, old: Option<&Maps>) -> Result<()> {
+    /// Write chunk maps: `Update(old)` what the row held before, or `Insert(part)` for a new
+    /// chunk of partition `part` (its key values; empty without partition keys).
+    pub fn write_maps(&self, m: &Maps, how: MapsWrite<'_>) -> Result<()> {
         self.record_chunk(m.id);
-        let binds = [
+        let mut binds = vec![
             OwnedValue::Integer(m.id),
             OwnedValue::Integer(m.used as i64),
             OwnedValue::Blob(m.validity.clone()),
             OwnedValue::Blob(m.rowid_bytes()),
         ];
-        match old {
-            Some(o) => self.write_sql(
+        match how {
+            MapsWrite::Update(o) => self.write_sql(
                 &format!("UPDATE {} SET used = ?2, validity = ?3, rowids = ?4 WHERE id = ?1", self.names.chunks()),
                 &binds,
-                Some(self.chunk_restore(o)),
+                (!self.created_now(m.id)).then(|| self.maps_undo(o)),
             ),
-            None => self.write_sql(
-                &format!("INSERT INTO {}(id, used, validity, rowids) VALUES (?1, ?2, ?3, ?4)", self.names.chunks()),
-                &binds,
-                Some(self.delete_sql("chunks", "id", m.id)),
-            ),
+            MapsWrite::Insert(part) => {
+                if part.len() != self.part_cols.len() {
+                    return Err(Error::invalid("vindex: wrong number of partition key values"));
+                }
+                binds.extend(part.iter().cloned());
+                self.write_sql(&self.chunk_insert_sql(false), &binds, Some(self.delete_sql("chunks", "id", m.id)))?;
+                self.record_created(m.id);
+                Ok(())
+            }
         }
     }
 
-    fn chunk_restore(&self, o: &Maps) -> UndoOp {
+    /// `INSERT [OR REPLACE] INTO t_chunks(id, used, validity, rowids, p00, ...) VALUES (?1, ...)`.
+    fn chunk_insert_sql(&self, replace: bool) -> String {
+        let mut cols = vec!["id".to_string(), "used".into(), "validity".into(), "rowids".into()];
+        cols.extend(self.part_cols.iter().cloned());
+        let ph: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+        format!(
+            "INSERT {}INTO {}({}) VALUES ({})",
+            if replace { "OR REPLACE " } else { "" },
+            self.names.chunks(),
+            cols.join(", "),
+            ph.join(", ")
+        )
+    }
+
+    /// Undo of a maps UPDATE: put the maps back, leaving the partition columns alone (an
+    /// INSERT OR REPLACE would reset them).
+    fn maps_undo(&self, o: &Maps) -> UndoOp {
         UndoOp::Sql {
-            sql: format!(
-                "INSERT OR REPLACE INTO {}(id, used, validity, rowids) VALUES (?1, ?2, ?3, ?4)",
-                self.names.chunks()
-            ),
+            sql: format!("UPDATE {} SET used = ?2, validity = ?3, rowids = ?4 WHERE id = ?1", self.names.chunks()),
             binds: vec![
                 OwnedValue::Integer(o.id),
                 OwnedValue::Integer(o.used as i64),
@@ -686,6 +764,115 @@ impl Store {
                 OwnedValue::Blob(o.rowid_bytes()),
             ],
         }
+    }
+
+    /// The partition key values of chunk `id` (empty without partition keys); None when the
+    /// chunk does not exist.
+    pub fn chunk_partition(&self, id: i64) -> Result<Option<Vec<OwnedValue>>> {
+        if self.part_cols.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let sql = format!("SELECT {} FROM {} WHERE id = ?1", self.part_cols.join(", "), self.names.chunks());
+        let mut st = self.stmts.get(&sql)?;
+        st.bind_i64(1, id)?;
+        let v = if st.step()? { Some((0..self.part_cols.len()).map(|i| st.column_owned(i)).collect()) } else { None };
+        st.reset();
+        Ok(v)
+    }
+
+    pub fn chunk_exists(&self, id: i64) -> Result<bool> {
+        let sql = format!("SELECT 1 FROM {} WHERE id = ?1", self.names.chunks());
+        let mut st = self.stmts.get(&sql)?;
+        st.bind_i64(1, id)?;
+        let r = st.step()?;
+        st.reset();
+        Ok(r)
+    }
+
+    /// The chunks of partition `part`, ascending.
+    pub fn partition_chunks(&self, part: &[OwnedValue]) -> Result<Vec<i64>> {
+        let mut binds = part.to_vec();
+        if binds.len() != self.part_cols.len() {
+            return Err(Error::invalid("vindex: wrong number of partition key values"));
+        }
+        if self.part_cols.is_empty() {
+            binds.clear();
+        }
+        self.chunks_where(&self.part_match(1), &binds)
+    }
+
+    /// `used` of each chunk of partition `part`, by ascending id.
+    pub fn chunk_counts(&self, part: &[OwnedValue]) -> Result<Vec<usize>> {
+        let sql = format!("SELECT used FROM {} WHERE {} ORDER BY id", self.names.chunks(), self.part_match(1));
+        let mut st = self.stmts.get(&sql)?;
+        self.bind_part(&mut st, 1, part)?;
+        let mut out = Vec::new();
+        while st.step()? {
+            out.push(st.column_i64(0).clamp(0, self.capacity as i64) as usize);
+        }
+        Ok(out)
+    }
+
+    /// Rows of the table (the sum of every chunk's `used`).
+    pub fn chunk_counts_all(&self) -> Result<u64> {
+        let sql = format!("SELECT coalesce(sum(used), 0) FROM {}", self.names.chunks());
+        let mut st = self.stmts.get(&sql)?;
+        st.step()?;
+        Ok(st.column_i64(0).max(0) as u64)
+    }
+
+    /// Every partition that has a chunk with a free slot, in the order of the room index
+    /// (one empty tuple for a table without partition keys that has such a chunk).
+    pub fn partitions_with_room(&self) -> Result<Vec<Vec<OwnedValue>>> {
+        if self.part_cols.is_empty() {
+            return Ok(if self.room(&[])?.0.is_some() { vec![Vec::new()] } else { Vec::new() });
+        }
+        let cols = self.part_cols.join(", ");
+        let sql = format!(
+            "SELECT DISTINCT {cols} FROM {} WHERE used < {} ORDER BY {cols}",
+            self.names.chunks(),
+            self.capacity
+        );
+        let mut st = self.stmts.get(&sql)?;
+        let mut out = Vec::new();
+        while st.step()? {
+            out.push((0..self.part_cols.len()).map(|i| st.column_owned(i)).collect());
+        }
+        Ok(out)
+    }
+
+    /// Number of partitions (distinct key tuples among the chunks); None without partition keys.
+    pub fn partition_count(&self) -> Result<Option<i64>> {
+        if self.part_cols.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT DISTINCT {} FROM {})",
+            self.part_cols.join(", "),
+            self.names.chunks()
+        );
+        let mut st = self.stmts.get(&sql)?;
+        st.step()?;
+        Ok(Some(st.column_i64(0)))
+    }
+
+    /// Ids of the chunks whose partition key columns pass `cond` (SQL over `t_chunks` columns
+    /// `pNN`, with `binds` for its parameters), ascending.
+    pub fn chunks_where(&self, cond: &str, binds: &[OwnedValue]) -> Result<Vec<i64>> {
+        let sql = format!("SELECT id FROM {} WHERE {cond} ORDER BY id", self.names.chunks());
+        let mut st = self.stmts.get(&sql)?;
+        for (i, b) in binds.iter().enumerate() {
+            st.bind_owned(i + 1, b)?;
+        }
+        let mut out = Vec::new();
+        while st.step()? {
+            let id = st.column_i64(0);
+            if !(1..=MAX_CHUNK_ID).contains(&id) {
+                return Err(Error::corrupt(format!("{}: chunk id {id} is out of range", self.names.raw("chunks"))));
+            }
+            out.push(id);
+        }
+        Ok(out)
     }
 
     /// Create the vector (and code) rows of a new chunk, all zeros.
@@ -775,7 +962,15 @@ impl Store {
     /// zeros: a chunk is deleted once its last row is gone).
     pub fn delete_chunk(&self, m: &Maps) -> Result<()> {
         self.record_chunk(m.id);
-        let undo = self.chunk_restore(m);
+        let part = self.chunk_partition(m.id)?.unwrap_or_else(|| vec![OwnedValue::Null; self.part_cols.len()]);
+        let mut binds = vec![
+            OwnedValue::Integer(m.id),
+            OwnedValue::Integer(m.used as i64),
+            OwnedValue::Blob(m.validity.clone()),
+            OwnedValue::Blob(m.rowid_bytes()),
+        ];
+        binds.extend(part);
+        let undo = UndoOp::Sql { sql: self.chunk_insert_sql(true), binds };
         self.write_sql(
             &format!("DELETE FROM {} WHERE id = ?1", self.names.chunks()),
             &[OwnedValue::Integer(m.id)],
@@ -830,7 +1025,13 @@ impl Store {
         self.before_write()?;
         let mut b = self.blob(suffix, "data", id, true)?;
         self.check_len(suffix, id, b.len(), want_len)?;
+        // Rows of t_vectors and t_codes belong to chunk id / 16.
+        let fresh = self.created_now(id.div_euclid(16));
         for &(offset, bytes) in parts {
+            if fresh {
+                b.write(bytes, offset)?;
+                continue;
+            }
             let mut old = vec![0u8; bytes.len()];
             b.read(&mut old, offset)?;
             b.write(bytes, offset)?;

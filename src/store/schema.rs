@@ -88,6 +88,10 @@ pub fn meta_col(slot: usize) -> String {
 pub fn aux_col(slot: usize) -> String {
     format!("a{slot:02}")
 }
+/// Column `pNN` of `t_chunks`: the NN-th partition key of the chunk's rows.
+pub fn part_col(part: usize) -> String {
+    format!("p{part:02}")
+}
 
 /// Slots per chunk for vectors of `max_bytes` bytes (the largest vector column): chunks of about
 /// 128 KiB, a power of two from 8 to 1024 — or about 16 KiB for a table created with an IVF
@@ -104,6 +108,28 @@ pub fn valid_capacity(c: i64) -> bool {
     (8..=1024).contains(&c) && (c as u64).is_power_of_two()
 }
 
+/// The largest chunk (`capacity × bytes` of the largest vector column) `chunk_size=` may ask for.
+pub const MAX_CHUNK_BYTES: usize = 64 << 20;
+
+/// The chunk capacity of a new table whose largest vector column has `max_bytes` bytes per
+/// vector: from `chunk_size=N` when given (the largest power of two ≤ min(N, 1024)), else
+/// [`chunk_capacity_for`]. docs/FORMAT.md, "Chunk capacity".
+pub fn chunk_capacity(chunk_size: Option<usize>, max_bytes: usize, ivf: bool) -> Result<usize> {
+    let Some(n) = chunk_size else { return Ok(chunk_capacity_for(max_bytes, ivf)) };
+    let raw = n.clamp(8, 1024);
+    let cap = 1 << (usize::BITS - 1 - raw.leading_zeros());
+    if cap * max_bytes.max(1) > MAX_CHUNK_BYTES {
+        let largest = (MAX_CHUNK_BYTES / max_bytes.max(1)).max(8);
+        let largest = 1usize << (usize::BITS - 1 - largest.leading_zeros());
+        return Err(crate::error::Error::invalid(format!(
+            "chunk_size={n} makes chunks of {} MiB for this table's largest vector column; at most 64 MiB \
+             per chunk, so chunk_size={largest} at the most",
+            (cap * max_bytes) >> 20
+        )));
+    }
+    Ok(cap)
+}
+
 fn rows_columns(def: &TableDef) -> Vec<String> {
     let mut cols =
         vec!["rowid INTEGER PRIMARY KEY".to_string(), "chunk INTEGER NOT NULL".into(), "slot INTEGER NOT NULL".into()];
@@ -111,7 +137,7 @@ fn rows_columns(def: &TableDef) -> Vec<String> {
         cols.push("pk TEXT NOT NULL UNIQUE".into());
     }
     for c in &def.columns {
-        if let ColumnKind::Metadata { ty, slot } = &c.kind {
+        if let ColumnKind::Metadata { ty, slot, .. } = &c.kind {
             cols.push(format!("{} {}", meta_col(*slot), ty.sql()));
         }
     }
@@ -128,6 +154,11 @@ fn aux_columns(def: &TableDef) -> Vec<String> {
     cols
 }
 
+/// `p00, p01, ..., ` for the partition keys (empty without them).
+fn part_prefix(def: &TableDef) -> String {
+    def.partition_keys().iter().map(|k| format!("{}, ", part_col(k.part))).collect()
+}
+
 fn chunks_room_index(db: Db, names: &Names, capacity: usize) -> Result<String> {
     Ok(format!(
         "CREATE INDEX {}.{} ON {}(id) WHERE used < {capacity};\n",
@@ -135,6 +166,29 @@ fn chunks_room_index(db: Db, names: &Names, capacity: usize) -> Result<String> {
         quote_ident(&free_index_name(db, &names.schema, &format!("{}_chunks_room", names.table))?),
         quote_ident(&names.raw("chunks")),
     ))
+}
+
+/// The `t_chunks` table (with its partition key columns, if any) and its indexes.
+fn chunks_table(db: Db, names: &Names, def: &TableDef, capacity: usize) -> Result<String> {
+    let keys = def.partition_keys();
+    let parts: String = keys.iter().map(|k| format!(", {} {}", part_col(k.part), k.ty.sql())).collect();
+    let mut sql = format!(
+        "CREATE TABLE {}(id INTEGER PRIMARY KEY, used INTEGER NOT NULL, validity BLOB NOT NULL, rowids BLOB NOT NULL{parts});\n",
+        names.chunks()
+    );
+    if keys.is_empty() {
+        sql += &chunks_room_index(db, names, capacity)?;
+    } else {
+        // One index for both lookups: chunks with room of a partition, all chunks of one.
+        sql += &format!(
+            "CREATE INDEX {}.{} ON {}({}used, id);\n",
+            quote_ident(&names.schema),
+            quote_ident(&free_index_name(db, &names.schema, &format!("{}_chunks_part", names.table))?),
+            quote_ident(&names.raw("chunks")),
+            part_prefix(def),
+        );
+    }
+    Ok(sql)
 }
 
 /// The tables format 2 adds to format 1, and those of every new table.
@@ -174,8 +228,18 @@ fn ivf_tables(names: &Names) -> String {
     )
 }
 
-/// The format-2 or 3 → format-4 upgrade: the graph table (from 2) and the IVF tables.
-pub fn upgrade_from_2_or_3(db: Db, names: &Names) -> Result<()> {
+/// The format-3 → format-4 upgrade: the (empty) IVF tables and the version. Format-3 tables
+/// have no partition keys, so their chunks need nothing.
+pub fn upgrade_from_3(db: Db, names: &Names) -> Result<()> {
+    db.exec(&format!(
+        "{}INSERT OR REPLACE INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION});",
+        ivf_tables(names),
+        names.info()
+    ))
+}
+
+/// The format-2 → format-4 upgrade: the graph table and the IVF tables.
+pub fn upgrade_from_2(db: Db, names: &Names) -> Result<()> {
     db.exec(&format!(
         "{}{}INSERT OR REPLACE INTO {}(key, value) VALUES ('format_version', {FORMAT_VERSION});",
         hnsw_table(db, names)?,
@@ -200,11 +264,7 @@ pub fn create_tables(db: Db, names: &Names, def: &TableDef, capacity: usize, epo
             );
         }
     }
-    sql += &format!(
-        "CREATE TABLE {}(id INTEGER PRIMARY KEY, used INTEGER NOT NULL, validity BLOB NOT NULL, rowids BLOB NOT NULL);\n",
-        names.chunks()
-    );
-    sql += &chunks_room_index(db, names, capacity)?;
+    sql += &chunks_table(db, names, def, capacity)?;
     sql += &common_tables(names);
     sql += &hnsw_table(db, names)?;
     sql += &ivf_tables(names);
@@ -255,7 +315,7 @@ pub fn drop_tables(db: Db, names: &Names) -> Result<()> {
 
 /// Rename shadow tables for ALTER TABLE RENAME. Indexes keep the names they were created with
 /// (SQLite cannot rename or drop an index while ALTER TABLE runs); a later table reusing the
-/// old name picks fresh index names (see [`free_index_name`]).
+/// old name picks fresh index names (see `free_index_name`).
 pub fn rename_tables(db: Db, names: &Names, new_name: &str) -> Result<()> {
     let sql: String = existing_suffixes(db, names)?
         .iter()

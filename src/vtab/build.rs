@@ -68,9 +68,14 @@ impl TableInner {
         let db = self.db;
         let started = std::time::Instant::now();
         let threads = build::threads();
+        // Part of the running command's progress ('rebuild', 'index=...'), or its own.
+        let progress = counters.start_task("build", nodes.len() as u64);
+        let mut reported = 0;
         let r =
             build::build(&mut graph, &space, crate::simd::kernels(), params, &nodes, build::threads(), &mut |done| {
                 counters.build_done.store(done as u64, Ordering::Relaxed);
+                progress.step(done.saturating_sub(reported) as u64);
+                reported = reported.max(done);
                 // A statement run now fails when the connection was interrupted.
                 db.prepare("SELECT 1", false)?.step().map(|_| ())
             });
@@ -106,6 +111,7 @@ impl TableInner {
         let IndexSpec::Hnsw(params) = self.spec.borrow().clone() else { return Ok(0) };
         let kernels = crate::simd::kernels();
         let mut fixed = 0;
+        let progress = self.cache.counters.start_task("optimize", self.graph_node_count()?);
         self.unit(|| {
             for col in 0..self.store.cols.len() {
                 let nodes = self.store.graph_nodes(col)?;
@@ -113,6 +119,7 @@ impl TableInner {
                 let mut w = super::update::Writer::new(&self.store, &mut ov, self.graph_links());
                 w.with_graph(col, &mut |g, sp| {
                     for &n in &nodes {
+                        progress.step(1);
                         if insert::repair(g, sp, kernels, &params, n)? {
                             fixed += 1;
                         }
@@ -173,6 +180,15 @@ impl TableInner {
         Ok(())
     }
 
+    /// Nodes of every column's graph (the work of a repair pass).
+    pub fn graph_node_count(&self) -> Result<u64> {
+        let mut n = 0;
+        for col in 0..self.store.cols.len() {
+            n += self.store.graph_rows(col)?.max(0) as u64;
+        }
+        Ok(n)
+    }
+
     /// Rows deleted since the graph's last repair pass (`vindex_status.deleted_unrepaired`).
     pub fn deleted_unrepaired(&self) -> Result<i64> {
         Ok(match self.store.info_get(STALE_KEY)? {
@@ -215,6 +231,12 @@ impl TableInner {
         if new == old {
             return Ok(());
         }
+        let work = if matches!(new, IndexSpec::Hnsw(_) | IndexSpec::Ivf(_)) {
+            self.store.chunk_counts_all()? * self.store.cols.len() as u64
+        } else {
+            0
+        };
+        let _progress = self.cache.counters.start_task("index", work);
         let r = self.unit(|| {
             self.overlay()?.changes.everything();
             let s = &self.store;

@@ -9,8 +9,8 @@ use crate::index::hnsw::graph::{LEAF, Node};
 use crate::index::hnsw::params::{HnswParams, level_of};
 use crate::index::hnsw::{node_of, slot_of};
 use crate::store::def::{ColumnKind, MetaType};
-use crate::store::meta_col;
 use crate::store::schema::{FORMAT_VERSION, valid_capacity};
+use crate::store::{meta_col, part_col};
 use crate::value::{OwnedValue, SqlValue};
 use crate::vector::distance::Metric;
 use crate::vector::{ElementType, from_blob};
@@ -193,7 +193,7 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
             p.push(format!("{table} has {rows} rows but {} has {} slots in use", names.raw("chunks"), slots.len()));
         }
         for c in &t.def.columns {
-            let ColumnKind::Metadata { ty, slot } = c.kind else { continue };
+            let ColumnKind::Metadata { ty, slot, .. } = c.kind else { continue };
             let class = match ty {
                 MetaType::Integer => "integer",
                 MetaType::Real => "real",
@@ -210,6 +210,8 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
             }
         }
     }
+
+    check_partitions(t, &mut p)?;
 
     if t.def.n_aux() > 0 {
         let table = names.raw("aux");
@@ -264,6 +266,54 @@ pub fn run(t: &TableInner) -> Result<Vec<String>> {
     }
     p.truncate(MAX_PROBLEMS);
     Ok(p)
+}
+
+/// Invariant 8 of docs/FORMAT.md: partition key values of chunks have their key's type, and
+/// every row's partition keys are its chunk's.
+fn check_partitions(t: &TableInner, p: &mut Vec<String>) -> Result<()> {
+    let keys = t.def.partition_keys();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let s = &t.store;
+    let names = &s.names;
+    let chunks = names.raw("chunks");
+    for k in &keys {
+        let class = if k.ty == MetaType::Integer { "integer" } else { "text" };
+        let col = part_col(k.part);
+        let sql =
+            format!("SELECT id FROM {} WHERE typeof({col}) NOT IN ('{class}', 'null') ORDER BY id", names.chunks());
+        let mut st = s.stmts.get(&sql)?;
+        let mut bad = Vec::new();
+        while st.step()? {
+            bad.push(st.column_i64(0));
+        }
+        if !bad.is_empty() {
+            bad.truncate(10);
+            p.push(format!(
+                "{chunks}: partition key {} ({col}) of chunks {bad:?} is not {} or NULL",
+                k.name,
+                k.ty.sql()
+            ));
+        }
+    }
+    let same: Vec<String> = keys.iter().map(|k| format!("r.{} IS c.{}", meta_col(k.slot), part_col(k.part))).collect();
+    let sql = format!(
+        "SELECT r.rowid, r.chunk FROM {} AS r JOIN {} AS c ON c.id = r.chunk WHERE NOT ({}) ORDER BY r.rowid LIMIT 10",
+        names.rows(),
+        names.chunks(),
+        same.join(" AND ")
+    );
+    let mut st = s.stmts.get(&sql)?;
+    while st.step()? {
+        p.push(format!(
+            "{}: row {} has partition key values other than its chunk {}'s (a chunk holds one partition)",
+            names.raw("rows"),
+            st.column_i64(0),
+            st.column_i64(1)
+        ));
+    }
+    Ok(())
 }
 
 /// Invariant 7 of docs/FORMAT.md for column `col`'s graph.

@@ -4,14 +4,16 @@
 //! - a vector column: `name float[N] | float32[N] | f32[N] | float16[N] | f16[N] | int8[N] | i8[N] | bit[N]`,
 //!   optionally followed by `distance=<metric>` (`distance_metric=` is accepted for sqlite-vec users);
 //! - a metadata column: `name integer|int|float|real|double|text|blob|boolean` (filterable in KNN);
+//! - a partition key: `name integer|text partition key` (metadata whose rows are stored by
+//!   partition, so a query for one partition reads only its chunks; at most 4, as in sqlite-vec);
 //! - an auxiliary column: `+name [type]` (stored and returned, not filterable);
 //! - a primary key: `name integer primary key` (an alias of rowid) or `name text primary key`;
-//! - a table option: `index=flat` (the default).
+//! - a table option: `index=flat` (the default), `seed=N`, `chunk_size=N` (sqlite-vec's).
 
 use crate::error::{Error, Result};
 use crate::store::def::{
-    Column, ColumnKind, IndexKind, MAX_AUX_COLUMNS, MAX_METADATA_COLUMNS, MAX_VECTOR_COLUMNS, MetaType, RESERVED_NAMES,
-    TableDef,
+    Column, ColumnKind, IndexKind, MAX_AUX_COLUMNS, MAX_METADATA_COLUMNS, MAX_PARTITION_COLUMNS, MAX_VECTOR_COLUMNS,
+    MetaType, RESERVED_NAMES, TableDef,
 };
 use crate::vector::distance::Metric;
 use crate::vector::{ElementType, MAX_DIMS};
@@ -79,7 +81,7 @@ fn parse_vector_type(s: &str) -> Option<(ElementType, &str)> {
 
 fn parse_meta_type(s: &str) -> Option<MetaType> {
     Some(match s.to_ascii_lowercase().as_str() {
-        "integer" | "int" | "int64" | "bigint" | "boolean" | "bool" => MetaType::Integer,
+        "integer" | "int" | "int64" | "integer64" | "bigint" | "boolean" | "bool" => MetaType::Integer,
         "float" | "real" | "double" | "float64" | "f64" => MetaType::Real,
         "text" | "varchar" | "string" => MetaType::Text,
         "blob" => MetaType::Blob,
@@ -103,7 +105,22 @@ fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -
     }
     let mut metric = if ty == ElementType::Bit { Metric::Hamming } else { Metric::L2 };
     let mut metric_given = false;
-    for opt in rest[close + 1..].split_whitespace() {
+    let mut words = rest[close + 1..].split_whitespace().peekable();
+    while let Some(opt) = words.next() {
+        // sqlite-vec's `indexed by flat()`: exact search, which every vindex table offers.
+        if opt.eq_ignore_ascii_case("indexed") {
+            let by = words.next().unwrap_or("");
+            let what = words.next().unwrap_or("");
+            if !by.eq_ignore_ascii_case("by")
+                || !(what.eq_ignore_ascii_case("flat()") || what.eq_ignore_ascii_case("flat"))
+            {
+                return Err(Error::invalid(format!(
+                    "column {name}: 'indexed by {what}' is sqlite-vec's syntax; vindex accepts only 'indexed by flat()' \
+                     there, and chooses the index for the whole table with the option index=flat|hnsw(...)"
+                )));
+            }
+            continue;
+        }
         let (k, v) = opt.split_once('=').ok_or_else(|| {
             Error::invalid(format!(
                 "column {name}: unknown option '{opt}' (expected distance=l2|cosine|ip|l1|hamming|jaccard)"
@@ -123,7 +140,7 @@ fn parse_vector_column(name: String, ty: ElementType, rest: &str, slot: usize) -
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "column {name}: unknown option '{other}' (the only vector column option is distance=...)"
+                    "column {name}: unknown option '{other}' (the vector column options are distance=... and indexed by flat())"
                 )));
             }
         }
@@ -176,7 +193,8 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
     let mut columns: Vec<Column> = Vec::new();
     let mut index = None;
     let mut seed = None;
-    let (mut nv, mut nm, mut na) = (0, 0, 0);
+    let mut chunk_size = None;
+    let (mut nv, mut nm, mut na, mut np) = (0, 0, 0, 0);
     for raw in args {
         let arg = raw.trim();
         if arg.is_empty() {
@@ -202,9 +220,16 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
                     );
                     continue;
                 }
+                "chunk_size" => {
+                    if chunk_size.is_some() {
+                        return Err(Error::invalid("the chunk_size option is given twice"));
+                    }
+                    chunk_size = Some(parse_chunk_size(v)?);
+                    continue;
+                }
                 other => {
                     return Err(Error::invalid(format!(
-                        "unknown table option '{other}' (the table options are index=... and seed=...)"
+                        "unknown table option '{other}' (the table options are index=..., seed=... and chunk_size=...)"
                     )));
                 }
             }
@@ -244,7 +269,26 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
         } else {
             let words: Vec<String> = rest.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
             let is_pk = words.len() == 3 && words[1] == "primary" && words[2] == "key";
-            if is_pk {
+            let is_partition = words.len() == 3 && words[1] == "partition" && words[2] == "key";
+            if is_partition {
+                let ty = match words[0].as_str() {
+                    "integer" | "int" | "int64" | "integer64" | "bigint" => MetaType::Integer,
+                    "text" => MetaType::Text,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "partition key {name}: type must be integer or text (as in sqlite-vec), not {other}"
+                        )));
+                    }
+                };
+                np += 1;
+                if np > MAX_PARTITION_COLUMNS {
+                    return Err(Error::invalid(format!(
+                        "more than {MAX_PARTITION_COLUMNS} partition key columns were given (at most {MAX_PARTITION_COLUMNS}, as in sqlite-vec)"
+                    )));
+                }
+                nm += 1;
+                Column { name, kind: ColumnKind::Metadata { ty, slot: nm - 1, partition: Some(np - 1) } }
+            } else if is_pk {
                 if columns.iter().any(|c| matches!(c.kind, ColumnKind::IntegerPk | ColumnKind::TextPk)) {
                     return Err(Error::invalid("only one primary key column is allowed"));
                 }
@@ -265,7 +309,7 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
                     ))
                 })?;
                 nm += 1;
-                Column { name, kind: ColumnKind::Metadata { ty, slot: nm - 1 } }
+                Column { name, kind: ColumnKind::Metadata { ty, slot: nm - 1, partition: None } }
             } else if words.is_empty() {
                 return Err(Error::invalid(format!(
                     "column {name} needs a type (float[N], float16[N], int8[N], bit[N], integer, float, text or blob)"
@@ -282,8 +326,11 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
     if nv > MAX_VECTOR_COLUMNS {
         return Err(Error::invalid(format!("too many vector columns: {nv} (the maximum is {MAX_VECTOR_COLUMNS})")));
     }
-    if nm > MAX_METADATA_COLUMNS {
-        return Err(Error::invalid(format!("too many metadata columns: {nm} (the maximum is {MAX_METADATA_COLUMNS})")));
+    if nm - np > MAX_METADATA_COLUMNS {
+        return Err(Error::invalid(format!(
+            "too many metadata columns: {} (the maximum is {MAX_METADATA_COLUMNS})",
+            nm - np
+        )));
     }
     if na > MAX_AUX_COLUMNS {
         return Err(Error::invalid(format!("too many auxiliary columns: {na} (the maximum is {MAX_AUX_COLUMNS})")));
@@ -294,7 +341,21 @@ pub fn parse(table: &str, args: &[String]) -> Result<TableDef> {
             index.check_column(ty, metric).map_err(|e| e.context(&format!("column {}", c.name)))?;
         }
     }
-    Ok(TableDef { columns, index, seed: seed.unwrap_or(0) })
+    Ok(TableDef { columns, index, seed: seed.unwrap_or(0), chunk_size })
+}
+
+/// `chunk_size=N`: what sqlite-vec accepts (a positive multiple of 8, at most 4096), so its
+/// CREATE statements work unchanged. The table's chunk capacity is derived from it
+/// ([`crate::store::schema::chunk_capacity`]).
+fn parse_chunk_size(v: &str) -> Result<usize> {
+    let v = v.trim();
+    match v.parse::<i64>() {
+        Ok(n) if n > 0 && n % 8 == 0 && n <= 4096 => Ok(n as usize),
+        _ => Err(Error::invalid(format!(
+            "chunk_size must be a positive multiple of 8 up to 4096 (as in sqlite-vec), not '{v}'; \
+             vindex uses the largest power of two up to min(chunk_size, 1024) slots per chunk"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -315,7 +376,7 @@ mod tests {
             d.columns[0].kind,
             ColumnKind::Vector { ty: ElementType::Float32, dims: 384, metric: Metric::Cosine, slot: 0 }
         );
-        assert_eq!(d.columns[1].kind, ColumnKind::Metadata { ty: MetaType::Text, slot: 0 });
+        assert_eq!(d.columns[1].kind, ColumnKind::Metadata { ty: MetaType::Text, slot: 0, partition: None });
         assert_eq!(d.columns[3].kind, ColumnKind::Aux { ty: Some(MetaType::Text), slot: 0 });
         assert_eq!(
             d.declaration("docs"),
@@ -354,7 +415,7 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = d.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["v", "a=b", "c=d", "e=f", "g=h", "i=j"]);
-        assert_eq!(d.columns[1].kind, ColumnKind::Metadata { ty: MetaType::Text, slot: 0 });
+        assert_eq!(d.columns[1].kind, ColumnKind::Metadata { ty: MetaType::Text, slot: 0, partition: None });
         assert_eq!(d.columns[5].kind, ColumnKind::Aux { ty: Some(MetaType::Text), slot: 0 });
         assert_eq!(d.index, IndexKind::Flat);
         // A column named like an option is still a column.
@@ -362,6 +423,55 @@ mod tests {
         assert_eq!(d.columns[1].name, "index");
         // Unquoted name=value is an option, and an unknown one is an error.
         assert!(p(&["v float[2]", "a=b text"]).unwrap_err().to_string().contains("unknown table option 'a'"));
+    }
+
+    #[test]
+    fn partition_keys_chunk_size_and_sqlite_vec_spellings() {
+        let d = p(&[
+            "emb float[4] distance_metric=cosine indexed by flat()",
+            "user_id integer partition key",
+            "cat text",
+            "\"org\" TEXT PARTITION KEY",
+            "n integer64",
+            "chunk_size=96",
+        ])
+        .unwrap();
+        assert_eq!(d.columns[1].kind, ColumnKind::Metadata { ty: MetaType::Integer, slot: 0, partition: Some(0) });
+        assert_eq!(d.columns[2].kind, ColumnKind::Metadata { ty: MetaType::Text, slot: 1, partition: None });
+        assert_eq!(d.columns[3].kind, ColumnKind::Metadata { ty: MetaType::Text, slot: 2, partition: Some(1) });
+        assert_eq!(d.columns[4].kind, ColumnKind::Metadata { ty: MetaType::Integer, slot: 3, partition: None });
+        assert_eq!(d.chunk_size, Some(96));
+        assert_eq!(d.n_partitions(), 2);
+        let keys = d.partition_keys();
+        assert_eq!((keys[1].part, keys[1].slot, keys[1].name.as_str()), (1, 2, "org"));
+        assert_eq!(d.partition_of_slot(2), Some(1));
+        assert_eq!(d.partition_of_slot(1), None);
+        // The declared schema shows partition keys as ordinary typed columns.
+        assert!(d.declaration("t").contains("\"user_id\" INTEGER, \"cat\" TEXT, \"org\" TEXT"));
+        for (args, needle) in [
+            (vec!["v float[4]", "a real partition key"], "type must be integer or text"),
+            (vec!["v float[4]", "a blob partition key"], "type must be integer or text"),
+            (
+                vec![
+                    "v float[4]",
+                    "a int partition key",
+                    "b int partition key",
+                    "c int partition key",
+                    "d text partition key",
+                    "e text partition key",
+                ],
+                "more than 4 partition key columns",
+            ),
+            (vec!["v float[4]", "chunk_size=0"], "positive multiple of 8"),
+            (vec!["v float[4]", "chunk_size=12"], "positive multiple of 8"),
+            (vec!["v float[4]", "chunk_size=8192"], "up to 4096"),
+            (vec!["v float[4]", "chunk_size=abc"], "positive multiple of 8"),
+            (vec!["v float[4]", "chunk_size=8", "chunk_size=16"], "given twice"),
+            (vec!["v float[4] indexed by rescore(quantizer=bit)"], "only 'indexed by flat()'"),
+        ] {
+            let e = p(&args).unwrap_err().to_string();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
     }
 
     #[test]

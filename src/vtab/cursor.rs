@@ -212,13 +212,9 @@ impl VTabCursor for VindexCursor {
                     ColumnKind::Vector { slot, .. } => slot,
                     _ => return Err(Error::invalid("MATCH on a column that is not a vector")),
                 };
-                let plan = match &self.filter {
-                    Some(f) if want != Some(0) => t.filter_plan(vcol, f)?,
-                    _ => FilterPlan::Inside,
-                };
-                let masks = match &self.filter {
-                    Some(f) if plan.needs_masks() => Some(t.masks(f)?),
-                    _ => None,
+                let (plan, masks) = match &self.filter {
+                    Some(f) if want != Some(0) => t.filter_plan_and_masks(vcol, f)?,
+                    _ => (FilterPlan::Inside, None),
                 };
                 if let FilterPlan::After(share) = plan {
                     self.post_filter = Some(share);

@@ -6,7 +6,7 @@ use super::plan::{Arg, Op, Plan, Target};
 use crate::error::{Error, Result};
 use crate::ffi::value::ValueRef;
 use crate::index::scan::{Bounds, Hit, Scorer, TopK};
-use crate::index::{FilterStrategy, Masks, SearchRequest};
+use crate::index::{ChunkSource, FilterStrategy, Masks, SearchRequest};
 use crate::store::def::{ColumnKind, quote_ident};
 use crate::store::{Loc, aux_col, meta_col};
 use crate::value::{Arg as SqlArg, OwnedValue, SqlValue};
@@ -66,6 +66,10 @@ pub struct Filter {
     binds: Vec<OwnedValue>,
     /// Rowids allowed by each long IN list.
     sets: Vec<HashSet<i64>>,
+    /// When every filter is on a partition key: the same filters over the partition key
+    /// columns of `t_chunks` (and their values), which find the passing rows' chunks — every
+    /// row of those chunks passes — without reading a row.
+    chunk_cond: Option<(String, Vec<OwnedValue>)>,
 }
 
 impl Filter {
@@ -167,9 +171,18 @@ impl TableInner {
         let mut join_aux = false;
         let mut any = false;
         let mut long_ins: Vec<(String, Vec<OwnedValue>)> = Vec::new();
+        // The same conditions over t_chunks, while every filter is on a partition key.
+        let mut part: Option<(Vec<String>, Vec<OwnedValue>)> = Some((Vec::new(), Vec::new()));
         for (i, a) in plan.filters() {
             let Arg::Filter { target, op, collation, .. } = a else { continue };
             any = true;
+            let pcol = match target {
+                Target::Meta(slot) => self.def.partition_of_slot(*slot).map(crate::store::part_col),
+                _ => None,
+            };
+            if pcol.is_none() {
+                part = None;
+            }
             let col = match target {
                 Target::Rowid => "r.rowid".to_string(),
                 Target::Meta(slot) => format!("r.{}", meta_col(*slot)),
@@ -182,14 +195,33 @@ impl TableInner {
             let coll = collation.as_ref().map(|c| format!(" COLLATE {}", quote_ident(c))).unwrap_or_default();
             let v = args.get(i).ok_or_else(|| Error::invalid("missing filter argument"))?;
             match op {
-                Op::IsNull | Op::IsNotNull => conds.push(format!("{col} {}", op.sql())),
+                Op::IsNull | Op::IsNotNull => {
+                    conds.push(format!("{col} {}", op.sql()));
+                    if let (Some((pc, _)), Some(c)) = (part.as_mut(), &pcol) {
+                        pc.push(format!("{c} {}", op.sql()));
+                    }
+                }
                 Op::In => {
                     let vals = v.in_values()?;
                     if vals.is_empty() {
                         conds.push("0".into());
+                        if let Some((pc, _)) = part.as_mut() {
+                            pc.push("0".into());
+                        }
                     } else if vals.len() > IN_BATCH {
                         long_ins.push((format!("{col}{coll}"), vals));
+                        part = None;
                     } else {
+                        if let (Some((pc, pb)), Some(c)) = (part.as_mut(), &pcol) {
+                            let ph: Vec<String> = vals
+                                .iter()
+                                .map(|x| {
+                                    pb.push(x.clone());
+                                    format!("?{}", pb.len())
+                                })
+                                .collect();
+                            pc.push(format!("{c}{coll} IN ({})", ph.join(",")));
+                        }
                         let ph: Vec<String> = vals
                             .into_iter()
                             .map(|x| {
@@ -201,7 +233,12 @@ impl TableInner {
                     }
                 }
                 _ => {
-                    binds.push(v.get().to_owned_value());
+                    let x = v.get().to_owned_value();
+                    if let (Some((pc, pb)), Some(c)) = (part.as_mut(), &pcol) {
+                        pb.push(x.clone());
+                        pc.push(format!("{c}{coll} {} ?{}", op.sql(), pb.len()));
+                    }
+                    binds.push(x);
                     conds.push(format!("{col}{coll} {} ?{}", op.sql(), binds.len()));
                 }
             }
@@ -229,7 +266,45 @@ impl TableInner {
             }
             sets.push(set);
         }
-        Ok(Some(Filter { from, conds, binds, sets }))
+        let chunk_cond = part.map(|(pc, pb)| (pc.join(" AND "), pb));
+        Ok(Some(Filter { from, conds, binds, sets, chunk_cond }))
+    }
+
+    /// How a KNN query with filter `f` runs on vector column `col`, and the slots it may
+    /// search (None: all, the filter is checked on the results). A filter on partition keys
+    /// alone finds whole chunks from `t_chunks` (no row is read); others run as SQL over the
+    /// indexed `t_rows`.
+    pub fn filter_plan_and_masks(&self, col: usize, f: &Filter) -> Result<(FilterPlan, Option<Masks>)> {
+        if let Some((cond, binds)) = &f.chunk_cond {
+            let ids = self.store.chunks_where(cond, binds)?;
+            let full = vec![0xffu8; self.store.capacity / 8];
+            let masks: Masks = ids.iter().map(|&id| (id, full.clone())).collect();
+            let exact = self.indexes.borrow()[col].exact_within_partitions();
+            if exact {
+                return Ok((FilterPlan::Exact, Some(masks)));
+            }
+            let only: HashSet<i64> = ids.iter().copied().collect();
+            let (inside, all) = self.with_view(|v| {
+                let (mut inside, mut all) = (0usize, 0usize);
+                v.scan(0, crate::index::Want::Maps, None, &mut |c| {
+                    all += c.maps.used;
+                    if only.contains(&c.maps.id) {
+                        inside += c.maps.used;
+                    }
+                    Ok(())
+                })?;
+                Ok((inside, all))
+            })?;
+            let share = if all == 0 { 0.0 } else { inside as f64 / all as f64 };
+            return Ok(match self.indexes.borrow()[col].filter_strategy(share, all) {
+                FilterStrategy::Exact => (FilterPlan::Exact, Some(masks)),
+                FilterStrategy::Inside => (FilterPlan::Inside, Some(masks)),
+                FilterStrategy::After => (FilterPlan::After(share), None),
+            });
+        }
+        let plan = self.filter_plan(col, f)?;
+        let masks = if plan.needs_masks() { Some(self.masks(f)?) } else { None };
+        Ok((plan, masks))
     }
 
     /// The rows passing `f`, in rowid order when `ordered` (scans), in index order otherwise

@@ -12,6 +12,7 @@ pub mod build;
 pub mod check;
 pub mod config;
 pub mod cursor;
+pub mod import;
 pub mod ivf;
 pub mod knn;
 pub mod overlay;
@@ -74,6 +75,11 @@ pub fn register(db: Db) -> Result<()> {
         &ModuleKind { eponymous_only: true, writable: false, shadow_tables: false },
         reg,
     )?;
+    // It writes: not deterministic, and only from top-level SQL (not from triggers or views).
+    let writes = libsqlite3_sys::SQLITE_UTF8 | libsqlite3_sys::SQLITE_DIRECTONLY;
+    for n in [2, 3] {
+        crate::ffi::func::create_db_scalar(db, "vindex_import_vec0", n, writes, import::vindex_import_vec0)?;
+    }
     Ok(())
 }
 
@@ -213,7 +219,9 @@ impl VindexTable {
         let def = config::parse(&args.table, &args.args).map_err(|e| e.context("vindex"))?;
         let names = Names { schema: args.schema.clone(), table: args.table.clone() };
         if create {
-            let cap = schema::chunk_capacity_for(max_vector_bytes(&def), def.index.ivf_quantizer().is_some());
+            let cap =
+                schema::chunk_capacity(def.chunk_size, max_vector_bytes(&def), def.index.ivf_quantizer().is_some())
+                    .map_err(|e| e.context("vindex"))?;
             schema::create_tables(db, &names, &def, cap, crate::ffi::conn::random_i64())?;
         }
         let (store, broken) = match Store::open(db, names.clone(), &def) {

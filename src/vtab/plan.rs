@@ -255,6 +255,7 @@ pub fn best_index(
 
     // 3. filters on rowid, metadata and primary key; distance bounds.
     let mut filter_names: Vec<String> = Vec::new();
+    let mut part_names: Vec<String> = Vec::new();
     let mut has_point = false;
     for c in &cs {
         if !c.usable {
@@ -299,13 +300,22 @@ pub fn best_index(
         if !is_knn && op == Op::Eq && matches!(target, Target::Rowid | Target::Pk) {
             has_point = true;
         }
-        filter_names.push(if collation.is_some() { format!("{name}(collate)") } else { name.clone() });
+        let shown = if collation.is_some() { format!("{name}(collate)") } else { name.clone() };
+        match target {
+            Target::Meta(slot) if def.partition_of_slot(slot).is_some() => part_names.push(shown),
+            _ => filter_names.push(shown),
+        }
         use_c(info, &mut args, c.index, Arg::Filter { target, name, op, collation }, true);
+    }
+    if !part_names.is_empty() {
+        part_names.dedup();
+        desc.push(format!("partition={}", part_names.join(",")));
     }
     if !filter_names.is_empty() {
         filter_names.dedup();
         desc.push(format!("filter={}", filter_names.join(",")));
     }
+    let any_filter = !filter_names.is_empty() || !part_names.is_empty();
 
     // 4. LIMIT/OFFSET (SQLite 3.41+ offers them when every other term is consumed): for KNN
     //    without k they bound the search; SQLite still applies them itself.
@@ -352,7 +362,7 @@ pub fn best_index(
         info.set_estimated_cost(1.0);
         info.set_estimated_rows(1);
         info.set_idx_flags(ffi::SQLITE_INDEX_SCAN_UNIQUE);
-    } else if !filter_names.is_empty() {
+    } else if any_filter {
         info.set_estimated_cost(n / 4.0 + 20.0);
         info.set_estimated_rows((row_estimate / 4).max(1));
     } else {

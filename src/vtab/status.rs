@@ -55,6 +55,9 @@ const COLUMNS: &[&str] = &[
     "ivf_list_max",
     "ivf_imbalance",
     "ivf_drift",
+    "partitions",
+    "task",
+    "task_progress",
     "error",
 ];
 
@@ -171,6 +174,11 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
         Some(t) => OwnedValue::Text(t),
         None => OwnedValue::Null,
     };
+    let partitions = s.partition_count()?.map_or(OwnedValue::Null, OwnedValue::Integer);
+    let (task, task_progress) = match c.task_progress() {
+        Some((name, p)) => (OwnedValue::Text(name), OwnedValue::Real(p)),
+        None => (OwnedValue::Null, OwnedValue::Null),
+    };
     let mut out = Vec::new();
     for (vi, (_, col)) in inner.def.vectors().enumerate() {
         let ColumnKind::Vector { ty, dims, metric, .. } = col.kind else { continue };
@@ -233,7 +241,7 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
             last_build.clone(),
         ];
         row.extend(ivf);
-        row.push(OwnedValue::Null);
+        row.extend([partitions.clone(), task.clone(), task_progress.clone(), OwnedValue::Null]);
         out.push(row);
     }
     Ok(out)

@@ -20,7 +20,7 @@ use crate::index::{ChunkSource, IndexSpec, IndexWriter};
 use crate::store::cache::{CachedLeaf, GraphCache, Version};
 use crate::store::changes::ChangeSet;
 use crate::store::def::{ColumnKind, MetaType};
-use crate::store::{Loc, Store, meta_col};
+use crate::store::{Loc, MapsWrite, Store, meta_col};
 use crate::value::{Arg, OwnedValue, SqlValue};
 use crate::vector::distance::Metric;
 use crate::vector::{self};
@@ -29,13 +29,25 @@ use std::sync::Arc;
 const SQLITE_REPLACE: i32 = 5;
 
 /// A row's new values, checked and converted. `None` entries mean "unchanged" (UPDATE).
-struct RowValues {
-    vectors: Vec<Option<Vec<u8>>>,
-    meta: Vec<Option<OwnedValue>>,
-    aux: Vec<Option<OwnedValue>>,
-    pk: Option<Option<String>>,
+pub(super) struct RowValues {
+    pub vectors: Vec<Option<Vec<u8>>>,
+    pub meta: Vec<Option<OwnedValue>>,
+    pub aux: Vec<Option<OwnedValue>>,
+    pub pk: Option<Option<String>>,
     /// Value given for an `integer primary key` column.
-    int_pk: Option<Option<i64>>,
+    pub int_pk: Option<Option<i64>>,
+}
+
+impl RowValues {
+    pub fn empty(def: &crate::store::def::TableDef) -> RowValues {
+        RowValues {
+            vectors: vec![None; def.n_vectors()],
+            meta: vec![None; def.n_metadata()],
+            aux: vec![None; def.n_aux()],
+            pk: None,
+            int_pk: None,
+        }
+    }
 }
 
 pub use super::strict::coerce;
@@ -66,7 +78,7 @@ fn code_of(bytes: &[u8], ty: crate::vector::ElementType, dims: usize) -> SlotCod
 }
 
 /// The index writer of one write: codes go to the pages and to the overlay's copy; graph
-/// changes through a [`GraphWriter`].
+/// changes through a `GraphWriter`.
 pub struct Writer<'a> {
     store: &'a Store,
     ov: &'a mut Overlay,
@@ -241,19 +253,26 @@ impl TableInner {
                 )));
             }
         }
-        let mut rv = RowValues {
-            vectors: vec![None; def.n_vectors()],
-            meta: vec![None; def.n_metadata()],
-            aux: vec![None; def.n_aux()],
-            pk: None,
-            int_pk: None,
-        };
+        let mut rv = RowValues::empty(def);
         for (i, col) in def.columns.iter().enumerate() {
             let v = &values[i];
             if update && v.nochange() {
                 continue;
             }
-            let val = v.get();
+            self.convert(col, v.get(), v.subtype(), &mut rv)?;
+        }
+        Ok(rv)
+    }
+
+    /// Check and convert the value of column `col` (with its subtype) into `rv`.
+    pub(super) fn convert(
+        &self,
+        col: &crate::store::def::Column,
+        val: SqlValue<'_>,
+        subtype: u32,
+        rv: &mut RowValues,
+    ) -> Result<()> {
+        {
             match &col.kind {
                 ColumnKind::Vector { ty, dims, metric, slot } => {
                     if val.is_null() {
@@ -263,7 +282,7 @@ impl TableInner {
                             col.name
                         )));
                     }
-                    let vec = vector::for_column(&Arg::with_subtype(val, v.subtype()), *ty, *dims)
+                    let vec = vector::for_column(&Arg::with_subtype(val, subtype), *ty, *dims)
                         .map_err(|e| e.context(&format!("{}.{}", self.tname(), col.name)))?;
                     if *metric == Metric::Cosine && vec.to_f32_vec().iter().all(|x| *x == 0.0) {
                         return Err(Error::invalid(format!(
@@ -274,7 +293,9 @@ impl TableInner {
                     }
                     rv.vectors[*slot] = Some(vec.to_blob());
                 }
-                ColumnKind::Metadata { ty, slot } => rv.meta[*slot] = Some(coerce(val, *ty, self.tname(), &col.name)?),
+                ColumnKind::Metadata { ty, slot, .. } => {
+                    rv.meta[*slot] = Some(coerce(val, *ty, self.tname(), &col.name)?)
+                }
                 ColumnKind::Aux { ty, slot } => {
                     rv.aux[*slot] = Some(match ty {
                         Some(t) => coerce(val, *t, self.tname(), &col.name)?,
@@ -290,7 +311,7 @@ impl TableInner {
                 ColumnKind::IntegerPk => rv.int_pk = Some(rowid_value(val, &format!("{}.{}", self.tname(), col.name))?),
             }
         }
-        Ok(rv)
+        Ok(())
     }
 
     fn conflict(&self, what: &str) -> Error {
@@ -358,10 +379,19 @@ impl TableInner {
         })
     }
 
-    /// Where the next row goes: the lowest free slot of the lowest chunk with room, or slot 0
-    /// of a new chunk. Deterministic for a given table state.
-    fn allocate(&self) -> Result<(Loc, bool)> {
-        let (room, next) = self.store.room()?;
+    /// The partition key values among a row's metadata values (empty without partition keys).
+    fn partition_of(&self, meta: &[Option<OwnedValue>]) -> Vec<OwnedValue> {
+        self.def
+            .partition_keys()
+            .iter()
+            .map(|k| meta.get(k.slot).cloned().flatten().unwrap_or(OwnedValue::Null))
+            .collect()
+    }
+
+    /// Where the next row of partition `part` goes: the lowest free slot of the partition's
+    /// lowest chunk with room, or slot 0 of a new chunk. Deterministic for a given table state.
+    fn allocate(&self, part: &[OwnedValue]) -> Result<(Loc, bool)> {
+        let (room, next) = self.store.room(part)?;
         if let Some(id) = room {
             let mut ov = self.overlay()?;
             let m = ov
@@ -387,8 +417,9 @@ impl TableInner {
         v
     }
 
-    fn insert_row(&self, rowid: Option<i64>, pk: Option<&str>, rv: &RowValues) -> Result<i64> {
-        let (loc, new_chunk) = self.allocate()?;
+    pub(super) fn insert_row(&self, rowid: Option<i64>, pk: Option<&str>, rv: &RowValues) -> Result<i64> {
+        let part = self.partition_of(&rv.meta);
+        let (loc, new_chunk) = self.allocate(&part)?;
         // The t_rows record comes first: a uniqueness conflict shows here.
         let rowid = match self.store.insert_row(rowid, &self.row_record(loc, pk, &rv.meta)) {
             Ok(r) => r,
@@ -408,7 +439,7 @@ impl TableInner {
             self.store.create_col_rows(loc.chunk)?;
             ov.add_chunk(loc.chunk, self.store.capacity, self.store.cols.len());
         }
-        self.set_slot(&mut ov, loc, Some(rowid), new_chunk)?;
+        self.set_slot(&mut ov, loc, Some(rowid), new_chunk.then_some(part.as_slice()))?;
         for (c, v) in rv.vectors.iter().enumerate() {
             if let Some(bytes) = v {
                 self.write_vector(&mut ov, c, loc, bytes)?;
@@ -422,8 +453,15 @@ impl TableInner {
         Ok(rowid)
     }
 
-    /// Mark `loc` used by `rowid` (or free) in the pages and the overlay.
-    fn set_slot(&self, ov: &mut Overlay, loc: Loc, rowid: Option<i64>, new_chunk: bool) -> Result<Maps> {
+    /// Mark `loc` used by `rowid` (or free) in the pages and the overlay. `new_chunk`: the
+    /// chunk is new, of the partition with these key values.
+    fn set_slot(
+        &self,
+        ov: &mut Overlay,
+        loc: Loc,
+        rowid: Option<i64>,
+        new_chunk: Option<&[OwnedValue]>,
+    ) -> Result<Maps> {
         let oc = ov.chunk_mut(&self.store, loc.chunk)?.ok_or_else(|| {
             Error::corrupt(format!("{}: chunk {} is missing", self.store.names.raw("chunks"), loc.chunk))
         })?;
@@ -434,7 +472,11 @@ impl TableInner {
             self.store.delete_chunk(&old)?;
             ov.remove_chunk(loc.chunk);
         } else {
-            self.store.write_maps(&new, (!new_chunk).then_some(&old))?;
+            let how = match new_chunk {
+                Some(part) => MapsWrite::Insert(part),
+                None => MapsWrite::Update(&old),
+            };
+            self.store.write_maps(&new, how)?;
         }
         Ok(new)
     }
@@ -511,7 +553,7 @@ impl TableInner {
                 self.mirror_vector(&mut ov, c, loc, &zeros);
             }
         }
-        self.set_slot(&mut ov, loc, None, false)?;
+        self.set_slot(&mut ov, loc, None, None)?;
         Ok(())
     }
 
@@ -559,9 +601,13 @@ impl TableInner {
             }
             victims.push(r);
         }
+        let moves = self.changes_partition(loc, &rv)?;
         self.unit(|| {
             for v in victims {
                 self.delete_row(v)?;
+            }
+            if moves {
+                return self.move_to_partition(old_rowid, new_rowid, rv);
             }
             // Deleting other rows never moves this one (deletes only free slots).
             {
@@ -588,7 +634,7 @@ impl TableInner {
             self.store.update_row(old_rowid, &sets)?;
             if new_rowid != old_rowid {
                 let mut ov = self.overlay()?;
-                self.set_slot(&mut ov, loc, Some(new_rowid), false)?;
+                self.set_slot(&mut ov, loc, Some(new_rowid), None)?;
             }
             if self.store.n_aux() > 0 && (new_rowid != old_rowid || rv.aux.iter().any(|a| a.is_some())) {
                 let current = self.store.aux_values(old_rowid)?.unwrap_or_else(|| vec![OwnedValue::Null; rv.aux.len()]);
@@ -603,6 +649,61 @@ impl TableInner {
         })
     }
 
+    /// Whether an UPDATE's new values change the partition of the row at `loc`.
+    fn changes_partition(&self, loc: Loc, rv: &RowValues) -> Result<bool> {
+        let keys = self.def.partition_keys();
+        if keys.is_empty() || keys.iter().all(|k| rv.meta[k.slot].is_none()) {
+            return Ok(false);
+        }
+        let now = self.store.chunk_partition(loc.chunk)?.ok_or_else(|| {
+            Error::corrupt(format!("{}: chunk {} is missing", self.store.names.raw("chunks"), loc.chunk))
+        })?;
+        Ok(keys.iter().any(|k| rv.meta[k.slot].as_ref().is_some_and(|v| Some(v) != now.get(k.part))))
+    }
+
+    /// An UPDATE that changes the row's partition: the row (with its new values) is deleted
+    /// from its slot and inserted again under `new_rowid`, as an INSERT would place it.
+    fn move_to_partition(&self, old_rowid: i64, new_rowid: i64, rv: RowValues) -> Result<()> {
+        let loc = self
+            .store
+            .location(old_rowid)?
+            .ok_or_else(|| Error::invalid(format!("{}: row {old_rowid} does not exist", self.tname())))?;
+        let mut vectors = Vec::with_capacity(rv.vectors.len());
+        for (c, v) in rv.vectors.into_iter().enumerate() {
+            vectors.push(Some(match v {
+                Some(b) => b,
+                None => self.vector_at(c, loc)?,
+            }));
+        }
+        let mut stored = self.load_meta(old_rowid)?.unwrap_or_default().into_iter();
+        let old_pk = if self.def.has_text_pk() {
+            match stored.next() {
+                Some(OwnedValue::Text(t)) => Some(t),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let meta: Vec<Option<OwnedValue>> = rv
+            .meta
+            .into_iter()
+            .zip(stored.chain(std::iter::repeat(OwnedValue::Null)))
+            .map(|(n, o)| Some(n.unwrap_or(o)))
+            .collect();
+        let aux: Vec<Option<OwnedValue>> = match self.store.aux_values(old_rowid)? {
+            Some(cur) => rv.aux.into_iter().zip(cur).map(|(n, o)| Some(n.unwrap_or(o))).collect(),
+            None => rv.aux.into_iter().map(|n| Some(n.unwrap_or(OwnedValue::Null))).collect(),
+        };
+        let pk = match rv.pk {
+            Some(p) => p,
+            None => old_pk,
+        };
+        self.delete_row(old_rowid)?;
+        let row = RowValues { vectors, meta, aux, pk: None, int_pk: None };
+        self.insert_row(Some(new_rowid), pk.as_deref(), &row)?;
+        Ok(())
+    }
+
     /// Move the row in `from` to the free slot `to` (used by optimize).
     /// On a graph table the indexes are not told (`hooks` false): the caller relabels the
     /// row's graph nodes afterwards.
@@ -615,7 +716,7 @@ impl TableInner {
         }
         {
             let mut ov = self.overlay()?;
-            self.set_slot(&mut ov, to, Some(rowid), false)?;
+            self.set_slot(&mut ov, to, Some(rowid), None)?;
             for (c, b) in bytes.iter().enumerate() {
                 if hooks {
                     self.write_vector(&mut ov, c, to, b)?;
@@ -648,13 +749,60 @@ impl TableInner {
         self.compact(true, &mut Vec::new())
     }
 
-    /// The moves of [`Self::optimize`]; each (from, to) is recorded in `moves`.
+    /// The moves 'optimize' will make: per partition, rows go from the last chunk into the
+    /// lowest hole until no chunk but the last has one (simulated on the chunks' counts).
+    pub fn planned_moves(&self) -> Result<u64> {
+        let cap = self.store.capacity;
+        let mut total = 0u64;
+        for part in self.store.partitions_with_room()? {
+            let mut used: Vec<usize> = self.store.chunk_counts(&part)?;
+            while let Some(hole) = used.iter().position(|u| *u < cap) {
+                let last = used.len() - 1;
+                if last <= hole {
+                    break;
+                }
+                let n = (cap - used[hole]).min(used[last]);
+                used[hole] += n;
+                used[last] -= n;
+                total += n as u64;
+                if used[last] == 0 {
+                    used.pop();
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// The moves of [`Self::optimize`], partition by partition; each (from, to) is recorded
+    /// in `moves`.
     fn compact(&self, hooks: bool, moves: &mut Vec<(Loc, Loc)>) -> Result<usize> {
         let mut moved = 0;
+        let progress = self.cache.counters.start_task("optimize", self.planned_moves()?);
+        for part in self.store.partitions_with_room()? {
+            moved += self.compact_partition(&part, hooks, moves, &progress)?;
+        }
+        Ok(moved)
+    }
+
+    fn compact_partition(
+        &self,
+        part: &[OwnedValue],
+        hooks: bool,
+        moves: &mut Vec<(Loc, Loc)>,
+        progress: &crate::store::cache::TaskGuard<'_>,
+    ) -> Result<usize> {
+        let mut moved = 0;
+        // The partition's chunks, ascending; the last one empties first.
+        let mut ids = self.store.partition_chunks(part)?;
         loop {
-            let (room, _) = self.store.room()?;
+            let (room, _) = self.store.room(part)?;
             let Some(hole_chunk) = room else { break };
-            let ids = self.store.chunk_ids()?;
+            while let Some(&l) = ids.last() {
+                if self.store.chunk_exists(l)? {
+                    break;
+                }
+                ids.pop();
+            }
             let Some(&last) = ids.last() else { break };
             if last <= hole_chunk {
                 break;
@@ -671,17 +819,20 @@ impl TableInner {
             self.unit(|| self.move_row(rowid, from, to, hooks))?;
             moves.push((from, to));
             moved += 1;
+            progress.step(1);
         }
         Ok(moved)
     }
 
     /// Rewrite every derived byte (codes) from the vectors, and start a new epoch.
     fn rebuild(&self) -> Result<()> {
+        let ids = self.store.chunk_ids()?;
+        let progress = self.cache.counters.start_task("rebuild", ids.len() as u64 + self.planned_moves()?);
         self.unit(|| {
             let mut ov = self.overlay()?;
             ov.changes.everything();
-            let ids = self.store.chunk_ids()?;
-            for id in ids {
+            for &id in &ids {
+                progress.step(1);
                 let maps = ov.chunk_mut(&self.store, id)?.map(|c| c.maps.clone());
                 let Some(maps) = maps else { continue };
                 for c in 0..self.store.cols.len() {
@@ -708,8 +859,13 @@ impl TableInner {
         if self.store.format == crate::store::FORMAT_VERSION {
             return Ok(());
         }
-        if self.store.format == 2 || self.store.format == 3 {
-            crate::store::schema::upgrade_from_2_or_3(self.db, &self.store.names)?;
+        if self.store.format == 3 {
+            crate::store::schema::upgrade_from_3(self.db, &self.store.names)?;
+            *self.broken.borrow_mut() = None;
+            return Ok(());
+        }
+        if self.store.format == 2 {
+            crate::store::schema::upgrade_from_2(self.db, &self.store.names)?;
             *self.broken.borrow_mut() = None;
             return Ok(());
         }
@@ -759,6 +915,10 @@ impl TableInner {
             self.store.fail_after(n);
             return Ok(());
         }
+        if c.starts_with("import=") || c.starts_with("import =") {
+            let spec = cmd.trim().split_once('=').map_or("", |(_, v)| v);
+            return self.import_vec0(spec).map(|_| ());
+        }
         match c.as_str() {
             "integrity-check" => {
                 let problems = super::check::run(self)?;
@@ -769,11 +929,16 @@ impl TableInner {
                 }
             }
             "optimize" => {
+                let graph_nodes = if self.store.is_graph() { self.graph_node_count()? } else { 0 };
+                let _progress = self.cache.counters.start_task("optimize", self.planned_moves()? + graph_nodes);
                 self.optimize()?;
                 self.repair_graphs()?;
                 self.balance_ivf().map(|_| ())
             }
             "rebuild" if self.store.is_graph() => {
+                let rows: u64 = self.store.chunk_counts_all()?;
+                let total = self.planned_moves()? + rows * self.store.cols.len() as u64;
+                let _progress = self.cache.counters.start_task("rebuild", total);
                 self.optimize()?;
                 self.rebuild_graphs()
             }
@@ -788,7 +953,7 @@ impl TableInner {
                 self.change_index(text)
             }
             other => Err(Error::invalid(format!(
-                "unknown command '{other}' for {}; the commands are 'integrity-check', 'optimize', 'rebuild', 'index=...' and 'upgrade'",
+                "unknown command '{other}' for {}; the commands are 'integrity-check', 'optimize', 'rebuild', 'index=...', 'import=...' and 'upgrade'",
                 self.tname()
             ))),
         }

@@ -39,11 +39,18 @@ def sqlite3_cli() -> str:
 
 def run_cli(sql: str, *, bail: bool, cwd: Path) -> subprocess.CompletedProcess:
     """Run SQL through the sqlite3 shell with vindex loaded; stdout and stderr in one stream,
-    in order (both line-buffered), errors normalized to `Error: message`."""
+    in order (both line-buffered), errors normalized to `Error: message`. A recipe with a
+    `-- needs: sqlite-vec` line gets sqlite-vec 0.1.9 (the pinned test dependency) loaded
+    first, so that vindex's vec_* functions are the ones in use."""
     cmd = []
     if shutil.which("stdbuf"):
         cmd += ["stdbuf", "-oL", "-eL"]
-    cmd += [sqlite3_cli(), "-batch", "-cmd", f".load '{sqlite_vindex.loadable_path()}'"]
+    cmd += [sqlite3_cli(), "-batch"]
+    if re.search(r"(?m)^-- needs: sqlite-vec$", sql):
+        import sqlite_vec
+
+        cmd += ["-cmd", f".load '{sqlite_vec.loadable_path()}'"]
+    cmd += ["-cmd", f".load '{sqlite_vindex.loadable_path()}'"]
     if bail:
         cmd.append("-bail")
     cmd.append(":memory:")
@@ -58,7 +65,7 @@ def run_cli(sql: str, *, bail: bool, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_there_are_recipes():
     names = {p.stem for p in RECIPES}
-    assert {"hybrid_fts5", "binary_quantization", "matryoshka", "maintenance"} <= names, names
+    assert {"hybrid_fts5", "binary_quantization", "matryoshka", "maintenance", "migrate_from_sqlite_vec"} <= names, names
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[p.stem for p in RECIPES])
@@ -104,6 +111,15 @@ def test_hybrid_recipe_is_reciprocal_rank_fusion(tmp_path):
     # A document found by both sides outranks those found by one.
     both = set(fts) & set(vec)
     assert both and {int(r[0]) for r in hybrid[: len(both)]} == both
+
+
+def test_migration_recipe_answers_as_vec0(tmp_path):
+    """The migration recipe's vec0 and vindex answers are the same rows and distances."""
+    out = sections(run_cli((SQL_DIR / "migrate_from_sqlite_vec.sql").read_text(), bail=True, cwd=tmp_path).stdout)
+    assert out["rows copied"] == [["270"]]
+    assert out["vec0"] == out["vindex"] and len(out["vindex"]) == 4
+    assert {r[0] for r in out["k = 2 per user"]} == {"0", "2"} and len(out["k = 2 per user"]) == 4
+    assert out["left"][0] == ["docs", "270", "3"]
 
 
 def test_quantization_recipes_reach_full_recall(tmp_path):
