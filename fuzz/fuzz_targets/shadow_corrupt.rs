@@ -1,6 +1,6 @@
-//! Corrupted shadow tables, through SQL only. A small vindex table (one of five templates:
+//! Corrupted shadow tables, through SQL only. A small vindex table (one of six templates:
 //! float32 + metadata + aux over several chunks, int8/cosine, bit with a text primary key,
-//! partition keys, float16/ip) is copied into a fresh in-memory database; the fuzzer then interleaves
+//! partition keys, IVF with sq8 codes, float16/ip) is copied into a fresh in-memory database; the fuzzer then interleaves
 //! corruptions of its shadow tables (bytes flipped, blobs cut or grown, values changed to
 //! another type, rows deleted or duplicated, keys changed, tables or indexes dropped) with
 //! queries, writes, savepoints, 'integrity-check', 'optimize', 'rebuild', RENAME and DROP TABLE.
@@ -136,6 +136,25 @@ fn templates() -> &'static [Template] {
                 vectors: vec![("v", "vec_distance_l2", json(&ramp(16, 0.5, 999)))],
                 insert: "INSERT INTO t(rowid, v, u, g, cat) VALUES (?1, (SELECT v FROM t ORDER BY rowid LIMIT 1 OFFSET (?2 % 10)), ?2 % 3, 'x', ?2 % 4)",
                 filters: &["", " AND u = 1", " AND u = 2 AND g = 'x'", " AND u IS NULL", " AND u IN (0, 2)", " AND u = 1 AND cat = 2", " AND g > 'x'"],
+            },
+            // float32[24] under an IVF index (sq8 codes, 4 lists, all of them probed at this
+            // size: exact, so brute force stays the oracle), trained after the deletes.
+            Template {
+                db: build(
+                    "CREATE VIRTUAL TABLE t USING vindex(v float[24], cat integer, index=ivf(lists=4, quantizer=sq8))",
+                    60,
+                    |c, i| {
+                        c.execute(
+                            "INSERT INTO t(rowid, v, cat) VALUES (?, ?, ?)",
+                            rusqlite::params![i, f32_blob(&ramp(24, 0.5, i as u32)), i % 4],
+                        )
+                        .unwrap();
+                    },
+                    "DELETE FROM t WHERE rowid % 6 = 0; INSERT INTO t(t) VALUES ('optimize');",
+                ),
+                vectors: vec![("v", "vec_distance_l2", json(&ramp(24, 0.5, 999)))],
+                insert: "INSERT INTO t(rowid, v, cat) VALUES (?1, (SELECT v FROM t ORDER BY rowid LIMIT 1 OFFSET (?2 % 10)), ?2 % 4)",
+                filters: &["", " AND cat = 1", " AND rowid IN (1, 2, 3, 50)", " AND cat < 3"],
             },
             // float16[2048]: 32 slots per chunk, 36 rows -> 2 chunks.
             Template {
