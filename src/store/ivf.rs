@@ -167,13 +167,7 @@ impl Store {
     /// List `list` of column `col`, decoded (with the scan's constants for sign codes).
     pub fn load_list(&self, col: usize, list: u32, layout: &Layout) -> Result<PostingList> {
         let blocks = self.load_list_blocks(col, list)?;
-        let mut p = PostingList::from_blocks(layout, &blocks, &|| {
-            format!("{}: list {list} of column {col}", self.t("ivf_lists"))
-        })?;
-        if layout.factors == 5 {
-            p.derived = crate::index::ivf::code::derive(self.cols[col].metric, &p.factors);
-        }
-        Ok(p)
+        PostingList::from_blocks(layout, &blocks, &|| format!("{}: list {list} of column {col}", self.t("ivf_lists")))
     }
 
     /// Entries of list `list` (from its last block's header).

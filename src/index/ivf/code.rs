@@ -102,10 +102,11 @@ impl Coder {
         let gamma: f64 = r[..d].iter().zip(c).map(|(a, b)| *a as f64 * *b as f64).sum();
         let rho = rho2.sqrt();
         if !(rho > 0.0 && rho.is_finite()) {
-            // At the centroid (estimate exact: the distance is that of the centroid), or a
-            // vector the arithmetic cannot describe (infinite error: always scored exactly).
+            // At the centroid (estimate exact: the distance is that of the centroid, A = 0,
+            // B = 0), or a vector the arithmetic cannot describe (E infinite: always scored
+            // exactly).
             let e = if rho == 0.0 { 0.0 } else { f32::INFINITY };
-            factors.copy_from_slice(&[0.0, 0.0, e, 0.0, 0.0]);
+            factors.copy_from_slice(&[0.0, 0.0, e, 0.0]);
             return;
         }
         if let Some(rot) = &self.rotation {
@@ -129,13 +130,7 @@ impl Coder {
         } else {
             f64::INFINITY
         };
-        let f = [rho as f32, (rho / alpha) as f32, err as f32, beta as f32, gamma as f32];
-        // A factor float32 cannot hold makes the entry unbounded (scored exactly).
-        if f.iter().all(|v| v.is_finite()) {
-            factors.copy_from_slice(&f);
-        } else {
-            factors.copy_from_slice(&[0.0, 0.0, f32::INFINITY, 0.0, 0.0]);
-        }
+        factors.copy_from_slice(&scan_factors(self.metric, rho, rho / alpha, err, beta, gamma));
     }
 
     /// The query, ready to estimate distances to coded entries. `q` is the query as float32
@@ -223,11 +218,11 @@ impl Coder {
     /// [`Coder::estimate`] of a sign code whose table sum is `l`.
     #[inline(always)]
     fn estimate_signs(&self, q: &QueryPrep, lq: &ListQuery, l: f32, factors: &[f32]) -> Estimate {
-        let d = derive_one(self.metric, factors);
+        let d = [factors[0], factors[1], factors[2], factors[3]];
         self.estimate_derived(q, lq, l, &d)
     }
 
-    /// The estimate of an entry from its [`derive`]d constants and table sum `l`.
+    /// The estimate of an entry from its four stored factors ([`scan_factors`]) and table sum `l`.
     #[inline(always)]
     fn estimate_derived(&self, q: &QueryPrep, lq: &ListQuery, l: f32, d: &[f32; 4]) -> Estimate {
         let (lo, hi) = scan_interval(q, lq, l, d);
@@ -251,7 +246,7 @@ impl Coder {
         let slack = 1.5e-5 * lq.dist2 + lq.slack + if self.metric == Metric::Ip { 1e-6 * lq.cq.abs() } else { 0.0 };
         ScanList {
             base: base as f32,
-            dist: lq.dist as f32,
+            dist: (EPSILON0 * lq.dist) as f32,
             slack: (slack * (1.0 + 1e-3)) as f32,
             k0: q.sum_over_root as f32,
             k1: q.two_over_root as f32,
@@ -261,7 +256,7 @@ impl Coder {
     /// Visit the entries of a list of sign codes (binary, rabitq): `f(i, lower, upper)` for
     /// each entry `i` that `admit` lets through, the interval in the scan's units (the squared
     /// distance for l2 and cosine — not halved — and `−⟨x, q⟩` for ip; possibly below zero; an
-    /// entry without a bound gets (−∞, +∞)). `derived` holds each entry's [`derive`]d constants.
+    /// entry without a bound gets (−∞, +∞)). `factors` holds each entry's four ([`scan_factors`]).
     #[inline]
     pub fn scan_signs(
         &self,
@@ -334,32 +329,25 @@ fn scan_interval(q: &QueryPrep, lq: &ListQuery, l: f32, d: &[f32; 4]) -> (f32, f
     let slack = 1.5e-5 * lq.dist2 + lq.slack + if lq.ip { 1e-6 * lq.cq.abs() } else { 0.0 };
     let bt = d[1] * (q.sum_over_root as f32 - q.two_over_root as f32 * l);
     let est = d[0] + base as f32 + bt;
-    let m = d[2] * lq.dist as f32 + d[3] + (slack * (1.0 + 1e-3)) as f32 + 1e-5 * bt.abs();
+    let m = d[2] * (EPSILON0 * lq.dist) as f32 + d[3] + (slack * (1.0 + 1e-3)) as f32 + 1e-5 * bt.abs();
     (est - m, est + m)
 }
 
-/// An entry's constants for the scan, from its five factors `[ρ, ρ/α, err, β, γ]`: with
-/// `t = Σw/√D' − (2/√D')·L` (L the entry's table sum), l2 and cosine estimate
-/// `‖T(x) − T(q)‖² = A + ‖T(q) − c‖² + B·t` with `A = ρ² + 2(ρ/α)β`, `B = 2ρ/α`, within
-/// `E·‖T(q) − c‖` where `E = 2ε₀·err`; ip estimates `−⟨x, q⟩ = A − ⟨c, q⟩ + B·t` with
-/// `A = (ρ/α)β − γ`, `B = ρ/α`, `E = ε₀·err`. `S` allows for float32 rounding in the terms
-/// that are the entry's own (10⁻⁵ of `1.5ρ² + |A| + |γ|`). An entry without a bound gets
-/// `E = +∞`.
-#[inline]
-pub fn derive_one(metric: Metric, f: &[f32]) -> [f32; 4] {
-    let (rho, s, err, beta, gamma) = (f[0] as f64, f[1] as f64, f[2] as f64, f[3] as f64, f[4] as f64);
+/// The four factors stored with a sign code (docs/FORMAT.md, "Codes"), from the vector's
+/// `ρ = ‖r‖`, `s = ρ/α`, `err = ρ √(1 − α²) / (α √(D' − 1))`, `β = ⟨ō, P c⟩` and `γ = ⟨r, c⟩`:
+/// with `t = Σw/√D' − (2/√D')·L` (L the entry's table sum), l2 and cosine estimate
+/// `‖T(x) − T(q)‖² = A + ‖T(q) − c‖² + B·t` with `A = ρ² + 2sβ`, `B = 2s`, within
+/// `ε₀·E·‖T(q) − c‖` where `E = 2·err`; ip estimates `−⟨x, q⟩ = A − ⟨c, q⟩ + B·t` with
+/// `A = sβ − γ`, `B = s`, `E = err`. `S` allows for float32 rounding in the entry's own terms
+/// (10⁻⁵ of `1.5ρ² + |A| + |γ|`, rounded up). A vector without a bound gets `E = +∞`.
+pub fn scan_factors(metric: Metric, rho: f64, s: f64, err: f64, beta: f64, gamma: f64) -> [f32; 4] {
     let (a, b, e) = match metric {
-        Metric::Ip => (s * beta - gamma, s, EPSILON0 * err),
-        _ => (rho * rho + 2.0 * s * beta, 2.0 * s, 2.0 * EPSILON0 * err),
+        Metric::Ip => (s * beta - gamma, s, err),
+        _ => (rho * rho + 2.0 * s * beta, 2.0 * s, 2.0 * err),
     };
     let slack = 1e-5 * (1.5 * rho * rho + a.abs() + gamma.abs()) * (1.0 + 1e-3);
     let d = [a as f32, b as f32, e as f32, slack as f32];
     if d.iter().all(|x| x.is_finite()) { d } else { [0.0, 0.0, f32::INFINITY, 0.0] }
-}
-
-/// [`derive_one`] of every entry of `factors` (five per entry), four values per entry.
-pub fn derive(metric: Metric, factors: &[f32]) -> Vec<f32> {
-    factors.chunks_exact(5).flat_map(|f| derive_one(metric, f)).collect()
 }
 
 /// The query as a search needs it.

@@ -20,7 +20,8 @@ pub struct Centroids {
 
 impl Centroids {
     pub fn new(dims: usize, data: Vec<f32>) -> Centroids {
-        let norms2 = data.chunks_exact(dims.max(1)).map(|c| c.iter().map(|v| v * v).sum()).collect();
+        let k = crate::simd::kernels();
+        let norms2 = data.chunks_exact(dims.max(1)).map(|c| (k.dot_f32)(c, c)).collect();
         Centroids { dims, data, norms2 }
     }
     pub fn count(&self) -> usize {

@@ -82,15 +82,12 @@ impl Entry {
     }
 }
 
-/// A list's entries, decoded: nodes, codes and factors each in one array; for sign codes also
-/// the constants the scan reads (`derived`, four per entry, see
-/// [`super::code::derive`]: computed when the list is loaded, never stored).
+/// A list's entries, decoded: nodes, codes and factors each in one array.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PostingList {
     pub nodes: Vec<u32>,
     pub codes: Vec<u8>,
     pub factors: Vec<f32>,
-    pub derived: Vec<f32>,
 }
 
 impl PostingList {
@@ -101,7 +98,7 @@ impl PostingList {
         self.nodes.is_empty()
     }
     pub fn mem_bytes(&self) -> usize {
-        4 * self.nodes.len() + self.codes.len() + 4 * (self.factors.len() + self.derived.len()) + 64
+        4 * self.nodes.len() + self.codes.len() + 4 * self.factors.len() + 64
     }
     pub fn push(&mut self, e: &Entry) {
         self.nodes.push(e.node);
@@ -171,10 +168,10 @@ mod tests {
     #[test]
     fn blocks_round_trip() {
         let l = Layout::new(Quantizer::Rabitq, 100);
-        assert_eq!((l.code, l.factors), (16, 5));
+        assert_eq!((l.code, l.factors), (16, 4));
         let mut p = PostingList::default();
         for i in 0..(l.entries * 2 + 3) as u32 {
-            p.push(&Entry { node: i * 3, code: vec![i as u8; 16], factors: vec![i as f32; 5] });
+            p.push(&Entry { node: i * 3, code: vec![i as u8; 16], factors: vec![i as f32; 4] });
         }
         let blocks = p.to_blocks(&l);
         assert_eq!(blocks.len(), 3);

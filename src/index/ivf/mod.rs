@@ -285,20 +285,13 @@ impl VectorIndex for IvfIndex {
                     }
                 }
                 Quantizer::Binary | Quantizer::Rabitq => {
-                    let own;
-                    let derived: &[f32] = if pl.derived.len() == 4 * pl.len() {
-                        &pl.derived
-                    } else {
-                        own = code::derive(self.info.metric, &pl.factors);
-                        &own
-                    };
                     let sl = coder.scan_list(&qp, &lq);
                     let mut thr = scan_threshold(coder, &upper);
                     coder.scan_signs(
                         &qp,
                         &sl,
                         &pl.codes,
-                        derived,
+                        &pl.factors,
                         |i| masks.is_none() || admit(pl.nodes[i]),
                         |i, lo, hi| {
                             // Pruned in the scan's units; candidates kept as search keys.

@@ -52,7 +52,7 @@ impl Quantizer {
         match self {
             Quantizer::None => 0,
             Quantizer::Sq8 => 3,
-            Quantizer::Binary | Quantizer::Rabitq => 5,
+            Quantizer::Binary | Quantizer::Rabitq => 4,
         }
     }
 }
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(IvfParams::default().lists_for(116_648), 342);
         assert_eq!(IvfParams::default().lists_for(3), 2);
         assert_eq!(IvfParams { lists: Some(100), ..Default::default() }.lists_for(10), 10);
-        assert_eq!(block_entries(4 + 48 + 20), 256);
+        assert_eq!(block_entries(4 + 48 + 16), 256);
         assert_eq!(block_entries(4 + 384 + 12), 64);
         assert_eq!(block_entries(4), 1024);
         assert_eq!(IvfParams::default_nprobe(342), 28);
