@@ -639,7 +639,9 @@ fn searches_after_a_rebuild_walk_the_new_graph() {
     assert_eq!(after, fresh, "searches after the rebuild walk the new graph");
     // 'rebuild' too, after another search.
     a.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=4, ef_construction=8)')", []).unwrap();
-    let _ = qs.iter().map(|q| ids(&a, sql, q)).count();
+    for q in &qs {
+        ids(&a, sql, q);
+    }
     a.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=12, ef_construction=64)')", []).unwrap();
     a.execute("INSERT INTO t(t) VALUES ('rebuild')", []).unwrap();
     assert_eq!(qs.iter().map(|q| ids(&a, sql, q)).collect::<Vec<_>>(), fresh);
