@@ -51,6 +51,27 @@ pub struct View<'a> {
     links: (usize, usize),
     /// What the graph of column `col` navigates by (set with `col`).
     want: Cell<Want>,
+    /// With an overlay: bitsets by chunk id of the chunks the overlay holds, and of the
+    /// chunks that exist in it, so a graph search finds where a node is without hashing.
+    ov_held: Vec<u64>,
+    ov_live: Vec<u64>,
+}
+
+/// A bitset of the positive ids in `ids`.
+fn id_bits(ids: impl Iterator<Item = i64>) -> Vec<u64> {
+    let mut bits = Vec::new();
+    for id in ids.filter(|&i| i >= 0).map(|i| i as usize) {
+        if id / 64 >= bits.len() {
+            bits.resize(id / 64 + 1, 0u64);
+        }
+        bits[id / 64] |= 1 << (id % 64);
+    }
+    bits
+}
+
+#[inline]
+fn has_bit(bits: &[u64], id: i64) -> bool {
+    id >= 0 && bits.get(id as usize / 64).is_some_and(|w| w & (1 << (id as usize % 64)) != 0)
 }
 
 /// The codes of a chunk's vectors computed in memory (graph indexes keep none on disk).
@@ -109,6 +130,8 @@ impl<'a> View<'a> {
             col: Cell::new(0),
             links,
             want: Cell::new(Want::Raw),
+            ov_held: overlay.map(|o| id_bits(o.chunks.keys().copied())).unwrap_or_default(),
+            ov_live: overlay.map(|o| id_bits(o.ids.iter().copied())).unwrap_or_default(),
         };
         if !view.store.cols.is_empty() {
             view.want.set(view.graph_want(0));
@@ -529,7 +552,9 @@ impl View<'_> {
         let (chunk, slot) = slot_of(n, cap);
         let want = self.want.get();
         if let Some(o) = self.overlay {
-            if let Some(oc) = o.chunks.get(&chunk) {
+            if has_bit(&self.ov_held, chunk)
+                && let Some(oc) = o.chunks.get(&chunk)
+            {
                 if !oc.maps.is_used(slot) {
                     return Ok(None);
                 }
@@ -539,7 +564,7 @@ impl View<'_> {
                 let data = oc.cols[col].get().ok_or_else(|| Error::invalid("vindex: overlay column"))?;
                 return Ok(Some((&oc.maps, data, slot)));
             }
-            if o.ids.binary_search(&chunk).is_err() {
+            if !has_bit(&self.ov_live, chunk) {
                 return Ok(None);
             }
         }
