@@ -80,6 +80,7 @@ bench: loadable $(BENCH_VENV)/.ok
 	$(BENCH_VENV)/bin/python bench/knn.py
 	$(BENCH_VENV)/bin/python bench/scan_layout.py
 	$(BENCH_VENV)/bin/python bench/cache.py $(BENCH_CACHE_ARGS)
+	$(BENCH_VENV)/bin/python bench/hnsw.py $(BENCH_HNSW_ARGS)
 	$(CARGO) run --release --quiet --example kernel_bench
 
 clean:
