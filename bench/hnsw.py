@@ -884,7 +884,8 @@ def plot(all_res: dict, path: Path, info: dict) -> None:
         ax.set_xlabel("recall@10")
         ax.set_ylabel("queries per second (1 query per call, 1 thread)")
         ax.set_title(f"{key}: {d['n']:,} × {d['dim']}", fontsize=10)
-        ax.set_xlim(left=max(0.5, min(p["recall"] for pts in r["sweep"].values() for p in pts) - 0.02), right=1.002)
+        lo = min(p["recall"] for pts in r["sweep"].values() for p in pts)
+        ax.set_xlim(left=max(0.85, lo - 0.01), right=1.001)
         ax.grid(True, which="both", lw=0.3, alpha=0.5)
         ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"HNSW, k = 10, M = 16, ef_construction = 200; {info.get('cpu_model')}, "
@@ -927,8 +928,15 @@ def main() -> int:
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--plot", default=None, help="PNG path (default bench/results/hnsw-<stamp>.png)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--replot", default=None, metavar="JSON", help="only redraw the plot of a results file")
     common.add_common_args(ap)
     args = ap.parse_args()
+    if args.replot:
+        rec = json.loads(Path(args.replot).read_text())
+        png = Path(args.plot) if args.plot else Path(args.replot).with_suffix(".png")
+        plot(rec["results"], png, rec["machine"])
+        print(f"recall-QPS plot: {png}")
+        return 0
 
     engines = {e.strip() for e in args.engines.split(",") if e.strip()}
     efs = sorted({int(x) for x in args.efs.split(",")})
