@@ -7,3 +7,13 @@ BENCH_CACHE_ARGS ?=
 
 bench-cache: loadable bench/.venv/.ok
 	bench/.venv/bin/python bench/cache.py $(BENCH_CACHE_ARGS)
+
+# bench/hnsw.py alone (`make bench` runs it too): HNSW of issue #7 against hnswlib, FAISS HNSW,
+# vectorlite and sqlite-vec 0.1.10a4's DiskANN (~35 min on 2 cores for MiniLM and 100k x 128).
+# Extra options: make bench-hnsw BENCH_HNSW_ARGS='--sizes minilm,100k,1m --diskann-rows 0'
+BENCH_HNSW_ARGS ?=
+
+.PHONY: bench-hnsw
+
+bench-hnsw: loadable bench/.venv/.ok
+	bench/.venv/bin/python bench/hnsw.py $(BENCH_HNSW_ARGS)

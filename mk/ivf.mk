@@ -8,4 +8,3 @@ BENCH_IVF_ARGS ?=
 bench-ivf: loadable bench/.venv/.ok
 	bench/.venv/bin/python bench/ivf.py $(BENCH_IVF_ARGS)
 
-bench: bench-ivf

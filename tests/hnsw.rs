@@ -608,3 +608,43 @@ fn an_interrupted_build_leaves_the_table_as_it_was() {
     assert_eq!(count(&c, "SELECT count(*) FROM t_hnsw"), 4000);
     integrity(&c, "t");
 }
+
+/// A build that replaces a graph (`'rebuild'`, `'index=hnsw(...)'` with other parameters) is
+/// what the next searches of the same process walk, not the leaves of the old graph that an
+/// earlier search left in the shared cache.
+#[test]
+fn searches_after_a_rebuild_walk_the_new_graph() {
+    let dir = std::env::temp_dir().join(format!("vindex-hnsw-rebuilt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let vs = clustered(3000, 24, 20, 11);
+    let qs = clustered(30, 24, 20, 12);
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND ef_search = 10";
+    // a: a small graph, searched (its leaves are cached), then rebuilt with other parameters.
+    let a = conn_file(&dir.join("a.db"));
+    a.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[24], index=hnsw(m=4, ef_construction=8), seed=5)")
+        .unwrap();
+    fill(&a, "t", &vs, 1, false);
+    let before: Vec<Vec<i64>> = qs.iter().map(|q| ids(&a, sql, q)).collect();
+    a.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=12, ef_construction=64)')", []).unwrap();
+    let after: Vec<Vec<i64>> = qs.iter().map(|q| ids(&a, sql, q)).collect();
+    // b: the same rows, built once with the new parameters: the same graph, the same answers.
+    let b = conn_file(&dir.join("b.db"));
+    b.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[24], seed=5)").unwrap();
+    fill(&b, "t", &vs, 1, false);
+    b.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=12, ef_construction=64)')", []).unwrap();
+    assert_eq!(graph_dump(&a, "t"), graph_dump(&b, "t"));
+    let fresh: Vec<Vec<i64>> = qs.iter().map(|q| ids(&b, sql, q)).collect();
+    assert_ne!(before, fresh, "the two graphs should answer differently at ef_search 10");
+    assert_eq!(after, fresh, "searches after the rebuild walk the new graph");
+    // 'rebuild' too, after another search.
+    a.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=4, ef_construction=8)')", []).unwrap();
+    for q in &qs {
+        ids(&a, sql, q);
+    }
+    a.execute("INSERT INTO t(t) VALUES ('index=hnsw(m=12, ef_construction=64)')", []).unwrap();
+    a.execute("INSERT INTO t(t) VALUES ('rebuild')", []).unwrap();
+    assert_eq!(qs.iter().map(|q| ids(&a, sql, q)).collect::<Vec<_>>(), fresh);
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}

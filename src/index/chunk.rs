@@ -206,6 +206,12 @@ impl NodeCodes {
         let f = |a: usize| f32::from_le_bytes([r[a], r[a + 1], r[a + 2], r[a + 3]]);
         Some((bytemuck::cast_slice(&r[..d]), f(d), f(d + 4)))
     }
+    /// `slot`'s record, unread: the code, then scale and norm (f32, little-endian).
+    #[inline]
+    pub fn record(&self, slot: usize) -> Option<&[u8]> {
+        let st = self.stride;
+        self.data.bytes().get(slot * st..(slot + 1) * st)
+    }
     /// A hint that `slot` is read soon.
     #[inline]
     pub fn prefetch(&self, slot: usize) {

@@ -208,6 +208,11 @@ impl Version {
     /// The next version: `ids` are its chunks; chunks and graph leaves `changes` lists, and
     /// chunks not in `self`, get new, empty slots; the rest is shared with this version.
     pub fn derive(&self, generation: i64, epoch: i64, ids: Vec<i64>, changes: &ChangeSet) -> Version {
+        if changes.all() {
+            // A build or an index change rewrote everything (it does not list the graph
+            // leaves it replaced): nothing of this version may be shared.
+            return Version::new(generation, epoch, ids);
+        }
         let changed = changes.chunks();
         let slots = ids
             .iter()

@@ -118,7 +118,11 @@ impl IndexWriter for Writer<'_> {
         );
         let _ = space.graph(col)?;
         let og = graphs.get_mut(col).ok_or_else(|| Error::invalid("vindex: no such vector column"))?;
-        let mut gw = GraphWriter { store: self.store, col, og, base, changes, links: self.links };
+        let mut held = Vec::new();
+        for &l in og.leaves.keys() {
+            set_bit(&mut held, l);
+        }
+        let mut gw = GraphWriter { store: self.store, col, og, held, base, changes, links: self.links };
         f(&mut gw, &space)
     }
 
@@ -145,18 +149,29 @@ struct GraphWriter<'a> {
     store: &'a Store,
     col: usize,
     og: &'a mut OGraph,
+    /// The leaves `og` holds, as a bitset (a search asks for a node thousands of times).
+    held: Vec<u64>,
     base: &'a Arc<Version>,
     changes: &'a mut ChangeSet,
     links: (usize, usize),
 }
 
+fn set_bit(bits: &mut Vec<u64>, i: u32) {
+    let i = i as usize;
+    if i / 64 >= bits.len() {
+        bits.resize(i / 64 + 1, 0);
+    }
+    bits[i / 64] |= 1 << (i % 64);
+}
+
 impl GraphWriter<'_> {
-    fn cache(&self) -> &GraphCache {
-        self.base.graphs[self.col].get_or_init(|| Arc::new(GraphCache::new(self.store.capacity, &self.base.ids)))
+    #[inline]
+    fn holds(&self, leaf: u32) -> bool {
+        self.held.get(leaf as usize / 64).is_some_and(|w| w & (1 << (leaf % 64)) != 0)
     }
 
-    /// The committed leaf (untouched by this transaction, so the pages hold it too).
-    fn committed_leaf(&self, leaf: u32) -> Result<Option<&Leaf>> {
+    /// The committed leaf with its layer 0 flat.
+    fn committed_cached(&self, leaf: u32) -> Result<Option<&CachedLeaf>> {
         let gc = self.cache();
         match gc.leaves.get(leaf as usize) {
             Some(slot) => {
@@ -164,10 +179,19 @@ impl GraphWriter<'_> {
                     let l = self.store.load_leaf(self.col, leaf, self.links.0, self.links.1)?;
                     let _ = slot.set(Arc::new(CachedLeaf::new(l)));
                 }
-                Ok(slot.get().map(|c| &c.leaf))
+                Ok(slot.get().map(|c| &**c))
             }
             None => Ok(None),
         }
+    }
+
+    fn cache(&self) -> &GraphCache {
+        self.base.graphs[self.col].get_or_init(|| Arc::new(GraphCache::new(self.store.capacity, &self.base.ids)))
+    }
+
+    /// The committed leaf (untouched by this transaction, so the pages hold it too).
+    fn committed_leaf(&self, leaf: u32) -> Result<Option<&Leaf>> {
+        Ok(self.committed_cached(leaf)?.map(|c| &c.leaf))
     }
 
     /// This transaction's copy of a leaf, made from the committed one (or the pages) first.
@@ -178,6 +202,7 @@ impl GraphWriter<'_> {
                 None => self.store.load_leaf(self.col, leaf, self.links.0, self.links.1)?,
             };
             self.og.leaves.insert(leaf, l);
+            set_bit(&mut self.held, leaf);
         }
         self.changes.graph_leaf(self.col, leaf);
         self.og.leaves.get_mut(&leaf).ok_or_else(|| Error::invalid("vindex: graph leaf"))
@@ -200,10 +225,21 @@ impl GraphSource for GraphWriter<'_> {
 
     fn node(&self, n: u32) -> Result<Option<&Node>> {
         let leaf = n / LEAF;
-        if let Some(l) = self.og.leaves.get(&leaf) {
+        if self.holds(leaf)
+            && let Some(l) = self.og.leaves.get(&leaf)
+        {
             return Ok(l.get(n));
         }
         Ok(self.committed_leaf(leaf)?.and_then(|l| l.get(n)))
+    }
+
+    #[inline]
+    fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
+        let leaf = n / LEAF;
+        if level == 0 && !self.holds(leaf) {
+            return Ok(self.committed_cached(leaf)?.and_then(|l| l.l0.get((n % LEAF) as usize)));
+        }
+        Ok(self.node(n)?.map(|x| x.layer(level)))
     }
 }
 

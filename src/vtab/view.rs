@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::index::buf::AlignedBuf;
 use crate::index::chunk::{ChunkCodes, ColData, Maps, NodeCodes, SlotCode};
 use crate::index::hnsw::graph::{GraphSource, LEAF, Node};
-use crate::index::hnsw::space::{NodeCode, Probe, Space, SpaceKind};
+use crate::index::hnsw::space::{CodeRef, NodeCode, Probe, Space, SpaceKind};
 use crate::index::hnsw::{slot_of, space_kind};
 use crate::index::ivf::IvfSource;
 use crate::index::ivf::kmeans::Centroids;
@@ -62,6 +62,29 @@ pub struct View<'a> {
     col: Cell<usize>,
     /// Links allowed per node, for decoding graph rows: (layer 0, above).
     links: (usize, usize),
+    /// What the graph of column `col` navigates by (set with `col`).
+    want: Cell<Want>,
+    /// With an overlay: bitsets by chunk id of the chunks the overlay holds, and of the
+    /// chunks that exist in it, so a graph search finds where a node is without hashing.
+    ov_held: Vec<u64>,
+    ov_live: Vec<u64>,
+}
+
+/// A bitset of the positive ids in `ids`.
+fn id_bits(ids: impl Iterator<Item = i64>) -> Vec<u64> {
+    let mut bits = Vec::new();
+    for id in ids.filter(|&i| i >= 0).map(|i| i as usize) {
+        if id / 64 >= bits.len() {
+            bits.resize(id / 64 + 1, 0u64);
+        }
+        bits[id / 64] |= 1 << (id % 64);
+    }
+    bits
+}
+
+#[inline]
+fn has_bit(bits: &[u64], id: i64) -> bool {
+    id >= 0 && bits.get(id as usize / 64).is_some_and(|w| w & (1 << (id as usize % 64)) != 0)
 }
 
 /// The codes of a chunk's vectors computed in memory (graph indexes keep none on disk).
@@ -108,7 +131,7 @@ impl<'a> View<'a> {
         links: (usize, usize),
     ) -> View<'a> {
         let n = store.cols.len();
-        View {
+        let view = View {
             store,
             version,
             overlay,
@@ -119,7 +142,14 @@ impl<'a> View<'a> {
             paged: Cell::new(false),
             col: Cell::new(0),
             links,
+            want: Cell::new(Want::Raw),
+            ov_held: overlay.map(|o| id_bits(o.chunks.keys().copied())).unwrap_or_default(),
+            ov_live: overlay.map(|o| id_bits(o.ids.iter().copied())).unwrap_or_default(),
+        };
+        if !view.store.cols.is_empty() {
+            view.want.set(view.graph_want(0));
         }
+        view
     }
 
     /// Up to `n` rowids spread over the table (a Weyl sequence of positions, not a fixed
@@ -408,6 +438,7 @@ impl ChunkSource for View<'_> {
 
     fn graph(&self, col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
         self.col.set(col);
+        self.want.set(self.graph_want(col));
         Ok((self, self))
     }
 
@@ -528,6 +559,16 @@ impl GraphSource for View<'_> {
     }
 
     #[inline]
+    fn has_dups(&self, n: u32) -> Result<bool> {
+        if self.overlay.is_none_or(|o| o.graphs.is_none()) {
+            return Ok(self
+                .committed_leaf(self.col.get(), n / LEAF)?
+                .is_some_and(|l| l.l0.has_dups((n % LEAF) as usize)));
+        }
+        Ok(self.node(n)?.is_some_and(|x| !x.dups.is_empty()))
+    }
+
+    #[inline]
     fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
         if level == 0 && self.overlay.is_none_or(|o| o.graphs.is_none()) {
             let leaf = n / LEAF;
@@ -560,6 +601,32 @@ impl Space for View<'_> {
     }
 
     #[inline]
+    fn prefetch_vector(&self, n: u32) {
+        if self.overlay.is_some() {
+            return;
+        }
+        let col = self.col.get();
+        let (chunk, slot) = slot_of(n, self.store.capacity);
+        let nb = self.store.cols[col].bytes;
+        if let Some(pos) = self.version.position(chunk)
+            && let Some(c) = self.version.slots[pos].get()
+            && let Some(ColData::Raw(b)) = c.raw[col].get().map(|x| &x.data)
+            && let Some(v) = b.bytes().get(slot * nb..(slot + 1) * nb)
+        {
+            crate::simd::prefetch(v);
+        }
+    }
+
+    #[inline]
+    fn code_ref(&self, n: u32) -> Result<Option<CodeRef<'_>>> {
+        let Some((_, data, slot)) = self.locate(n)? else { return Ok(None) };
+        Ok(match data {
+            ColData::Nodes(nc) => nc.record(slot).map(|r| CodeRef::Record(r, nc.dims)),
+            _ => self.node_code(data, slot).map(CodeRef::Probe),
+        })
+    }
+
+    #[inline]
     fn prefetch(&self, n: u32) {
         if self.overlay.is_some() {
             return;
@@ -583,9 +650,11 @@ impl View<'_> {
         let col = self.col.get();
         let cap = self.store.capacity;
         let (chunk, slot) = slot_of(n, cap);
-        let want = self.graph_want(col);
+        let want = self.want.get();
         if let Some(o) = self.overlay {
-            if let Some(oc) = o.chunks.get(&chunk) {
+            if has_bit(&self.ov_held, chunk)
+                && let Some(oc) = o.chunks.get(&chunk)
+            {
                 if !oc.maps.is_used(slot) {
                     return Ok(None);
                 }
@@ -595,7 +664,7 @@ impl View<'_> {
                 let data = oc.cols[col].get().ok_or_else(|| Error::invalid("vindex: overlay column"))?;
                 return Ok(Some((&oc.maps, data, slot)));
             }
-            if o.ids.binary_search(&chunk).is_err() {
+            if !has_bit(&self.ov_live, chunk) {
                 return Ok(None);
             }
         }
@@ -604,17 +673,24 @@ impl View<'_> {
         if !c.maps.is_used(slot) {
             return Ok(None);
         }
-        if c.cols[col].get().is_none() {
-            // Graph searches need their codes in memory: charge them even over budget.
-            let data = self.read_col(col, chunk, want)?;
-            let m = crate::store::cache::charge_evicting(data.mem_bytes(), self.key)
-                .unwrap_or_else(|| MemToken::charge(data.mem_bytes()));
-            let _ = c.cols[col].set(Some(Arc::new(CachedCol::new(data, m))));
-        }
+        self.load_nodes(c, col, want)?;
         match c.cols[col].get() {
             Some(Some(cc)) => Ok(Some((&c.maps, &cc.data, slot))),
             _ => Err(Error::invalid("vindex: chunk column cache")),
         }
+    }
+
+    /// Make sure a committed chunk's navigation data for `col` is in memory.
+    #[inline]
+    fn load_nodes(&self, c: &Chunk, col: usize, want: Want) -> Result<()> {
+        if c.cols[col].get().is_none() {
+            // Graph searches need their codes in memory: charge them even over budget.
+            let data = self.read_col(col, c.maps.id, want)?;
+            let m = crate::store::cache::charge_evicting(data.mem_bytes(), self.key)
+                .unwrap_or_else(|| MemToken::charge(data.mem_bytes()));
+            let _ = c.cols[col].set(Some(Arc::new(CachedCol::new(data, m))));
+        }
+        Ok(())
     }
 
     /// The navigation code in `data` at `slot`.

@@ -213,6 +213,8 @@ pub struct FlatLayer {
     links: Vec<u32>,
     /// Which of the leaf's nodes exist.
     present: [u64; (LEAF as usize).div_ceil(64)],
+    /// Which of them head a group of equal codes.
+    heads: [u64; (LEAF as usize).div_ceil(64)],
 }
 
 impl FlatLayer {
@@ -222,6 +224,9 @@ impl FlatLayer {
         for (i, n) in leaf.nodes.iter().enumerate() {
             if let Some(n) = n {
                 f.present[i / 64] |= 1 << (i % 64);
+                if !n.dups.is_empty() {
+                    f.heads[i / 64] |= 1 << (i % 64);
+                }
                 f.links.extend_from_slice(n.layer(0));
             }
             f.offsets.push(f.links.len() as u32);
@@ -236,6 +241,11 @@ impl FlatLayer {
         }
         let (a, b) = (*self.offsets.get(i)? as usize, *self.offsets.get(i + 1)? as usize);
         self.links.get(a..b)
+    }
+    /// Whether the leaf's `i`-th node heads a group of equal codes.
+    #[inline]
+    pub fn has_dups(&self, i: usize) -> bool {
+        self.heads.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
     #[inline]
     pub fn prefetch(&self, i: usize) {
@@ -259,6 +269,11 @@ pub trait GraphSource {
     /// A hint that node `n`'s links are read soon.
     #[inline]
     fn prefetch(&self, _n: u32) {}
+    /// Whether node `n` heads a group of equal codes (has members).
+    #[inline]
+    fn has_dups(&self, n: u32) -> Result<bool> {
+        Ok(self.node(n)?.is_some_and(|x| !x.dups.is_empty()))
+    }
     /// Node `n`'s neighbours on `level` (None: no such node).
     #[inline]
     fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {

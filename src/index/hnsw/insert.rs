@@ -20,8 +20,7 @@ pub fn select(space: &dyn Space, kernels: &Kernels, cands: &[Cand], m: usize) ->
         if kept.len() >= m {
             break;
         }
-        let Some(code) = space.code(c.n)? else { continue };
-        let p = Probe::from(code);
+        let Some(p) = space.probe(c.n)? else { continue };
         let mut good = true;
         for &r in &kept {
             if distance(space, kernels, &p, r)?.is_some_and(|d| d < c.d) {
@@ -100,7 +99,7 @@ pub(super) fn link_back(
     add: u32,
 ) -> Result<()> {
     let Some(mut node) = graph.node(n)?.cloned() else { return Ok(()) };
-    let Some(code) = space.code(n)? else { return Ok(()) };
+    let Some(base) = space.probe(n)? else { return Ok(()) };
     if node.links.len() <= level {
         return Ok(());
     }
@@ -112,7 +111,7 @@ pub(super) fn link_back(
     list.push(add);
     let mut live: Vec<u32> = Vec::with_capacity(list.len());
     for x in list {
-        if x != n && space.code(x)?.is_some() {
+        if x != n && space.code_ref(x)?.is_some() {
             live.push(x);
         }
     }
@@ -120,7 +119,6 @@ pub(super) fn link_back(
     live.dedup();
     if live.len() > max {
         // Full: keep the best spread of them (distances are needed only now).
-        let base = Probe::from(code);
         let cands = ranked(space, kernels, &base, live.into_iter())?;
         let mut kept = select(space, kernels, &cands, max)?;
         // Lists are ascending in memory as on disk, so every copy of a graph searches alike.
@@ -273,7 +271,7 @@ pub fn repair(
     let mut changed = false;
     for l in 0..node.links.len() {
         let live: Vec<u32> =
-            node.links[l].iter().copied().filter(|&x| space.code(x).is_ok_and(|c| c.is_some())).collect();
+            node.links[l].iter().copied().filter(|&x| space.code_ref(x).is_ok_and(|c| c.is_some())).collect();
         if live.len() == node.links[l].len() {
             continue;
         }

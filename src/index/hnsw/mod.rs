@@ -163,9 +163,19 @@ impl VectorIndex for HnswIndex {
             }
             Ok(())
         };
-        for c in &cands {
+        // The vectors of the next few candidates are requested while one is rescored.
+        const AHEAD: usize = 4;
+        for c in cands.iter().take(AHEAD) {
+            space.prefetch_vector(c.n);
+        }
+        for (i, c) in cands.iter().enumerate() {
+            if let Some(next) = cands.get(i + AHEAD) {
+                space.prefetch_vector(next.n);
+            }
             rescore(c.n, out)?;
-            if let Some(node) = graph.node(c.n)? {
+            if graph.has_dups(c.n)?
+                && let Some(node) = graph.node(c.n)?
+            {
                 for &m in &node.dups {
                     if admit(m) {
                         rescore(m, out)?;

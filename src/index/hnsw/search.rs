@@ -3,7 +3,7 @@
 //! whole graph stays navigable (a filter checked during traversal).
 
 use super::graph::GraphSource;
-use super::space::{Probe, Space, Visited, distance, with_visited};
+use super::space::{CodeRef, Probe, Space, Visited, between, distance, with_visited};
 use crate::error::Result;
 use crate::vector::distance::Kernels;
 use std::cmp::{Ordering, Reverse};
@@ -49,6 +49,35 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
         distance(self.space, self.kernels, p, n)
     }
 
+    /// The unvisited nodes of `list` that have a code, with where their codes are, each
+    /// prefetched: all of a node's neighbours are requested from memory before the first
+    /// distance waits for one.
+    #[inline]
+    fn gather(&self, list: &[u32], visited: Option<&mut Visited>, out: &mut Vec<(u32, CodeRef<'a>)>) -> Result<()> {
+        out.clear();
+        match visited {
+            Some(v) => {
+                for &m in list {
+                    if v.insert(m)
+                        && let Some(r) = self.space.code_ref(m)?
+                    {
+                        r.prefetch();
+                        out.push((m, r));
+                    }
+                }
+            }
+            None => {
+                for &m in list {
+                    if let Some(r) = self.space.code_ref(m)? {
+                        r.prefetch();
+                        out.push((m, r));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The `ef` nodes nearest `p` on `level` found from `entry`, ascending. Only nodes `admit`
     /// accepts are returned; all live nodes are walked through.
     pub fn layer(
@@ -72,6 +101,7 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
         visited: &mut Visited,
     ) -> Result<Vec<Cand>> {
         let ef = ef.max(1);
+        let (kind, metric) = (self.space.kind(), self.space.metric());
         let mut todo: BinaryHeap<Reverse<Cand>> = BinaryHeap::new();
         let mut best: BinaryHeap<Cand> = BinaryHeap::new();
         for e in entry {
@@ -85,26 +115,23 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
         while best.len() > ef {
             best.pop();
         }
+        // The unvisited neighbours of the node being expanded, with their codes: found (and
+        // their codes prefetched) before any distance is computed.
+        let mut next: Vec<(u32, CodeRef<'a>)> = Vec::with_capacity(64);
         while let Some(Reverse(c)) = todo.pop() {
             if best.len() >= ef && best.peek().is_some_and(|w| c.d > w.d) {
                 break;
             }
             let Some(list) = self.graph.links(c.n, level)? else { continue };
             self.expanded.set(self.expanded.get() + 1);
-            for &m in list {
-                self.space.prefetch(m);
-            }
-            for &m in list {
-                if !visited.insert(m) {
-                    continue;
-                }
-                let Some(d) = self.dist(p, m)? else { continue };
-                let cand = Cand { d, n: m };
+            self.gather(list, Some(visited), &mut next)?;
+            for (m, r) in &next {
+                let cand = Cand { d: between(kind, metric, self.kernels, p, &r.probe()), n: *m };
                 let worst = best.peek().copied();
                 if best.len() < ef || worst.is_some_and(|w| cand < w) {
-                    self.graph.prefetch(m);
+                    self.graph.prefetch(*m);
                     todo.push(Reverse(cand));
-                    if admit(m) {
+                    if admit(*m) {
                         best.push(cand);
                         if best.len() > ef {
                             best.pop();
@@ -124,17 +151,18 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
         let d = self.dist(p, e)?.unwrap_or(f64::INFINITY);
         let mut cur = Cand { d, n: e };
         let mut level = top;
+        let (kind, metric) = (self.space.kind(), self.space.metric());
+        let mut next: Vec<(u32, CodeRef<'a>)> = Vec::with_capacity(32);
         while level > to {
             // Greedy: move to the nearest neighbour while it is nearer.
             while let Some(list) = self.graph.links(cur.n, level)? {
+                self.gather(list, None, &mut next)?;
                 let mut moved = false;
-                for &m in list {
-                    if let Some(d) = self.dist(p, m)? {
-                        let c = Cand { d, n: m };
-                        if c < cur {
-                            cur = c;
-                            moved = true;
-                        }
+                for (m, r) in &next {
+                    let c = Cand { d: between(kind, metric, self.kernels, p, &r.probe()), n: *m };
+                    if c < cur {
+                        cur = c;
+                        moved = true;
                     }
                 }
                 if !moved {

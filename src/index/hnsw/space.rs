@@ -47,6 +47,43 @@ pub trait Space {
     /// A hint that node `n`'s code is read soon.
     #[inline]
     fn prefetch(&self, _n: u32) {}
+    /// A hint that node `n`'s stored vector is read soon (to rescore it).
+    #[inline]
+    fn prefetch_vector(&self, _n: u32) {}
+    /// Where node `n`'s code is, found without reading it (so that a search can prefetch the
+    /// codes of all of a node's neighbours before it reads the first).
+    #[inline]
+    fn code_ref(&self, n: u32) -> Result<Option<CodeRef<'_>>> {
+        Ok(self.probe(n)?.map(CodeRef::Probe))
+    }
+}
+
+/// A node's code, not yet read: a record of `dims` code bytes followed by its scale and norm
+/// (f32, little-endian), or a probe already made.
+#[derive(Debug, Clone, Copy)]
+pub enum CodeRef<'a> {
+    Record(&'a [u8], usize),
+    Probe(Probe<'a>),
+}
+
+impl<'a> CodeRef<'a> {
+    #[inline]
+    pub fn prefetch(&self) {
+        match self {
+            CodeRef::Record(r, _) => crate::simd::prefetch(r),
+            CodeRef::Probe(p) => crate::simd::prefetch(bytemuck::cast_slice(p.code)),
+        }
+    }
+    #[inline]
+    pub fn probe(&self) -> Probe<'a> {
+        match *self {
+            CodeRef::Record(r, d) => {
+                let f = |a: usize| r.get(a..a + 4).map_or(f32::NAN, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                Probe { code: bytemuck::cast_slice(&r[..d.min(r.len())]), scale: f(d), norm: f(d + 4) }
+            }
+            CodeRef::Probe(p) => p,
+        }
+    }
 }
 
 /// What distances are measured from: a query's code or a node's.
@@ -149,7 +186,7 @@ pub fn with_visited<R>(f: impl FnOnce(&mut Visited) -> R) -> R {
 }
 
 /// Codes in plain memory: the bulk build's, and the tests'. One record per node — the code,
-/// then rowid, scale and norm — so a distance touches one place in memory.
+/// then scale, norm and rowid — so a distance touches one place in memory.
 pub struct MemSpace {
     pub metric: Metric,
     pub kind: SpaceKind,
@@ -179,9 +216,9 @@ impl MemSpace {
         }
         let r = &mut self.data[i * self.stride..(i + 1) * self.stride];
         r[..self.dims].copy_from_slice(bytemuck::cast_slice(code));
-        r[self.dims..self.dims + 8].copy_from_slice(&rowid.to_le_bytes());
-        r[self.dims + 8..self.dims + 12].copy_from_slice(&scale.to_le_bytes());
-        r[self.dims + 12..self.dims + 16].copy_from_slice(&norm.to_le_bytes());
+        r[self.dims..self.dims + 4].copy_from_slice(&scale.to_le_bytes());
+        r[self.dims + 4..self.dims + 8].copy_from_slice(&norm.to_le_bytes());
+        r[self.dims + 8..self.dims + 16].copy_from_slice(&rowid.to_le_bytes());
         self.live[i / 64] |= 1 << (i % 64);
     }
     pub fn clear(&mut self, n: u32) {
@@ -216,10 +253,18 @@ impl Space for MemSpace {
         let (code, rest) = r.split_at(self.dims);
         let f = |a: usize| f32::from_le_bytes([rest[a], rest[a + 1], rest[a + 2], rest[a + 3]]);
         Ok(Some(NodeCode {
-            rowid: i64::from_le_bytes(rest[..8].try_into().unwrap_or([0; 8])),
+            rowid: i64::from_le_bytes(rest[8..16].try_into().unwrap_or([0; 8])),
             code: bytemuck::cast_slice(code),
-            scale: f(8),
-            norm: f(12),
+            scale: f(0),
+            norm: f(4),
         }))
+    }
+    #[inline]
+    fn code_ref(&self, n: u32) -> Result<Option<CodeRef<'_>>> {
+        let i = n as usize;
+        if self.live.get(i / 64).is_none_or(|w| w & (1 << (i % 64)) == 0) {
+            return Ok(None);
+        }
+        Ok(self.data.get(i * self.stride..(i + 1) * self.stride).map(|r| CodeRef::Record(r, self.dims)))
     }
 }
