@@ -194,6 +194,7 @@ pub fn remove(
     kernels: &Kernels,
     params: &HnswParams,
     n: u32,
+    seed: i64,
 ) -> Result<()> {
     let Some(node) = graph.node(n)?.cloned() else { return Ok(()) };
     if let Some(h) = node.head {
@@ -205,8 +206,27 @@ pub fn remove(
         return graph.remove_node(n);
     }
     if let Some(&m) = node.dups.first() {
+        let rowid = space.code(m)?.map_or(m as i64, |c| c.rowid);
+        let level = super::params::level_of(rowid, seed, params.m);
+        if level as usize + 1 != node.links.len() {
+            // The first member's own level is another: unlink the head as a lone node, link
+            // the member at its level, and the other members follow it (a head's level is
+            // always its own rowid's, FORMAT.md).
+            let rest: Vec<u32> = node.dups[1..].to_vec();
+            let mut lone = node.clone();
+            lone.dups.clear();
+            graph.set_node(n, lone)?;
+            graph.remove_node(m)?;
+            remove(graph, space, kernels, params, n, seed)?;
+            insert(graph, space, kernels, params, m, level)?;
+            let head = graph.node(m)?.and_then(|x| x.head).unwrap_or(m);
+            for d in rest {
+                join_group(graph, head, d)?;
+            }
+            return Ok(());
+        }
         // A head with members: the first member takes its place, links and all (their codes
-        // are the same), and the nodes that link to the head link to it.
+        // are the same, and so is their level), and the nodes that link to the head link to it.
         let mut heir = node.clone();
         heir.dups.remove(0);
         for &d in &heir.dups {

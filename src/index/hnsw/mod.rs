@@ -106,7 +106,7 @@ impl VectorIndex for HnswIndex {
         let kernels = crate::simd::kernels();
         w.with_graph(col, &mut |g, sp| {
             if g.node(n)?.is_some() {
-                insert::remove(g, sp, kernels, &params, n)?;
+                insert::remove(g, sp, kernels, &params, n, seed)?;
             }
             let rowid = sp.code(n)?.map(|c| c.rowid).unwrap_or(n as i64);
             insert::insert(g, sp, kernels, &params, n, level_of(rowid, seed, params.m))
@@ -115,9 +115,9 @@ impl VectorIndex for HnswIndex {
 
     fn on_delete(&self, w: &mut dyn IndexWriter, col: usize, chunk: i64, slot: usize) -> Result<()> {
         let n = node_of(chunk, slot, w.capacity());
-        let params = self.params;
+        let (params, seed) = (self.params, self.seed);
         let kernels = crate::simd::kernels();
-        w.with_graph(col, &mut |g, sp| insert::remove(g, sp, kernels, &params, n))
+        w.with_graph(col, &mut |g, sp| insert::remove(g, sp, kernels, &params, n, seed))
     }
 
     fn search(&self, src: &dyn ChunkSource, req: &SearchRequest<'_>, out: &mut TopK) -> Result<SearchStats> {
@@ -328,7 +328,7 @@ mod tests {
         let mut g = incremental(&sp, 1200, &params);
         // Delete every other node, then insert the second half.
         for n in (0..1200u32).step_by(2) {
-            remove(&mut g, &sp, kern, &params, n).unwrap();
+            remove(&mut g, &sp, kern, &params, n, 0).unwrap();
             sp.clear(n);
         }
         for n in 1200..2400u32 {
@@ -403,7 +403,7 @@ mod tests {
         for _ in 0..5 {
             let e = g.entry().unwrap().unwrap();
             let top = g.node(e).unwrap().unwrap().level;
-            remove(&mut g, &sp, kern, &params, e).unwrap();
+            remove(&mut g, &sp, kern, &params, e, 0).unwrap();
             let e2 = g.entry().unwrap().unwrap();
             assert!(g.node(e2).unwrap().unwrap().level <= top);
             assert!(g.iter().all(|(_, n)| n.level <= g.node(e2).unwrap().unwrap().level));
