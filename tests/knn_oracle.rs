@@ -439,3 +439,70 @@ fn broad_and_narrow_filters_equal_the_oracle_on_a_big_table() {
         }
     }
 }
+
+/// A broad filter used again on the same version of the table searches the rows it passes,
+/// kept from its earlier use; every write makes a new version, and a writer's own view never
+/// uses them: the answers stay those of brute force throughout.
+#[test]
+fn kept_filter_rows_follow_every_write() {
+    for index in ["flat", "hnsw(m=8)", "ivf(lists=8, quantizer=sq8)"] {
+        let dir = std::env::temp_dir().join(format!("vindex-kept-{}-{}", std::process::id(), index.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        let a = conn_file(&path);
+        a.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; CREATE VIRTUAL TABLE t USING vindex(v float[8], c integer, index={index})"
+        ))
+        .unwrap();
+        let mut r = rng(91);
+        let mut rows: Vec<(i64, Vec<f32>, i64)> = Vec::new();
+        a.execute_batch("BEGIN").unwrap();
+        for id in 1..=6000i64 {
+            let v = gaussian_vec(&mut r, 8);
+            a.execute("INSERT INTO t(rowid, v, c) VALUES (?1, ?2, ?3)", params![id, f32_blob(&v), id % 100]).unwrap();
+            rows.push((id, v, id % 100));
+        }
+        a.execute_batch("COMMIT").unwrap();
+        a.execute("INSERT INTO t(t) VALUES ('optimize')", []).unwrap();
+        let b = conn_file(&path);
+        let q = gaussian_vec(&mut r, 8);
+        let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 5 AND c < 60 AND nprobe = 1000";
+        let want = |rows: &[(i64, Vec<f32>, i64)]| {
+            let live: Vec<(i64, Vec<f32>)> = rows.iter().filter(|x| x.2 < 60).map(|x| (x.0, x.1.clone())).collect();
+            brute_force(&live, &q, 5, l2)
+        };
+        let ids =
+            |c: &rusqlite::Connection| knn(c, sql, params![f32_blob(&q)]).into_iter().map(|x| x.0).collect::<Vec<_>>();
+        for _ in 0..3 {
+            assert_eq!(ids(&a), want(&rows), "{index}");
+            assert_eq!(ids(&b), want(&rows), "{index}");
+        }
+        // A new nearest row that passes: seen at once by both connections.
+        a.execute("INSERT INTO t(rowid, v, c) VALUES (9001, ?1, 5)", params![f32_blob(&q)]).unwrap();
+        rows.push((9001, q.clone(), 5));
+        for _ in 0..3 {
+            assert_eq!(ids(&b), want(&rows), "{index}");
+            assert_eq!(ids(&a), want(&rows), "{index}");
+        }
+        // A writer's uncommitted change: its own view sees it, the other connection does not.
+        a.execute_batch("BEGIN").unwrap();
+        a.execute("UPDATE t SET c = 99 WHERE rowid = 9001", []).unwrap();
+        let mut moved = rows.clone();
+        moved.last_mut().unwrap().2 = 99;
+        for _ in 0..2 {
+            assert_eq!(ids(&a), want(&moved), "{index}");
+            assert_eq!(ids(&b), want(&rows), "{index}");
+        }
+        a.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(ids(&a), want(&rows), "{index}");
+        a.execute("DELETE FROM t WHERE rowid = 9001", []).unwrap();
+        rows.pop();
+        for _ in 0..2 {
+            assert_eq!(ids(&b), want(&rows), "{index}");
+        }
+        drop(a);
+        drop(b);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

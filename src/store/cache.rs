@@ -63,6 +63,9 @@ pub struct CacheKey {
     pub table: String,
 }
 
+/// How often a filter was planned on a version, and the rows it passes once they are kept.
+pub type FilterUse = (u32, Option<Arc<crate::index::Masks>>);
+
 /// One version of a table's chunks.
 pub struct Version {
     pub generation: i64,
@@ -76,6 +79,9 @@ pub struct Version {
     pub sample: OnceLock<Vec<i64>>,
     /// Estimated shares of rows that filters pass (by the filter's text and values).
     pub shares: Mutex<HashMap<String, f64>>,
+    /// The rows that filters pass (by the filter's text and values), for filters used more
+    /// than once on this version, with how often each filter was planned.
+    pub filter_masks: Mutex<HashMap<String, FilterUse>>,
     /// Each vector column's graph (HNSW), made on first use.
     pub graphs: [OnceLock<Arc<GraphCache>>; 16],
     /// Each vector column's IVF centroids and lists, made on first use.
@@ -200,6 +206,7 @@ impl Version {
             slots,
             sample: OnceLock::new(),
             shares: Mutex::new(HashMap::new()),
+            filter_masks: Mutex::new(HashMap::new()),
             graphs: Default::default(),
             ivf: Default::default(),
         }
@@ -245,6 +252,7 @@ impl Version {
             slots,
             sample: OnceLock::new(),
             shares: Mutex::new(HashMap::new()),
+            filter_masks: Mutex::new(HashMap::new()),
             graphs,
             ivf,
         }

@@ -235,7 +235,7 @@ impl VTabCursor for VindexCursor {
                             let req = SearchRequest {
                                 col: vcol,
                                 scorer: &scorer,
-                                masks: masks.as_ref(),
+                                masks: masks.as_deref(),
                                 bounds: &a.bounds,
                                 exact: opts.exact,
                                 ef_search: opts.ef_search,

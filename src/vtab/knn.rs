@@ -13,6 +13,7 @@ use crate::value::{Arg as SqlArg, OwnedValue, SqlValue};
 use crate::vector;
 use crate::vector::distance::Metric;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// An `IN (...)` list longer than this is not written into the filter's SQL (SQLite limits
 /// the number of parameters): its rows are found in batches of this many values.
@@ -132,7 +133,7 @@ fn number_arg(what: &str, v: SqlValue<'_>) -> Result<f64> {
 pub struct Growing {
     pub col: usize,
     pub scorer: Scorer,
-    pub masks: Option<Masks>,
+    pub masks: Option<Arc<Masks>>,
     pub bounds: Bounds,
     pub opts: SearchOpts,
     pub k: usize,
@@ -146,7 +147,7 @@ impl Growing {
         SearchRequest {
             col: self.col,
             scorer: &self.scorer,
-            masks: self.masks.as_ref(),
+            masks: self.masks.as_deref(),
             bounds: &self.bounds,
             exact: self.opts.exact,
             ef_search: self.opts.ef_search,
@@ -274,14 +275,14 @@ impl TableInner {
     /// search (None: all, the filter is checked on the results). A filter on partition keys
     /// alone finds whole chunks from `t_chunks` (no row is read); others run as SQL over the
     /// indexed `t_rows`.
-    pub fn filter_plan_and_masks(&self, col: usize, f: &Filter) -> Result<(FilterPlan, Option<Masks>)> {
+    pub fn filter_plan_and_masks(&self, col: usize, f: &Filter) -> Result<(FilterPlan, Option<Arc<Masks>>)> {
         if let Some((cond, binds)) = &f.chunk_cond {
             let ids = self.store.chunks_where(cond, binds)?;
             let full = vec![0xffu8; self.store.capacity / 8];
             let masks: Masks = ids.iter().map(|&id| (id, full.clone())).collect();
             let exact = self.indexes.borrow()[col].exact_within_partitions();
             if exact {
-                return Ok((FilterPlan::Exact, Some(masks)));
+                return Ok((FilterPlan::Exact, Some(Arc::new(masks))));
             }
             let only: HashSet<i64> = ids.iter().copied().collect();
             let (inside, all) = self.with_view(|v| {
@@ -297,14 +298,45 @@ impl TableInner {
             })?;
             let share = if all == 0 { 0.0 } else { inside as f64 / all as f64 };
             return Ok(match self.indexes.borrow()[col].filter_strategy(share, all) {
-                FilterStrategy::Exact => (FilterPlan::Exact, Some(masks)),
-                FilterStrategy::Inside => (FilterPlan::Inside, Some(masks)),
+                FilterStrategy::Exact => (FilterPlan::Exact, Some(Arc::new(masks))),
+                FilterStrategy::Inside => (FilterPlan::Inside, Some(Arc::new(masks))),
                 FilterStrategy::After => (FilterPlan::After(share), None),
             });
         }
+        // A filter planned before on this version: its rows, once found, are kept, so a broad
+        // filter used again searches only them instead of checking results afterwards.
+        let key = f.key();
+        let cacheable = f.sets.is_empty();
+        let (uses, kept) = if cacheable { self.with_view(|v| Ok(v.filter_use(&key)))? } else { (0, None) };
         let plan = self.filter_plan(col, f)?;
-        let masks = if plan.needs_masks() { Some(self.masks(f)?) } else { None };
-        Ok((plan, masks))
+        // Filters that pass most rows are cheapest checked on a slightly wider search (against
+        // the kept rows, when there are: no SQL per query).
+        let mostly = matches!(plan, FilterPlan::After(s) if s >= 0.75);
+        if let Some(m) = kept {
+            let plan = if let FilterPlan::After(_) = plan
+                && !mostly
+            {
+                FilterPlan::Inside
+            } else {
+                plan
+            };
+            return Ok((plan, Some(m)));
+        }
+        let (plan, keep) = match plan {
+            FilterPlan::After(_) if cacheable && uses >= 1 => (if mostly { plan } else { FilterPlan::Inside }, true),
+            p => (p, cacheable && p.needs_masks()),
+        };
+        if !plan.needs_masks() && !keep {
+            return Ok((plan, None));
+        }
+        let masks = Arc::new(self.masks(f)?);
+        if keep {
+            self.with_view(|v| {
+                v.remember_masks(&key, masks.clone());
+                Ok(())
+            })?;
+        }
+        Ok((plan, Some(masks)))
     }
 
     /// The rows passing `f`, in rowid order when `ordered` (scans), in index order otherwise
@@ -390,13 +422,32 @@ impl TableInner {
 
     /// The best `k` rows that pass `f`, by searching without it and checking it on the results:
     /// the search widens until `k` pass or every row has been seen.
+    /// When `req.masks` holds the rows `f` passes (kept from an earlier use on this version),
+    /// the results are checked against them instead of by SQL.
     pub fn search_then_filter(&self, req: &SearchRequest<'_>, f: &Filter, k: usize, share: f64) -> Result<Vec<Hit>> {
+        let kept_rows = req.masks;
         let req = SearchRequest { masks: None, share: Some(share), ..*req };
-        let mut width = ((k as f64 / share.max(0.01)) * 1.5).ceil() as usize + 16;
+        // Rows to search so that k of them pass with near certainty (three standard deviations
+        // of a binomial draw); wider when too few did.
+        let s = share.clamp(0.01, 1.0);
+        let n = k as f64 / s;
+        let mut width = (n + 3.0 * (n * (1.0 - s) / s).sqrt()).ceil() as usize + 4;
         loop {
             let hits = self.search(&req, width)?;
-            let rowids: Vec<i64> = hits.iter().map(|h| h.rowid).collect();
-            let pass = self.passing(f, &rowids)?;
+            let pass = match kept_rows {
+                Some(m) => hits
+                    .iter()
+                    .filter(|h| {
+                        let s = h.slot as usize;
+                        m.get(&h.chunk).is_some_and(|b| b.get(s / 8).is_some_and(|x| x & (1 << (s % 8)) != 0))
+                    })
+                    .map(|h| h.rowid)
+                    .collect(),
+                None => {
+                    let rowids: Vec<i64> = hits.iter().map(|h| h.rowid).collect();
+                    self.passing(f, &rowids)?
+                }
+            };
             let kept: Vec<Hit> = hits.iter().filter(|h| pass.contains(&h.rowid)).take(k).copied().collect();
             if kept.len() >= k || hits.len() < width {
                 return Ok(kept);

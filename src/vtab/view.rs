@@ -202,6 +202,37 @@ impl<'a> View<'a> {
         self.version.shares.lock().ok()?.get(key).copied()
     }
 
+    /// A filter is planned on this version: how many times it was before, and the rows it
+    /// passes when they were kept. Nothing for a writer's own view.
+    pub fn filter_use(&self, key: &str) -> (u32, Option<Arc<crate::index::Masks>>) {
+        if self.overlay.is_some() || !self.keep {
+            return (0, None);
+        }
+        let Ok(mut m) = self.version.filter_masks.lock() else { return (0, None) };
+        if m.len() >= 256 && !m.contains_key(key) {
+            return (0, None);
+        }
+        let e = m.entry(key.to_string()).or_insert((0, None));
+        e.0 = e.0.saturating_add(1);
+        (e.0 - 1, e.1.clone())
+    }
+
+    /// Keep the rows filter `key` passes on this version (at most 16 MiB of them a version).
+    pub fn remember_masks(&self, key: &str, masks: Arc<crate::index::Masks>) {
+        if self.overlay.is_some() || !self.keep {
+            return;
+        }
+        let size = |m: &crate::index::Masks| m.len() * (self.store.capacity / 8 + 48);
+        if let Ok(mut m) = self.version.filter_masks.lock() {
+            let held: usize = m.values().filter_map(|e| e.1.as_deref()).map(size).sum();
+            if held + size(&masks) <= 16 << 20
+                && let Some(e) = m.get_mut(key)
+            {
+                e.1 = Some(masks);
+            }
+        }
+    }
+
     /// Remember a filter's estimated share (at most 256 per version).
     pub fn remember_share(&self, key: String, share: f64) {
         if self.overlay.is_none()
