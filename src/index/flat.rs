@@ -214,6 +214,9 @@ impl VectorIndex for FlatIndex {
         // Scanning whole chunks costs less than scanning everything, whatever their share.
         true
     }
+    fn searches_known_rows(&self) -> bool {
+        true
+    }
 
     fn check(&self, src: &dyn ChunkSource, col: usize, problems: &mut Vec<String>) -> Result<()> {
         if !self.info.coded {

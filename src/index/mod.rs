@@ -248,6 +248,12 @@ pub trait VectorIndex {
     fn exact_within_partitions(&self) -> bool {
         false
     }
+    /// Whether a broad filter whose passing rows are already known is best searched through
+    /// them (as masks) rather than checked on the results of a wider search. Masks cost an
+    /// index a lookup per candidate it visits; the flat index reads them a chunk at a time.
+    fn searches_known_rows(&self) -> bool {
+        false
+    }
     /// Problems of the index's own shadow data, given the table's vectors.
     fn check(&self, src: &dyn ChunkSource, col: usize, problems: &mut Vec<String>) -> Result<()>;
     /// Extra `vindex_status` facts: (name, value).

@@ -309,9 +309,11 @@ impl TableInner {
         let cacheable = f.sets.is_empty();
         let (uses, kept) = if cacheable { self.with_view(|v| Ok(v.filter_use(&key)))? } else { (0, None) };
         let plan = self.filter_plan(col, f)?;
-        // Filters that pass most rows are cheapest checked on a slightly wider search (against
-        // the kept rows, when there are: no SQL per query).
-        let mostly = matches!(plan, FilterPlan::After(s) if s >= 0.75);
+        // Filters that pass most rows, and broad filters on indexes that pay a lookup per
+        // candidate for masks (graphs, lists), are cheapest checked on a slightly wider search
+        // (against the kept rows, when there are: no SQL per query).
+        let mostly = matches!(plan, FilterPlan::After(s) if s >= 0.75)
+            || (matches!(plan, FilterPlan::After(_)) && !self.indexes.borrow()[col].searches_known_rows());
         if let Some(m) = kept {
             let plan = if let FilterPlan::After(_) = plan
                 && !mostly
