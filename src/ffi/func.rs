@@ -131,7 +131,9 @@ unsafe extern "C" fn db_scalar_trampoline(
                 Arg::with_subtype(v.get(), v.subtype())
             })
             .collect();
-        f(context.db(), &args)
+        // SAFETY: a function's context belongs to an open connection for the whole call.
+        let db = unsafe { Db::from_raw(context.db_handle()) };
+        f(db, &args)
     }));
     match result {
         Ok(Ok(out)) => context.set_output(&out),

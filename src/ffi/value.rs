@@ -187,9 +187,9 @@ impl Context {
     pub(crate) fn user_data(&self) -> *mut std::ffi::c_void {
         unsafe { ffi::sqlite3_user_data(self.ptr) }
     }
-    /// The connection the function runs on.
-    pub(crate) fn db(&self) -> super::stmt::Db {
-        // SAFETY: a function's context belongs to an open connection for the whole call.
-        unsafe { super::stmt::Db::from_raw(ffi::sqlite3_context_db_handle(self.ptr)) }
+    /// The raw handle of the connection the function runs on.
+    pub(crate) fn db_handle(&self) -> *mut ffi::sqlite3 {
+        // SAFETY: `self.ptr` is the live context of the current call.
+        unsafe { ffi::sqlite3_context_db_handle(self.ptr) }
     }
 }
