@@ -239,7 +239,6 @@ impl Version {
         let ivf: [OnceLock<Arc<IvfCache>>; 16] = Default::default();
         for (col, c) in self.ivf.iter().enumerate() {
             if let Some(c) = c.get()
-                && !changes.all()
                 && !changes.contains(SPACE_IVF_CENTROIDS + col as u8, 0)
             {
                 let _ = ivf[col].set(Arc::new(c.derive(&changes.keys_in(SPACE_IVF_LIST + col as u8))));

@@ -383,8 +383,8 @@ pub fn parse_def(table: &str, args: &[String]) -> Result<Vec0Def> {
     Ok(Vec0Def { columns, chunk_size })
 }
 
-/// The definition of vec0 table `schema.table`, from its `CREATE VIRTUAL TABLE` statement.
-pub fn read_def(db: Db, schema: &str, table: &str) -> Result<Vec0Def> {
+/// The `CREATE` statement of table `schema.table`, or `None` when there is no such table.
+pub fn table_sql(db: Db, schema: &str, table: &str) -> Result<Option<String>> {
     let mut st = db.prepare(
         &format!(
             "SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
@@ -393,14 +393,16 @@ pub fn read_def(db: Db, schema: &str, table: &str) -> Result<Vec0Def> {
         false,
     )?;
     st.bind_text(1, table.as_bytes())?;
-    if !st.step()? {
-        return Err(Error::invalid(format!("no table {schema}.{table} to import")));
-    }
-    let sql = st.column_text(0);
-    let (module, args) = module_args(&sql).filter(|(m, _)| m.eq_ignore_ascii_case("vec0")).ok_or_else(|| {
+    Ok(if st.step()? { Some(st.column_text(0)) } else { None })
+}
+
+/// The definition of vec0 table `schema.table`, from its `CREATE VIRTUAL TABLE` statement.
+pub fn read_def(db: Db, schema: &str, table: &str) -> Result<Vec0Def> {
+    let sql =
+        table_sql(db, schema, table)?.ok_or_else(|| Error::invalid(format!("no table {schema}.{table} to import")))?;
+    let (_, args) = module_args(&sql).filter(|(m, _)| m.eq_ignore_ascii_case("vec0")).ok_or_else(|| {
         Error::invalid(format!("{schema}.{table} is not a sqlite-vec vec0 table (its CREATE statement: {sql})"))
     })?;
-    let _ = module;
     parse_def(table, &args)
 }
 

@@ -253,18 +253,9 @@ fn split_options(s: &str) -> Vec<String> {
 
 /// Whether `schema.table` exists; an error when it exists but is not a vindex table.
 fn table_exists(db: Db, schema: &str, table: &str) -> Result<bool> {
-    let mut st = db.prepare(
-        &format!(
-            "SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
-            quote_ident(schema)
-        ),
-        false,
-    )?;
-    st.bind_text(1, table.as_bytes())?;
-    if !st.step()? {
+    let Some(sql) = crate::store::vec0::table_sql(db, schema, table)? else {
         return Ok(false);
-    }
-    let sql = st.column_text(0);
+    };
     match crate::store::vec0::module_args(&sql) {
         Some((m, _)) if m.eq_ignore_ascii_case("vindex") => Ok(true),
         _ => Err(Error::invalid(format!(
