@@ -617,17 +617,7 @@ impl Store {
 
     /// Ids of every chunk, ascending.
     pub fn chunk_ids(&self) -> Result<Vec<i64>> {
-        let sql = format!("SELECT id FROM {} ORDER BY id", self.names.chunks());
-        let mut st = self.stmts.get(&sql)?;
-        let mut out = Vec::new();
-        while st.step()? {
-            let id = st.column_i64(0);
-            if !(1..=MAX_CHUNK_ID).contains(&id) {
-                return Err(Error::corrupt(format!("{}: chunk id {id} is out of range", self.names.raw("chunks"))));
-            }
-            out.push(id);
-        }
-        Ok(out)
+        self.chunks_where("1", &[])
     }
 
     /// `p00 IS ?1 AND p01 IS ?2 ...` (numbered from `first`), or `1` without partition keys:
