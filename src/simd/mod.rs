@@ -113,6 +113,15 @@ macro_rules! after_detection {
     };
 }
 
+/// [`after_detection!`] for a three-argument kernel (`nibble_sums`), under the same contract.
+#[cfg(target_arch = "x86_64")]
+macro_rules! nibble_after_detection {
+    ($kernel:path) => {
+        // SAFETY: as for `after_detection!`: the caller detected every feature `$kernel` enables.
+        |a, b, c| unsafe { $kernel(a, b, c) }
+    };
+}
+
 /// A whole [`Kernels`] table of [`after_detection!`] pointers, under the same contract.
 macro_rules! table_after_detection {
     ($name:literal, { $($field:ident: $kernel:path),* $(,)? }) => {
@@ -122,6 +131,7 @@ macro_rules! table_after_detection {
             // Training's blocked products: the portable ones unless the table sets its own.
             dots_4x4: crate::vector::distance::scalar::dots_4x4,
             dots_1x4: crate::vector::distance::scalar::dots_1x4,
+            nibble_sums: crate::vector::distance::scalar::nibble_sums,
         }
     };
 }
@@ -165,6 +175,7 @@ mod x86_tables {
         });
         k.dots_4x4 = after_detection!(dots2::dots_4x4);
         k.dots_1x4 = after_detection!(dots2::dots_1x4);
+        k.nibble_sums = nibble_after_detection!(v2::nibble_sums);
         if lut_bits {
             k.hamming = after_detection!(v2::hamming_lut);
             k.jaccard = after_detection!(v2::jaccard_lut);
@@ -203,6 +214,7 @@ mod x86_tables {
         });
         k.dots_4x4 = after_detection!(dots512::dots_4x4);
         k.dots_1x4 = after_detection!(dots512::dots_1x4);
+        k.nibble_sums = nibble_after_detection!(v2::nibble_sums);
         if sub_paths && is_x86_feature_detected!("avx512vnni") {
             k.dot_i8 = after_detection!(v512::vnni::dot_i8);
             k.l2sq_i8 = after_detection!(v512::vnni::l2sq_i8);

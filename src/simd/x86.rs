@@ -424,6 +424,52 @@ pub mod avx2 {
         (hsum_epi64(i) as u64 + ti, hsum_epi64(u) as u64 + tu)
     }
 
+    /// A 16-byte table in both 128-bit lanes (for `vpshufb`, which looks up within a lane).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn ld_table(x: &[u8; 16]) -> __m256i {
+        // SAFETY: reads exactly the 16 bytes `x` borrows; `loadu` needs no alignment.
+        _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(x.as_ptr().cast()) })
+    }
+
+    /// [`crate::vector::distance::NibbleSums`]: per code byte, the low and high nibbles of 32
+    /// entries index that byte's two 16-byte tables (`vpshufb`); even and odd entries add up in
+    /// separate u16 lanes, interleaved back into entry order at the end. The same sums as the
+    /// scalar reference (u16 addition wraps alike), in any order.
+    #[target_feature(enable = "avx2,fma,f16c,popcnt")]
+    pub fn nibble_sums(packed: &[u8], lut: &[u8], out: &mut [u16]) {
+        let rows = lut.len() / 32;
+        let (tables, _) = lut[..32 * rows].as_chunks::<16>();
+        let (outs, _) = out.as_chunks_mut::<32>();
+        let (codes, _) = packed[..outs.len() * rows * 32].as_chunks::<32>();
+        let nib = _mm256_set1_epi8(0x0f);
+        let low = _mm256_set1_epi16(0x00ff);
+        for (o, block) in outs.iter_mut().zip(codes.chunks_exact(rows.max(1))) {
+            let (mut even, mut odd) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for (c, t) in block.iter().zip(tables.chunks_exact(2)) {
+                let c = ld_32(c);
+                let rl = _mm256_shuffle_epi8(ld_table(&t[0]), _mm256_and_si256(c, nib));
+                let rh = _mm256_shuffle_epi8(ld_table(&t[1]), _mm256_and_si256(_mm256_srli_epi16::<4>(c), nib));
+                even = _mm256_add_epi16(even, _mm256_add_epi16(_mm256_and_si256(rl, low), _mm256_and_si256(rh, low)));
+                odd = _mm256_add_epi16(odd, _mm256_add_epi16(_mm256_srli_epi16::<8>(rl), _mm256_srli_epi16::<8>(rh)));
+            }
+            // Lane-wise interleave: a = entries 0-7 | 16-23, b = 8-15 | 24-31.
+            let a = _mm256_unpacklo_epi16(even, odd);
+            let b = _mm256_unpackhi_epi16(even, odd);
+            let (first, second) = (_mm256_permute2x128_si256::<0x20>(a, b), _mm256_permute2x128_si256::<0x31>(a, b));
+            let (lo, hi) = o.split_at_mut(16);
+            // SAFETY: each store writes exactly the 16 u16 (32 bytes) of the half of `o` it is
+            // given; `storeu` needs no alignment.
+            unsafe {
+                _mm256_storeu_si256(lo.as_mut_ptr().cast(), first);
+                _mm256_storeu_si256(hi.as_mut_ptr().cast(), second);
+            }
+        }
+        if rows == 0 {
+            out.fill(0);
+        }
+    }
+
     /// int8 coding ([`crate::vector::sq8::encode_portable`]) compiled with AVX2: the same code,
     /// so the same bytes, several times faster.
     #[target_feature(enable = "avx2,fma")]

@@ -2,8 +2,10 @@
 //! query's distance to a coded entry.
 //!
 //! `binary` and `rabitq` store the signs of the (rotated) residual from the list's centroid
-//! and five factors; a query builds one lookup table over its (rotated) vector, so an entry's
-//! estimate costs one table read per 8 dimensions. `sq8` stores the vector's int8 code and
+//! and four factors; a query builds 16-entry tables of byte-sized sums over its (rotated) vector,
+//! one per 4 dimensions, so an entry's estimate is a few table reads that SIMD does 32 entries
+//! at a time over a list's codes stored transposed ([`Coder::scan_packed`]); the tables'
+//! rounding is part of the error bound. `sq8` stores the vector's int8 code and
 //! reuses the exact prescan's rigorous interval ([`crate::index::quant::sq8`]).
 
 use super::params::Quantizer;
@@ -137,7 +139,7 @@ impl Coder {
     /// (converted from the column's type like the stored vectors are).
     pub fn query(&self, q: &[f32]) -> QueryPrep {
         let tq = transform(self.metric, q).unwrap_or_else(|| q.to_vec());
-        let mut lut = Vec::new();
+        let mut nib = NibbleTable::default();
         let mut sum_w = 0f64;
         let mut sq8 = None;
         match self.quantizer {
@@ -150,15 +152,15 @@ impl Coder {
                     rot.apply(&mut w);
                 }
                 sum_w = w[..self.coded_dims].iter().map(|v| *v as f64).sum();
-                lut = build_lut(&w);
+                nib = NibbleTable::new(&w[..8 * self.code_bytes()]);
             }
         }
-        let finite = tq.iter().all(|v| v.is_finite()) && sum_w.is_finite() && lut.iter().all(|v| v.is_finite());
+        let finite = tq.iter().all(|v| v.is_finite()) && sum_w.is_finite() && nib.finite();
         let root = (self.coded_dims as f64).sqrt();
         let tq_norm2 = tq.iter().map(|v| (*v as f64) * (*v as f64)).sum();
         QueryPrep {
             tq,
-            lut,
+            nib,
             two_over_root: 2.0 / root,
             sum_over_root: sum_w / root,
             sq8,
@@ -210,7 +212,7 @@ impl Coder {
                 if !q.finite {
                     return EVERYWHERE;
                 }
-                self.estimate_signs(q, lq, lut_sum(&q.lut, code), factors)
+                self.estimate_signs(q, lq, q.nib.sum(code), factors)
             }
         }
     }
@@ -253,52 +255,68 @@ impl Coder {
         }
     }
 
-    /// Visit the entries of a list of sign codes (binary, rabitq): `f(i, lower, upper)` for
-    /// each entry `i` that `admit` lets through, the interval in the scan's units (the squared
+    /// Visit the entries of a list of sign codes (binary, rabitq) that `admit` lets through
+    /// (all of them if `admit` is None), each with its interval in the scan's units (the squared
     /// distance for l2 and cosine — not halved — and `−⟨x, q⟩` for ip; possibly below zero; an
-    /// entry without a bound gets (−∞, +∞)). `factors` holds each entry's four ([`scan_factors`]).
+    /// entry without a bound gets (−∞, +∞)). Entries whose lower end is above `thr` are only
+    /// counted (the return value) unless `all`; the others go to `f(i, lower, upper)`, which
+    /// returns the threshold from then on. `list` is the list transposed ([`Packed`]); `sums`
+    /// is scratch space.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn scan_signs(
+    pub fn scan_packed(
         &self,
         q: &QueryPrep,
         sl: &ScanList,
-        codes: &[u8],
-        derived: &[f32],
-        admit: impl Fn(usize) -> bool,
-        mut f: impl FnMut(usize, f32, f32),
-    ) {
-        let cb = self.code_bytes();
-        let rows = q.lut.as_chunks::<256>().0;
-        let (r4, rrest) = rows.as_chunks::<4>();
-        let (dv, _) = derived.as_chunks::<4>();
-        for (i, (code, d)) in codes.chunks_exact(cb).zip(dv).enumerate() {
-            if !admit(i) {
-                continue;
-            }
-            if !q.finite {
+        list: &Packed,
+        sums: &mut Vec<u16>,
+        kernels: &Kernels,
+        admit: Option<&dyn Fn(usize) -> bool>,
+        (mut thr, all): (f32, bool),
+        mut f: impl FnMut(usize, f32, f32) -> f32,
+    ) -> usize {
+        let n = list.len;
+        let admitted = |i: usize| admit.is_none_or(|a| a(i));
+        if !q.finite {
+            (0..n).filter(|i| admitted(*i)).for_each(|i| {
                 f(i, f32::NEG_INFINITY, f32::INFINITY);
-                continue;
-            }
-            let mut acc = [0f32; 4];
-            let (c4, rest) = code.as_chunks::<4>();
-            for (c, r) in c4.iter().zip(r4) {
-                acc[0] += r[0][c[0] as usize];
-                acc[1] += r[1][c[1] as usize];
-                acc[2] += r[2][c[2] as usize];
-                acc[3] += r[3][c[3] as usize];
-            }
-            for (t, (c, r)) in rest.iter().zip(rrest).enumerate() {
-                acc[t] += r[*c as usize];
-            }
-            let l = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            let bt = d[1] * (sl.k0 - sl.k1 * l);
-            let est = d[0] + sl.base + bt;
-            let m = d[2] * sl.dist + d[3] + sl.slack + 1e-5 * bt.abs();
-            f(i, est - m, est + m);
+            });
+            return 0;
         }
+        sums.clear();
+        sums.resize(32 * n.div_ceil(32), 0);
+        (kernels.nibble_sums)(&list.codes, &q.nib.lut, sums);
+        let (scale, base, extra) = (q.nib.scale, q.nib.base, sl.k1 * q.nib.err);
+        let mut pruned = 0;
+        let (blocks, _) = list.factors.as_chunks::<128>();
+        for (b, (s, d)) in sums.chunks_exact(32).zip(blocks).enumerate() {
+            // Both ends for the 32 entries (straight-line float code over columns).
+            let (mut lo, mut hi) = ([0f32; 32], [0f32; 32]);
+            let (a, bb, e, sl_) = (&d[..32], &d[32..64], &d[64..96], &d[96..]);
+            for t in 0..32 {
+                let l = scale * s[t] as f32 + base;
+                let bt = bb[t] * (sl.k0 - sl.k1 * l);
+                let est = a[t] + sl.base + bt;
+                let m = e[t] * sl.dist + sl_[t] + sl.slack + 1e-5 * bt.abs() + bb[t].abs() * extra;
+                lo[t] = est - m;
+                hi[t] = est + m;
+            }
+            for t in 0..32.min(n - 32 * b) {
+                let i = 32 * b + t;
+                if !admitted(i) {
+                    continue;
+                }
+                if lo[t] > thr && !all {
+                    pruned += 1;
+                    continue;
+                }
+                thr = f(i, lo[t], hi[t]);
+            }
+        }
+        pruned
     }
 
-    /// Turn an interval of [`Coder::scan_signs`] into one of search keys.
+    /// Turn an interval of [`Coder::scan_packed`] into one of search keys.
     #[inline]
     pub fn signs_key(&self, lo: f32, hi: f32) -> (f64, f64) {
         if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
@@ -312,7 +330,7 @@ impl Coder {
     }
 }
 
-/// A list's constants for [`Coder::scan_signs`].
+/// A list's constants for [`Coder::scan_packed`].
 #[derive(Debug, Clone, Copy)]
 pub struct ScanList {
     base: f32,
@@ -322,14 +340,18 @@ pub struct ScanList {
     k1: f32,
 }
 
-/// [`Coder::scan_signs`]'s interval for one entry (outside a scan: tests and single entries).
+/// [`Coder::scan_packed`]'s interval for one entry (outside a scan: tests and single entries).
 #[inline]
 fn scan_interval(q: &QueryPrep, lq: &ListQuery, l: f32, d: &[f32; 4]) -> (f32, f32) {
     let base = if lq.ip { -lq.cq } else { lq.dist2 };
     let slack = 1.5e-5 * lq.dist2 + lq.slack + if lq.ip { 1e-6 * lq.cq.abs() } else { 0.0 };
     let bt = d[1] * (q.sum_over_root as f32 - q.two_over_root as f32 * l);
     let est = d[0] + base as f32 + bt;
-    let m = d[2] * (EPSILON0 * lq.dist) as f32 + d[3] + (slack * (1.0 + 1e-3)) as f32 + 1e-5 * bt.abs();
+    let m = d[2] * (EPSILON0 * lq.dist) as f32
+        + d[3]
+        + (slack * (1.0 + 1e-3)) as f32
+        + 1e-5 * bt.abs()
+        + d[1].abs() * q.two_over_root as f32 * q.nib.err;
     (est - m, est + m)
 }
 
@@ -354,9 +376,8 @@ pub fn scan_factors(metric: Metric, rho: f64, s: f64, err: f64, beta: f64, gamma
 pub struct QueryPrep {
     /// `T(q)`.
     pub tq: Vec<f32>,
-    /// Per byte of a code, the sums of the (rotated) query's 8 coordinates selected by each of
-    /// the 256 values of that byte.
-    lut: Vec<f32>,
+    /// The tables a code's sum `L` (of the query's coordinates its set bits select) is read from.
+    nib: NibbleTable,
     /// `2 / √D'` and `Σw / √D'`.
     two_over_root: f64,
     sum_over_root: f64,
@@ -394,34 +415,102 @@ pub fn transform(metric: Metric, x: &[f32]) -> Option<Vec<f32>> {
     Some(x.iter().map(|v| (*v as f64 / n) as f32).collect())
 }
 
-fn build_lut(w: &[f32]) -> Vec<f32> {
-    let bytes = w.len() / 8;
-    let mut lut = vec![0f32; bytes * 256];
-    for j in 0..bytes {
-        let t = &mut lut[j * 256..(j + 1) * 256];
-        for b in 1..256usize {
-            let low = b.trailing_zeros() as usize;
-            t[b] = t[b & (b - 1)] + w[8 * j + low];
-        }
-    }
-    lut
+/// The (rotated) query as tables of byte-sized sums: for each 4 coordinates (a nibble of a
+/// code), the 16 sums of the coordinates each nibble value selects, less the smallest, in units
+/// of `scale` and rounded to whole numbers. A code's sum `L` is then `scale · Σ entries + base`
+/// within `err`: half a unit per table, plus float32 rounding. No table entry exceeds
+/// `65,535 / tables` (at most 255), so the u16 total of [`crate::vector::distance::NibbleSums`]
+/// cannot wrap.
+#[derive(Debug, Clone, Default)]
+pub struct NibbleTable {
+    /// 16 entries per nibble; a code byte's low nibble's table, then its high nibble's.
+    lut: Vec<u8>,
+    scale: f32,
+    base: f32,
+    err: f32,
 }
 
-#[inline]
-fn lut_sum(lut: &[f32], code: &[u8]) -> f32 {
-    let mut acc = [0f32; 4];
-    let mut chunks = code.chunks_exact(4);
-    let mut j = 0;
-    for c in &mut chunks {
-        for (t, &b) in c.iter().enumerate() {
-            acc[t] += lut[(j + t) * 256 + b as usize];
+impl NibbleTable {
+    /// Tables for codes of `w.len() / 8` bytes (bit `i % 8` of byte `i / 8` selects `w[i]`).
+    pub fn new(w: &[f32]) -> NibbleTable {
+        let groups = w.len() / 4;
+        if groups == 0 {
+            return NibbleTable::default();
         }
-        j += 4;
+        let top = (65_535 / groups).clamp(1, 255) as f64;
+        let (mut base, mut widest, mut total) = (0f64, 0f64, 0f64);
+        for g in w.chunks_exact(4) {
+            base += g.iter().map(|v| (*v as f64).min(0.0)).sum::<f64>();
+            let range: f64 = g.iter().map(|v| (*v as f64).abs()).sum();
+            widest = widest.max(range);
+            total += range;
+        }
+        let scale = widest / top;
+        let mut lut = vec![0u8; 16 * groups];
+        for (g, t) in w.chunks_exact(4).zip(lut.chunks_exact_mut(16)) {
+            let low: f64 = g.iter().map(|v| (*v as f64).min(0.0)).sum();
+            for (v, e) in t.iter_mut().enumerate() {
+                let s: f64 = (0..4).filter(|b| v & (1 << b) != 0).map(|b| g[b] as f64).sum();
+                *e = if scale > 0.0 { ((s - low) / scale).round().clamp(0.0, top) as u8 } else { 0 };
+            }
+        }
+        // Half a unit per table; float32 rounding of `scale · Σ + base` and of the constants.
+        let err = groups as f64 * scale / 2.0 + 1e-6 * (total + base.abs()) + 1e-30;
+        NibbleTable { lut, scale: scale as f32, base: base as f32, err: (err * (1.0 + 1e-6)) as f32 }
     }
-    for (t, &b) in chunks.remainder().iter().enumerate() {
-        acc[t] += lut[(j + t) * 256 + b as usize];
+
+    fn finite(&self) -> bool {
+        self.scale.is_finite() && self.base.is_finite() && self.err.is_finite()
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+
+    /// `L` of one code (the scalar form of what the scan computes 32 codes at a time).
+    pub fn sum(&self, code: &[u8]) -> f32 {
+        let total: u32 = code
+            .iter()
+            .zip(self.lut.chunks_exact(32))
+            .map(|(&c, t)| t[(c & 15) as usize] as u32 + t[16 + (c >> 4) as usize] as u32)
+            .sum();
+        self.scale * total as f32 + self.base
+    }
+}
+
+/// A list of sign codes laid out for [`Coder::scan_packed`]: blocks of 32 entries, the last
+/// one padded with zeros. `codes`: byte `j` of the block's 32 codes together (`code_bytes`
+/// rows of 32 bytes a block); `factors`: each of the four factors of the block's 32 entries
+/// together (128 floats a block).
+#[derive(Debug, Clone, Default)]
+pub struct Packed {
+    pub len: usize,
+    codes: Vec<u8>,
+    factors: Vec<f32>,
+}
+
+impl Packed {
+    /// Transpose `codes` (`code_bytes` each) and `factors` (four each).
+    pub fn new(codes: &[u8], factors: &[f32], code_bytes: usize) -> Packed {
+        let n = factors.len() / 4;
+        let blocks = n.div_ceil(32);
+        let mut p = Packed { len: n, codes: vec![0u8; 32 * code_bytes * blocks], factors: vec![0f32; 128 * blocks] };
+        if code_bytes > 0 {
+            for (i, code) in codes.chunks_exact(code_bytes).take(n).enumerate() {
+                let (b, e) = (i / 32, i % 32);
+                for (j, &c) in code.iter().enumerate() {
+                    p.codes[(b * code_bytes + j) * 32 + e] = c;
+                }
+            }
+        }
+        for (i, f) in factors.chunks_exact(4).enumerate() {
+            let (b, e) = (i / 32, i % 32);
+            for (j, &v) in f.iter().enumerate() {
+                p.factors[128 * b + 32 * j + e] = v;
+            }
+        }
+        p
+    }
+
+    pub fn mem_bytes(&self) -> usize {
+        self.codes.len() + 4 * self.factors.len()
+    }
 }
 
 #[cfg(test)]
@@ -497,12 +586,26 @@ mod tests {
     }
 
     #[test]
-    fn lut_sums_selected_coordinates() {
-        let w: Vec<f32> = (0..64).map(|i| i as f32).collect();
-        let lut = build_lut(&w);
+    fn nibble_table_sums_selected_coordinates() {
+        let w: Vec<f32> = (0..64).map(|i| i as f32 - 20.0).collect();
+        let t = NibbleTable::new(&w);
         let mut code = [0u8; 8];
         code[0] = 0b101; // coordinates 0 and 2
         code[7] = 0x80; // coordinate 63
-        assert_eq!(lut_sum(&lut, &code), 65.0);
+        let want = (0.0 - 20.0) + (2.0 - 20.0) + (63.0 - 20.0);
+        assert!((t.sum(&code) - want).abs() <= t.err, "{} vs {want} within {}", t.sum(&code), t.err);
+        // Half a unit of the widest table's range / 255 per table (16 tables), and little more.
+        let half_units = 16.0 * (60.0 + 61.0 + 62.0 + 63.0 - 80.0) / 255.0 / 2.0;
+        assert!(t.err <= half_units * 1.01 && t.err >= half_units, "{} vs {half_units}", t.err);
+        // The scan's kernel over transposed codes gives the same sums.
+        let codes: Vec<u8> = (0..40u32).flat_map(|i| (0..8u32).map(move |j| (i * 37 + j * 11) as u8)).collect();
+        let packed = Packed::new(&codes, &vec![0.0; 4 * 40], 8);
+        let mut sums = vec![0u16; 64];
+        for k in crate::simd::available() {
+            (k.nibble_sums)(&packed.codes, &t.lut, &mut sums);
+            for (i, c) in codes.chunks_exact(8).enumerate() {
+                assert_eq!(t.scale * sums[i] as f32 + t.base, t.sum(c), "{} entry {i}", k.name);
+            }
+        }
     }
 }

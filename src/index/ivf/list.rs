@@ -1,8 +1,10 @@
 //! List blocks (docs/FORMAT.md, "Lists"): the byte layout of a `t_ivf_lists` row, and a list's
 //! entries decoded from its blocks into one array per field, as searches scan them.
 
+use super::code::Packed;
 use super::params::{Quantizer, block_entries};
 use crate::error::{Error, Result};
+use std::sync::OnceLock;
 
 /// The layout of one column's list blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,12 +84,20 @@ impl Entry {
     }
 }
 
-/// A list's entries, decoded: nodes, codes and factors each in one array.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A list's entries, decoded: nodes, codes and factors each in one array; and, made on first
+/// use by a scan, the codes transposed for it ([`PostingList::packed`]).
+#[derive(Debug, Clone, Default)]
 pub struct PostingList {
     pub nodes: Vec<u32>,
     pub codes: Vec<u8>,
     pub factors: Vec<f32>,
+    packed: OnceLock<Packed>,
+}
+
+impl PartialEq for PostingList {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.nodes, &self.codes, &self.factors) == (&o.nodes, &o.codes, &o.factors)
+    }
 }
 
 impl PostingList {
@@ -97,10 +107,22 @@ impl PostingList {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
+    /// Counts the transposed codes too (a cached list of sign codes gets them on its first
+    /// scan, ~as large as the codes and factors).
     pub fn mem_bytes(&self) -> usize {
-        4 * self.nodes.len() + self.codes.len() + 4 * self.factors.len() + 64
+        4 * self.nodes.len() + 2 * (self.codes.len() + 4 * self.factors.len()) + 96
+    }
+    /// The codes (`code_bytes` each) and factors (four each: sign codes) transposed for the
+    /// scan ([`Packed`]), made once.
+    pub fn packed(&self, code_bytes: usize) -> &Packed {
+        self.packed.get_or_init(|| Packed::new(&self.codes, &self.factors, code_bytes))
+    }
+    /// Drop the transposed codes: for code that edits `codes` in place.
+    pub fn forget_packed(&mut self) {
+        self.packed = OnceLock::new();
     }
     pub fn push(&mut self, e: &Entry) {
+        self.forget_packed();
         self.nodes.push(e.node);
         self.codes.extend_from_slice(&e.code);
         self.factors.extend_from_slice(&e.factors);

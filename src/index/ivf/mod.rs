@@ -250,6 +250,7 @@ impl VectorIndex for IvfIndex {
         };
         let mut upper = UpperBounds::new(k);
         let mut cands: Vec<Cand> = Vec::new();
+        let mut sums: Vec<u16> = Vec::new();
         let (mut passing, mut probed) = (0usize, 0usize);
         let bounded = matches!(self.params.quantizer, Quantizer::Sq8 | Quantizer::Rabitq);
         let ranged = !req.bounds.is_empty();
@@ -286,23 +287,21 @@ impl VectorIndex for IvfIndex {
                 }
                 Quantizer::Binary | Quantizer::Rabitq => {
                     let sl = coder.scan_list(&qp, &lq);
-                    let mut thr = scan_threshold(coder, &upper);
-                    coder.scan_signs(
+                    let admit_entry = |i: usize| admit(pl.nodes[i]);
+                    passing += coder.scan_packed(
                         &qp,
                         &sl,
-                        &pl.codes,
-                        &pl.factors,
-                        |i| masks.is_none() || admit(pl.nodes[i]),
+                        pl.packed(l.code),
+                        &mut sums,
+                        kernels,
+                        masks.map(|_| &admit_entry as &dyn Fn(usize) -> bool),
+                        (scan_threshold(coder, &upper), ranged),
                         |i, lo, hi| {
-                            // Pruned in the scan's units; candidates kept as search keys.
-                            if lo > thr && !ranged {
-                                passing += 1;
-                                return;
-                            }
+                            // Candidates are kept as search keys.
                             let (lower, upper_key) = coder.signs_key(lo, hi);
                             let e = code::Estimate { lower, value: (lower + upper_key) / 2.0, upper: upper_key };
                             consider(pl.nodes[i], e, &mut cands, &mut passing, &mut upper);
-                            thr = scan_threshold(coder, &upper);
+                            scan_threshold(coder, &upper)
                         },
                     );
                 }
@@ -373,7 +372,7 @@ impl VectorIndex for IvfIndex {
     }
 }
 
-/// The k-th smallest upper bound so far in [`code::Coder::scan_signs`]'s units, rounded up
+/// The k-th smallest upper bound so far in [`code::Coder::scan_packed`]'s units, rounded up
 /// to float32 (an entry whose lower end is above it cannot be among the best).
 fn scan_threshold(coder: &Coder, upper: &UpperBounds) -> f32 {
     let t = upper.threshold();

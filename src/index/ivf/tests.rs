@@ -75,6 +75,7 @@ impl IvfSink for Mem {
     }
     fn put_entry(&mut self, l: u32, pos: usize, e: &Entry) -> Result<()> {
         let (lay, p) = (self.layout, &mut self.lists[l as usize]);
+        p.forget_packed();
         if pos == p.len() {
             p.push(e);
         } else {
@@ -86,6 +87,7 @@ impl IvfSink for Mem {
     }
     fn pop_entry(&mut self, l: u32) -> Result<()> {
         let (lay, p) = (self.layout, &mut self.lists[l as usize]);
+        p.forget_packed();
         p.nodes.pop();
         p.codes.truncate(p.nodes.len() * lay.code);
         p.factors.truncate(p.nodes.len() * lay.factors);

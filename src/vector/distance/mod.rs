@@ -44,6 +44,13 @@ pub type EncodeSq8 = fn(&[f32], &mut [i8]) -> Option<(f32, f32, f32)>;
 /// Four float32 vectors against four: `[i][j]` = a_i · b_j.
 pub type Dots4x4 = fn(&[&[f32]; 4], &[&[f32]; 4]) -> [[f32; 4]; 4];
 
+/// `nibble_sums(packed, lut, out)`: for blocks of 32 entries whose codes are stored transposed
+/// (`packed[(b·R + j)·32 + e]` = byte `j` of entry `e` of block `b`, `R = lut.len() / 32` code
+/// bytes an entry), `out[32·b + e] = Σ_j lut[32j + (byte & 15)] + lut[32j + 16 + (byte >> 4)]`
+/// (wrapping in u16; callers keep the sum below 2¹⁶). `out.len() / 32` blocks are summed;
+/// `packed` must hold them.
+pub type NibbleSums = fn(&[u8], &[u8], &mut [u16]);
+
 #[derive(Clone, Copy)]
 pub struct Kernels {
     /// Which implementation this is: "scalar", "avx2", "avx512", "neon".
@@ -76,6 +83,8 @@ pub struct Kernels {
     /// are read up to the shortest one's length.
     pub dots_4x4: Dots4x4,
     pub dots_1x4: fn(&[f32], &[&[f32]; 4]) -> [f32; 4],
+    /// 4-bit table sums over transposed codes (IVF's sign-code scan): see [`NibbleSums`].
+    pub nibble_sums: NibbleSums,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

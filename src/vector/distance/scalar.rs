@@ -127,6 +127,21 @@ pub fn jaccard(a: &[u8], b: &[u8]) -> (u64, u64) {
     a.iter().zip(b).fold((0, 0), |(i, u), (x, y)| (i + (x & y).count_ones() as u64, u + (x | y).count_ones() as u64))
 }
 
+/// The reference [`super::NibbleSums`].
+pub fn nibble_sums(packed: &[u8], lut: &[u8], out: &mut [u16]) {
+    let rows = lut.len() / 32;
+    for (b, o) in out.chunks_exact_mut(32).enumerate() {
+        o.fill(0);
+        for j in 0..rows {
+            let t = &lut[32 * j..32 * j + 32];
+            let codes = &packed[(b * rows + j) * 32..(b * rows + j + 1) * 32];
+            for (x, &c) in o.iter_mut().zip(codes) {
+                *x = x.wrapping_add(t[(c & 15) as usize] as u16 + t[16 + (c >> 4) as usize] as u16);
+            }
+        }
+    }
+}
+
 pub const KERNELS: Kernels = Kernels {
     name: "scalar",
     dot_f32,
@@ -150,4 +165,5 @@ pub const KERNELS: Kernels = Kernels {
     encode_sq8: crate::vector::sq8::encode_portable,
     dots_4x4,
     dots_1x4,
+    nibble_sums,
 };
