@@ -1069,6 +1069,11 @@ impl Store {
         ChunkReader { store: self, suffix: "vectors", col, blob: None, row_bytes: self.capacity * self.cols[col].bytes }
     }
 
+    /// A reader of single slots' rowids ([`SlotReader`]).
+    pub fn slot_reader(&self) -> SlotReader<'_> {
+        SlotReader { store: self, validity: None, rowids: None }
+    }
+
     /// A reader over column `col`'s chunks of codes.
     pub fn code_reader(&self, col: usize) -> ChunkReader<'_> {
         ChunkReader {
@@ -1294,6 +1299,65 @@ impl Store {
             });
         }
         Ok(out)
+    }
+}
+
+/// Reads single slots of `t_chunks` (a validity bit and a rowid) through two blob handles moved
+/// from row to row: what a search that reads one row of a chunk needs, without decoding the
+/// chunk's maps.
+pub struct SlotReader<'a> {
+    store: &'a Store,
+    validity: Option<Blob>,
+    rowids: Option<Blob>,
+}
+
+impl SlotReader<'_> {
+    /// `column` of chunk `chunk`'s row (None: no such chunk), of `len` bytes.
+    fn at<'b>(
+        store: &Store,
+        blob: &'b mut Option<Blob>,
+        column: &str,
+        chunk: i64,
+        len: usize,
+    ) -> Result<Option<&'b Blob>> {
+        let r = match blob.as_mut() {
+            Some(b) if b.rowid() == chunk => Ok(()),
+            Some(b) => b.reopen(chunk),
+            None => {
+                store.db.blob_open(&store.names.schema, &store.names.raw("chunks"), column, chunk, false).map(|b| {
+                    *blob = Some(b);
+                })
+            }
+        };
+        match r {
+            Ok(()) => {}
+            Err(Error::Sqlite { code: 1, .. }) => {
+                *blob = None;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        let b = blob.as_ref().ok_or_else(|| Error::invalid("slot reader"))?;
+        store.check_len("chunks", chunk, b.len(), len)?;
+        Ok(Some(b))
+    }
+
+    /// The rowid in `slot` of chunk `chunk` (None: the slot is free, or there is no such chunk).
+    pub fn rowid(&mut self, chunk: i64, slot: usize) -> Result<Option<i64>> {
+        let cap = self.store.capacity;
+        if slot >= cap {
+            return Ok(None);
+        }
+        let Some(v) = Self::at(self.store, &mut self.validity, "validity", chunk, cap / 8)? else { return Ok(None) };
+        let mut bit = [0u8; 1];
+        v.read(&mut bit, slot / 8)?;
+        if bit[0] & (1 << (slot % 8)) == 0 {
+            return Ok(None);
+        }
+        let Some(r) = Self::at(self.store, &mut self.rowids, "rowids", chunk, cap * 8)? else { return Ok(None) };
+        let mut id = [0u8; 8];
+        r.read(&mut id, slot * 8)?;
+        Ok(Some(i64::from_le_bytes(id)))
     }
 }
 

@@ -33,6 +33,10 @@ pub fn cache<'v>(store: &Store, version: &'v Version, col: usize) -> Result<&'v 
     version.ivf[col].get().map(|c| &**c).ok_or_else(|| Error::invalid("vindex: IVF cache"))
 }
 
+/// The most centroid bytes a connection keeps with the cache off (see [`committed_centroids`]):
+/// 1,024 lists of 1,024 float32 dimensions.
+pub const UNCACHED_CENTROIDS_MAX: usize = 4 << 20;
+
 /// Column `col`'s committed centroids, loaded into `version` if needed (charged even over the
 /// budget: every search needs them).
 pub fn committed_centroids(
@@ -47,11 +51,17 @@ pub fn committed_centroids(
         return Ok(x.value.clone());
     }
     let cents = Arc::new(store.load_centroids(col, c.lists)?);
+    let bytes = cents.mem_bytes();
     if !keep {
-        // The cache is off: read for this search only.
+        // The cache is off: lists and vectors are read for each search. Every search needs all
+        // the centroids, though, so a connection keeps those of the version it reads (its own,
+        // not shared: with the cache off versions are per connection), like SQLite's page cache
+        // would keep their pages, unless they are large.
+        if bytes <= UNCACHED_CENTROIDS_MAX {
+            let _ = c.centroids.set(Arc::new(Charged::new(cents.clone(), MemToken::charge(bytes))));
+        }
         return Ok(cents);
     }
-    let bytes = cents.mem_bytes();
     let m = crate::store::cache::charge_evicting(bytes, key).unwrap_or_else(|| MemToken::charge(bytes));
     let _ = c.centroids.set(Arc::new(Charged::new(cents.clone(), m)));
     Ok(cents)

@@ -18,7 +18,7 @@ use crate::index::{ChunkSource, ChunkView, Want};
 use crate::store::cache::{CacheKey, CachedLeaf, GraphCache, MemToken, Version};
 use crate::store::changes::ChangeSet;
 use crate::store::chunks::{CachedCol, Chunk};
-use crate::store::{ChunkReader, Store};
+use crate::store::{ChunkReader, SlotReader, Store};
 use crate::vector::distance::Metric;
 use crate::vector::{ElementType, from_blob};
 use std::cell::{Cell, RefCell};
@@ -57,6 +57,8 @@ pub struct View<'a> {
     keep: bool,
     vectors: RefCell<Vec<Option<ChunkReader<'a>>>>,
     codes: RefCell<Vec<Option<ChunkReader<'a>>>>,
+    /// Rowids of single slots (cache off).
+    slots: RefCell<Option<SlotReader<'a>>>,
     paged: Cell<bool>,
     /// The column [`GraphSource`] and [`Space`] answer for.
     col: Cell<usize>,
@@ -139,6 +141,7 @@ impl<'a> View<'a> {
             keep,
             vectors: RefCell::new((0..n).map(|_| None).collect()),
             codes: RefCell::new((0..n).map(|_| None).collect()),
+            slots: RefCell::new(None),
             paged: Cell::new(false),
             col: Cell::new(0),
             links,
@@ -488,15 +491,15 @@ impl ChunkSource for View<'_> {
                 if !self.keep {
                     // Cache off: this one row, from the pages (nothing kept).
                     self.paged.set(true);
-                    let Some(maps) = self.store.load_maps(chunk)? else { return Ok(None) };
-                    if !maps.is_used(slot) {
+                    let mut slots = self.slots.borrow_mut();
+                    let Some(rowid) = slots.get_or_insert_with(|| self.store.slot_reader()).rowid(chunk, slot)? else {
                         return Ok(None);
-                    }
+                    };
                     let n = self.store.cols[col].bytes;
                     let mut readers = self.vectors.borrow_mut();
                     let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
                     r.read_at(chunk, slot * n, &mut out[..n])?;
-                    return Ok(Some(maps.rowids[slot]));
+                    return Ok(Some(rowid));
                 }
                 let Some(pos) = self.version.position(chunk) else { return Ok(None) };
                 let c = self.committed(pos)?;

@@ -417,8 +417,9 @@ pub fn transform(metric: Metric, x: &[f32]) -> Option<Vec<f32>> {
 
 /// The (rotated) query as tables of byte-sized sums: for each 4 coordinates (a nibble of a
 /// code), the 16 sums of the coordinates each nibble value selects, less the smallest, in units
-/// of `scale` and rounded to whole numbers. A code's sum `L` is then `scale · Σ entries + base`
-/// within `err`: half a unit per table, plus float32 rounding. No table entry exceeds
+/// of `scale` and rounded to whole numbers. A code's sum `L` is then `scale · Σ entries + base`,
+/// off by at most half a unit per table, and by more than `err` (three standard deviations of
+/// that sum of roundings) rarely. No table entry exceeds
 /// `65,535 / tables` (at most 255), so the u16 total of [`crate::vector::distance::NibbleSums`]
 /// cannot wrap.
 #[derive(Debug, Clone, Default)]
@@ -454,8 +455,12 @@ impl NibbleTable {
                 *e = if scale > 0.0 { ((s - low) / scale).round().clamp(0.0, top) as u8 } else { 0 };
             }
         }
-        // Half a unit per table; float32 rounding of `scale · Σ + base` and of the constants.
-        let err = groups as f64 * scale / 2.0 + 1e-6 * (total + base.abs()) + 1e-30;
+        // The tables' roundings are independent and uniform within half a unit: their sum has
+        // standard deviation `scale·√(tables/12)`. Like RaBitQ's own bound (ε₀ deviations),
+        // allow 3 of them (at most the worst case, half a unit per table); plus float32
+        // rounding of `scale · Σ + base` and of the constants.
+        let g = groups as f64;
+        let err = (3.0 * scale * (g / 12.0).sqrt()).min(g * scale / 2.0) + 1e-6 * (total + base.abs()) + 1e-30;
         NibbleTable { lut, scale: scale as f32, base: base as f32, err: (err * (1.0 + 1e-6)) as f32 }
     }
 
@@ -594,9 +599,10 @@ mod tests {
         code[7] = 0x80; // coordinate 63
         let want = (0.0 - 20.0) + (2.0 - 20.0) + (63.0 - 20.0);
         assert!((t.sum(&code) - want).abs() <= t.err, "{} vs {want} within {}", t.sum(&code), t.err);
-        // Half a unit of the widest table's range / 255 per table (16 tables), and little more.
-        let half_units = 16.0 * (60.0 + 61.0 + 62.0 + 63.0 - 80.0) / 255.0 / 2.0;
-        assert!(t.err <= half_units * 1.01 && t.err >= half_units, "{} vs {half_units}", t.err);
+        // Three standard deviations of 16 roundings to units of the widest table's range / 255.
+        let unit = (60.0 + 61.0 + 62.0 + 63.0 - 80.0) / 255.0;
+        let three_sd = 3.0 * unit * (16.0f32 / 12.0).sqrt();
+        assert!(t.err <= three_sd * 1.01 && t.err >= three_sd, "{} vs {three_sd}", t.err);
         // The scan's kernel over transposed codes gives the same sums.
         let codes: Vec<u8> = (0..40u32).flat_map(|i| (0..8u32).map(move |j| (i * 37 + j * 11) as u8)).collect();
         let packed = Packed::new(&codes, &vec![0.0; 4 * 40], 8);
