@@ -155,6 +155,9 @@ pub trait ChunkSource {
     fn ivf(&self, _col: usize) -> Result<&dyn IvfSource> {
         Err(Error::invalid("vindex: this table has no IVF index"))
     }
+    /// A hint that [`ChunkSource::row`] of this slot comes soon: start loading what it reads
+    /// into the CPU's caches (no effect by default, or for rows not in memory).
+    fn prefetch_row(&self, _col: usize, _chunk: i64, _slot: usize) {}
     /// The row in `slot` of `chunk`: its rowid (None: the slot is free), with column `col`'s
     /// vector read into `out`.
     fn row(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<Option<i64>> {

@@ -481,6 +481,26 @@ impl ChunkSource for View<'_> {
         Ok(self)
     }
 
+    #[inline]
+    fn prefetch_row(&self, col: usize, chunk: i64, slot: usize) {
+        if self.overlay.is_some() || !self.keep {
+            return;
+        }
+        let nb = self.store.cols[col].bytes;
+        if let Some(pos) = self.version.position(chunk)
+            && let Some(c) = self.version.slots[pos].get()
+        {
+            if let Some(r) = c.maps.rowids.get(slot) {
+                crate::simd::prefetch(bytemuck::bytes_of(r));
+            }
+            if let Some(ColData::Raw(b)) = c.raw[col].get().map(|x| &x.data)
+                && let Some(v) = b.bytes().get(slot * nb..(slot + 1) * nb)
+            {
+                crate::simd::prefetch(v);
+            }
+        }
+    }
+
     fn row(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<Option<i64>> {
         let rowid = match self.overlay.and_then(|o| o.chunks.get(&chunk)) {
             Some(oc) => oc.maps.is_used(slot).then(|| oc.maps.rowids[slot]),

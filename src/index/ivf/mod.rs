@@ -328,10 +328,18 @@ impl VectorIndex for IvfIndex {
             let thr = upper.threshold();
             cands.retain(|c| c.lower <= thr);
             cands.sort_by(|a, b| a.lower.total_cmp(&b.lower).then(a.node.cmp(&b.node)));
-            for c in &cands {
+            let prefetch = |c: Option<&Cand>| {
+                if let Some(c) = c {
+                    let (chunk, slot) = slot_of(c.node, cap);
+                    src.prefetch_row(req.col, chunk, slot);
+                }
+            };
+            cands.iter().take(PREFETCH_AHEAD).for_each(|c| prefetch(Some(c)));
+            for (i, c) in cands.iter().enumerate() {
                 if c.lower > coder.key(out.bound()) {
                     break;
                 }
+                prefetch(cands.get(i + PREFETCH_AHEAD));
                 score(c.node, out, &mut stats)?;
             }
         } else if self.params.quantizer == Quantizer::Binary {
@@ -380,6 +388,10 @@ fn scan_threshold(coder: &Coder, upper: &UpperBounds) -> f32 {
     let f = t as f32;
     if (f as f64) < t { f.next_up() } else { f }
 }
+
+/// How many candidates ahead of the one being scored exactly the rows are prefetched (they sit
+/// in random chunks: their cache misses then overlap).
+const PREFETCH_AHEAD: usize = 4;
 
 /// Candidates the binary quantizer scores exactly, per result wanted.
 pub const OVERSAMPLE: usize = 10;
