@@ -497,17 +497,22 @@ impl Packed {
         let blocks = n.div_ceil(32);
         let mut p = Packed { len: n, codes: vec![0u8; 32 * code_bytes * blocks], factors: vec![0f32; 128 * blocks] };
         if code_bytes > 0 {
-            for (i, code) in codes.chunks_exact(code_bytes).take(n).enumerate() {
-                let (b, e) = (i / 32, i % 32);
-                for (j, &c) in code.iter().enumerate() {
-                    p.codes[(b * code_bytes + j) * 32 + e] = c;
+            let codes = &codes[..(n * code_bytes).min(codes.len())];
+            for (src, dst) in codes.chunks(32 * code_bytes).zip(p.codes.chunks_exact_mut(32 * code_bytes)) {
+                for (e, code) in src.chunks_exact(code_bytes).enumerate() {
+                    for (row, &c) in dst.chunks_exact_mut(32).zip(code) {
+                        row[e & 31] = c;
+                    }
                 }
             }
         }
-        for (i, f) in factors.chunks_exact(4).enumerate() {
-            let (b, e) = (i / 32, i % 32);
-            for (j, &v) in f.iter().enumerate() {
-                p.factors[128 * b + 32 * j + e] = v;
+        for (src, dst) in factors[..4 * n].chunks(128).zip(p.factors.chunks_exact_mut(128)) {
+            let (a, rest) = dst.split_at_mut(32);
+            let (b, rest) = rest.split_at_mut(32);
+            let (e_, s_) = rest.split_at_mut(32);
+            for (e, f) in src.chunks_exact(4).enumerate() {
+                let e = e & 31;
+                (a[e], b[e], e_[e], s_[e]) = (f[0], f[1], f[2], f[3]);
             }
         }
         p
