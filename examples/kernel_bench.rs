@@ -264,6 +264,25 @@ fn main() {
         }
     }
 
+    // IVF's sign-code scan: 4-bit table sums over 1,024 transposed codes (32 blocks), per table.
+    println!("    nibble_sums (IVF sign-code scan), 1,024 codes, best of {RUNS}:");
+    for dims in [128usize, 384] {
+        let rows = dims / 8;
+        let lut: Vec<u8> = (0..32 * rows).map(|_| g.next() as u8 >> 2).collect();
+        let packed: Vec<u8> = (0..32 * rows * 32).map(|_| g.next() as u8).collect();
+        let mut out = vec![0u16; 1024];
+        for k in &tables {
+            let reps = 2000;
+            let t = best_of(|| {
+                for _ in 0..reps {
+                    (k.nibble_sums)(black_box(&packed), black_box(&lut), &mut out);
+                }
+                black_box(&out);
+            }) / reps as f64;
+            println!("    nibble_sums {dims:>5} {:>30} {:>8.2} ns/code", k.name, t / 1024.0 * 1e9);
+        }
+    }
+
     // ---- (b) memory-streaming: 100,000 x 768 float32 = 307 MB, one pass per run.
     // Backed by u64 words so the read baseline can sum 8-byte words of the same memory.
     let words = STREAM_VECTORS * STREAM_DIMS / 2;

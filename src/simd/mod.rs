@@ -214,6 +214,8 @@ mod x86_tables {
         });
         k.dots_4x4 = after_detection!(dots512::dots_4x4);
         k.dots_1x4 = after_detection!(dots512::dots_1x4);
+        // The AVX2 kernel: a 512-bit one (two blocks a register) measured slower on Zen 4
+        // (0.62 vs 0.52 ns a 128-d code; `examples/kernel_bench.rs`).
         k.nibble_sums = nibble_after_detection!(v2::nibble_sums);
         if sub_paths && is_x86_feature_detected!("avx512vnni") {
             k.dot_i8 = after_detection!(v512::vnni::dot_i8);

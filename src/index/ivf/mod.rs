@@ -280,9 +280,15 @@ impl VectorIndex for IvfIndex {
             let pl = ivf.list(list as usize)?;
             match self.params.quantizer {
                 Quantizer::None => {
-                    for &n in pl.nodes.iter().filter(|n| admit(**n)) {
-                        passing += 1;
-                        score(n, out, &mut stats)?;
+                    for (i, &n) in pl.nodes.iter().enumerate() {
+                        if let Some(&ahead) = pl.nodes.get(i + PREFETCH_AHEAD) {
+                            let (chunk, slot) = slot_of(ahead, cap);
+                            src.prefetch_row(req.col, chunk, slot);
+                        }
+                        if admit(n) {
+                            passing += 1;
+                            score(n, out, &mut stats)?;
+                        }
                     }
                 }
                 Quantizer::Binary | Quantizer::Rabitq => {
