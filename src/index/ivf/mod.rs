@@ -407,7 +407,7 @@ const NODE_BITSET_MAX: usize = 16 << 20;
 fn node_bitset(masks: &crate::index::Masks, capacity: usize) -> Option<Vec<u8>> {
     let last = *masks.keys().next_back()?;
     let bytes = usize::try_from(last).ok()?.checked_mul(capacity)? / 8;
-    if bytes > NODE_BITSET_MAX || capacity % 8 != 0 || masks.keys().any(|c| *c < 1) {
+    if bytes > NODE_BITSET_MAX || !capacity.is_multiple_of(8) || masks.keys().any(|c| *c < 1) {
         return None;
     }
     let mut bits = vec![0u8; bytes];
