@@ -112,6 +112,53 @@ impl IndexSpec {
 /// Slots that passed the filters, per chunk: a bitmap over the chunk's slots.
 pub type Masks = BTreeMap<i64, Vec<u8>>;
 
+/// Which graph or list nodes (`(chunk − 1)·capacity + slot`, [`hnsw::node_of`]) a search may
+/// return: all, or those the filter masks admit, as one bitset over node numbers when that
+/// is small (a bit test per node instead of a map lookup), else through the masks.
+pub enum NodeFilter<'a> {
+    All,
+    Bits(Vec<u8>),
+    Masks(&'a Masks, usize),
+}
+
+impl<'a> NodeFilter<'a> {
+    /// The largest bitset made (bytes).
+    pub const BITSET_MAX: usize = 16 << 20;
+
+    pub fn new(masks: Option<&'a Masks>, capacity: usize) -> NodeFilter<'a> {
+        let Some(m) = masks else { return NodeFilter::All };
+        Self::bitset(m, capacity).map_or(NodeFilter::Masks(m, capacity), NodeFilter::Bits)
+    }
+
+    fn bitset(masks: &Masks, capacity: usize) -> Option<Vec<u8>> {
+        let last = *masks.keys().next_back()?;
+        let bytes = usize::try_from(last).ok()?.checked_mul(capacity)? / 8;
+        if bytes > Self::BITSET_MAX || !capacity.is_multiple_of(8) || masks.keys().any(|c| *c < 1) {
+            return None;
+        }
+        let mut bits = vec![0u8; bytes];
+        for (&chunk, m) in masks {
+            let at = (chunk as usize - 1) * capacity / 8;
+            let n = m.len().min(capacity / 8);
+            bits[at..at + n].copy_from_slice(&m[..n]);
+        }
+        Some(bits)
+    }
+
+    /// Whether node `n` passes.
+    #[inline]
+    pub fn admits(&self, n: u32) -> bool {
+        match self {
+            NodeFilter::All => true,
+            NodeFilter::Bits(bits) => bits.get(n as usize / 8).is_some_and(|x| x & (1 << (n % 8)) != 0),
+            NodeFilter::Masks(m, cap) => {
+                let (chunk, slot) = hnsw::slot_of(n, *cap);
+                m.get(&chunk).is_some_and(|b| b.get(slot / 8).is_some_and(|x| x & (1 << (slot % 8)) != 0))
+            }
+        }
+    }
+}
+
 /// What a scan reads of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Want {

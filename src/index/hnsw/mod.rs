@@ -137,14 +137,8 @@ impl VectorIndex for HnswIndex {
         };
         let cap = src.capacity();
         let (graph, space) = src.graph(req.col)?;
-        let masks = req.masks;
-        let admit = |n: u32| match masks {
-            None => true,
-            Some(m) => {
-                let (chunk, slot) = slot_of(n, cap);
-                m.get(&chunk).is_some_and(|b| b.get(slot / 8).is_some_and(|x| x & (1 << (slot % 8)) != 0))
-            }
-        };
+        let filter = crate::index::NodeFilter::new(req.masks, cap);
+        let admit = |n: u32| filter.admits(n);
         let s = Searcher::new(graph, space, crate::simd::kernels());
         let cands = s.knn(&probe, self.ef(req, out.k()), &admit)?;
         // Rescore what the search kept (and the other members of equal-code groups) exactly.

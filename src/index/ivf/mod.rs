@@ -23,7 +23,7 @@ use super::flat::{ColumnInfo, exact_search};
 use super::hnsw::{node_of, slot_of};
 use super::quant::sq8::UpperBounds;
 use super::scan::{Hit, TopK};
-use super::{ChunkSource, FilterStrategy, IndexSpec, IndexWriter, SearchRequest, SearchStats, VectorIndex};
+use super::{ChunkSource, FilterStrategy, IndexSpec, IndexWriter, NodeFilter, SearchRequest, SearchStats, VectorIndex};
 use crate::error::{Error, Result};
 use crate::value::OwnedValue;
 use crate::vector::ElementType;
@@ -226,17 +226,8 @@ impl VectorIndex for IvfIndex {
         }
         let cap = src.capacity();
         let masks = req.masks;
-        // The masks as one bitset over node numbers, when that is small: a bit test per entry
-        // instead of a map lookup.
-        let node_bits = masks.and_then(|m| node_bitset(m, cap));
-        let admit = |n: u32| match (&node_bits, masks) {
-            (None, None) => true,
-            (Some(bits), _) => bits.get(n as usize / 8).is_some_and(|x| x & (1 << (n % 8)) != 0),
-            (None, Some(m)) => {
-                let (chunk, slot) = slot_of(n, cap);
-                m.get(&chunk).is_some_and(|b| b.get(slot / 8).is_some_and(|x| x & (1 << (slot % 8)) != 0))
-            }
-        };
+        let filter = NodeFilter::new(masks, cap);
+        let admit = |n: u32| filter.admits(n);
         let k = out.k();
         let coder = &self.coder;
         let mut stats = SearchStats { from_memory: true, scored: 0 };
@@ -397,26 +388,6 @@ fn scan_threshold(coder: &Coder, upper: &UpperBounds) -> f32 {
     let t = if coder.metric == Metric::Cosine { 2.0 * t } else { t };
     let f = t as f32;
     if (f as f64) < t { f.next_up() } else { f }
-}
-
-/// The largest bitset over node numbers [`node_bitset`] makes (bytes).
-const NODE_BITSET_MAX: usize = 16 << 20;
-
-/// Filter masks (by chunk) as one bitset over node numbers (`(chunk − 1)·capacity + slot`), or
-/// None when the highest node would make it larger than [`NODE_BITSET_MAX`].
-fn node_bitset(masks: &crate::index::Masks, capacity: usize) -> Option<Vec<u8>> {
-    let last = *masks.keys().next_back()?;
-    let bytes = usize::try_from(last).ok()?.checked_mul(capacity)? / 8;
-    if bytes > NODE_BITSET_MAX || !capacity.is_multiple_of(8) || masks.keys().any(|c| *c < 1) {
-        return None;
-    }
-    let mut bits = vec![0u8; bytes];
-    for (&chunk, m) in masks {
-        let at = (chunk as usize - 1) * capacity / 8;
-        let n = m.len().min(capacity / 8);
-        bits[at..at + n].copy_from_slice(&m[..n]);
-    }
-    Some(bits)
 }
 
 /// How many candidates ahead of the one being scored exactly the rows are prefetched (they sit

@@ -371,20 +371,20 @@ fn untrained_columns_search_exactly() {
 }
 
 /// Filter masks by chunk become one bitset over node numbers; a mask far out (a huge chunk id)
-/// leaves the map lookup in place.
+/// leaves the map lookup in place; both admit the same nodes.
 #[test]
 fn masks_become_a_node_bitset_when_small() {
     let mut m = crate::index::Masks::new();
     m.insert(1, vec![0b0000_0101, 0]);
     m.insert(3, vec![0, 0b1000_0000]);
-    let bits = super::node_bitset(&m, 16).unwrap();
-    let set: Vec<u32> =
-        (0..48u32).filter(|n| bits.get(*n as usize / 8).is_some_and(|x| x & (1 << (n % 8)) != 0)).collect();
-    for n in &set {
-        let (chunk, slot) = slot_of(*n, 16);
-        assert!(m[&chunk][slot / 8] & (1 << (slot % 8)) != 0);
-    }
+    let f = crate::index::NodeFilter::new(Some(&m), 16);
+    assert!(matches!(f, crate::index::NodeFilter::Bits(_)));
+    let set: Vec<u32> = (0..64u32).filter(|n| f.admits(*n)).collect();
     assert_eq!(set, vec![0, 2, 47]);
-    m.insert(1 << 40, vec![1, 0]);
-    assert!(super::node_bitset(&m, 16).is_none());
+    let far = 1i64 << 40;
+    m.insert(far, vec![1, 0]);
+    let f = crate::index::NodeFilter::new(Some(&m), 16);
+    assert!(matches!(f, crate::index::NodeFilter::Masks(..)));
+    assert_eq!((0..64u32).filter(|n| f.admits(*n)).collect::<Vec<_>>(), set);
+    assert!(crate::index::NodeFilter::new(None, 16).admits(12345));
 }
