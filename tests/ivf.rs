@@ -607,3 +607,87 @@ fn an_interrupted_training_leaves_the_table_as_it_was() {
     assert!(last.starts_with("20000 rows in 100 lists"), "{last}");
     integrity(&c, "t");
 }
+
+/// Pages of `table`'s IVF lists and slot rows (dbstat), as a share of its raw float32 bytes.
+fn index_bytes_ratio(c: &Connection, table: &str, rows: usize, dims: usize) -> f64 {
+    let pages =
+        count(c, &format!("SELECT count(*) FROM dbstat WHERE name IN ('{table}_ivf_lists', '{table}_ivf_slots')"));
+    let page_size = count(c, "PRAGMA page_size");
+    (pages * page_size) as f64 / (rows * dims * 4) as f64
+}
+
+#[test]
+fn sq8_lists_and_slots_stay_under_0_30x_the_raw_bytes_at_128_dims() {
+    // 1,000 entries a list, as 1M rows in 1,000 lists have: full blocks and a last one.
+    let (n, dims) = (20_000, 128);
+    let vs = clustered(n, dims, 200, 5);
+    let c = conn();
+    c.execute_batch(&format!(
+        "CREATE VIRTUAL TABLE t USING vindex(v float[{dims}], c integer, index=ivf(lists=20, quantizer=sq8))"
+    ))
+    .unwrap();
+    fill(&c, "t", &vs, 1);
+    command(&c, "t", "optimize");
+    let sq8 = index_bytes_ratio(&c, "t", n, dims);
+    // Entries of 4 + 128 + 8 bytes in blocks that pack into pages, 6-byte slot entries.
+    assert!(sq8 <= 0.30, "sq8 lists and slots take {sq8:.4}x the raw bytes");
+    // Inserts grow the last blocks in place (by doubling): still near.
+    let more = clustered(2000, dims, 200, 6);
+    fill(&c, "t", &more, n as i64 + 1);
+    let grown = index_bytes_ratio(&c, "t", n + 2000, dims);
+    assert!(grown <= 0.32, "sq8 after inserts: {grown:.4}x the raw bytes");
+    integrity(&c, "t");
+    for q in ["rabitq", "binary"] {
+        command(&c, "t", &format!("index=ivf(lists=20, quantizer={q})"));
+        let r = index_bytes_ratio(&c, "t", n + 2000, dims);
+        assert!(r <= 0.35, "{q} lists and slots take {r:.4}x the raw bytes");
+    }
+}
+
+#[test]
+fn rollback_and_savepoint_of_grown_and_new_blocks_leave_byte_identical_tables() {
+    // A few lists of several blocks each (E = 230 at 128 dims), so inserts grow last blocks
+    // and start new ones, and deletes move entries across blocks and drop emptied ones.
+    let dims = 128;
+    let vs = clustered(3000, dims, 8, 21);
+    let (a, b) = (conn(), conn());
+    for c in [&a, &b] {
+        c.execute_batch(&format!(
+            "CREATE VIRTUAL TABLE t USING vindex(v float[{dims}], c integer, index=ivf(lists=3, quantizer=sq8), seed=7)"
+        ))
+        .unwrap();
+        fill(c, "t", &vs[..1500], 1);
+        command(c, "t", "optimize");
+    }
+    let before = ivf_dump(&a, "t");
+    a.execute_batch("BEGIN").unwrap();
+    fill(&a, "t", &vs[1500..2600], 1501);
+    a.execute("DELETE FROM t WHERE rowid % 3 = 0", []).unwrap();
+    a.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(ivf_dump(&a, "t"), before);
+    integrity(&a, "t");
+    a.execute_batch("BEGIN").unwrap();
+    fill(&a, "t", &vs[1500..1700], 1501);
+    a.execute_batch("SAVEPOINT s").unwrap();
+    fill(&a, "t", &vs[1700..2600], 1701);
+    a.execute("DELETE FROM t WHERE rowid % 2 = 0", []).unwrap();
+    a.execute_batch("ROLLBACK TO s").unwrap();
+    a.execute("DELETE FROM t WHERE rowid % 7 = 0", []).unwrap();
+    fill(&a, "t", &vs[2600..3000], 2601);
+    a.execute_batch("RELEASE s; COMMIT").unwrap();
+    fill(&b, "t", &vs[1500..1700], 1501);
+    b.execute("DELETE FROM t WHERE rowid % 7 = 0", []).unwrap();
+    fill(&b, "t", &vs[2600..3000], 2601);
+    assert_eq!(ivf_dump(&a, "t"), ivf_dump(&b, "t"));
+    integrity(&a, "t");
+    let live: Vec<(i64, Vec<f32>)> =
+        rows_of(&vs, 1).into_iter().filter(|(id, _)| (*id <= 1700 && id % 7 != 0) || *id > 2600).collect();
+    let qs = clustered(10, dims, 8, 22);
+    let r = recall(&a, "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND nprobe = 3", &live, &qs, l2);
+    assert!(r >= 0.999, "{r}");
+    // Deleting every row empties the lists (no rows left), and they refill.
+    a.execute("DELETE FROM t", []).unwrap();
+    assert_eq!(count(&a, "SELECT count(*) FROM t_ivf_lists"), 0);
+    fill(&a, "t", &vs[..600], 1);
+    integrity(&a, "t");
+}

@@ -10,6 +10,34 @@ use crate::value::OwnedValue;
 /// Centroids per `t_ivf_centroids` row.
 pub const CENTROID_BLOCK: usize = 64;
 
+/// Bytes of a slot's entry in a `t_ivf_slots` row.
+pub const SLOT_BYTES: usize = 6;
+
+/// A slot's entry (list, position) as stored: u32 `position + 1` (0: in no list), u16 list.
+pub fn encode_slot(e: Option<(u32, u32)>) -> [u8; SLOT_BYTES] {
+    let mut b = [0u8; SLOT_BYTES];
+    if let Some((list, pos)) = e {
+        b[..4].copy_from_slice(&(pos + 1).to_le_bytes());
+        b[4..].copy_from_slice(&(list as u16).to_le_bytes());
+    }
+    b
+}
+
+/// A slot's entry from its stored bytes ([`encode_slot`]); None: in no list. A stored list
+/// without a position (or a position without a list above 0) comes back as `Err(bytes)`.
+pub fn decode_slot(b: &[u8]) -> std::result::Result<Option<(u32, u32)>, [u8; SLOT_BYTES]> {
+    let pos1 = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let list = u16::from_le_bytes([b[4], b[5]]) as u32;
+    match pos1 {
+        0 if list == 0 => Ok(None),
+        0 => Err([b[0], b[1], b[2], b[3], b[4], b[5]]),
+        p => Ok(Some((list, p - 1))),
+    }
+}
+
+/// The capacity of a list's new last block, when it is below E (docs/FORMAT.md, "Lists").
+const NEW_BLOCK: usize = 16;
+
 /// The `t_ivf_lists` key of block `block` of list `list` of column `col`.
 pub fn block_key(col: usize, list: u32, block: usize) -> i64 {
     ((col as i64) << 48) | ((list as i64) << 16) | block as i64
@@ -170,6 +198,20 @@ impl Store {
         PostingList::from_blocks(layout, &blocks, &|| format!("{}: list {list} of column {col}", self.t("ivf_lists")))
     }
 
+    /// The capacity of block `id` (from its length: docs/FORMAT.md, "Lists").
+    fn block_capacity(&self, id: i64, layout: &Layout) -> Result<usize> {
+        let len = self.blob("ivf_lists", "data", id, false)?.len();
+        layout.capacity_of(len).ok_or_else(|| {
+            Error::corrupt(format!(
+                "{}: row {id} holds {len} bytes, not a block of {} to {} entries of {} bytes",
+                self.t("ivf_lists"),
+                1,
+                layout.entries,
+                layout.entry_bytes()
+            ))
+        })
+    }
+
     /// Entries of list `list` (from its last block's header).
     pub fn list_len(&self, col: usize, list: u32, layout: &Layout) -> Result<usize> {
         let mut st = self.stmts.named("ivf_last_block", || {
@@ -185,12 +227,12 @@ impl Store {
         }
         let last = st.column_i64(0);
         st.reset();
+        let cap = self.block_capacity(last, layout)?;
         let b = self.blob("ivf_lists", "data", last, false)?;
-        self.check_len("ivf_lists", last, b.len(), layout.block_bytes())?;
         let mut head = [0u8; 4];
         b.read(&mut head, 0)?;
         let n = u32::from_le_bytes(head) as usize;
-        if n == 0 || n > layout.entries {
+        if n == 0 || n > cap {
             return Err(Error::corrupt(format!("{}: row {last} says it holds {n} entries", self.t("ivf_lists"))));
         }
         Ok((last - lo) as usize * layout.entries + n)
@@ -200,31 +242,71 @@ impl Store {
     pub fn read_entry(&self, col: usize, list: u32, pos: usize, layout: &Layout) -> Result<Entry> {
         let (block, i) = layout.split(pos);
         let id = block_key(col, list, block);
+        let cap = self.block_capacity(id, layout)?;
+        if i >= cap {
+            return Err(Error::corrupt(format!("{}: row {id} has no entry {i}", self.t("ivf_lists"))));
+        }
         let b = self.blob("ivf_lists", "data", id, false)?;
-        self.check_len("ivf_lists", id, b.len(), layout.block_bytes())?;
-        let mut buf = vec![0u8; layout.block_bytes()];
+        let mut buf = vec![0u8; layout.bytes_for(cap)];
         b.read(&mut buf, 0)?;
-        Ok(Entry::read(layout, &buf, i))
+        Ok(Entry::read(&layout.block(cap), &buf, i))
     }
 
     /// Put entry `e` at `pos` of list `list`, which has `len` entries (`pos == len` appends).
     pub fn put_entry(&self, col: usize, list: u32, pos: usize, len: usize, e: &Entry, layout: &Layout) -> Result<()> {
         let (block, i) = layout.split(pos);
         let id = block_key(col, list, block);
-        if pos == len && i == 0 {
-            // A new block.
+        let append = pos == len;
+        let cap = if append && i == 0 {
+            // A new block, with room for a few entries.
+            let cap = layout.entries.min(NEW_BLOCK);
             self.write_sql(
                 &format!("INSERT INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.ivf_lists()),
-                &[OwnedValue::Integer(id), OwnedValue::Integer(layout.block_bytes() as i64)],
+                &[OwnedValue::Integer(id), OwnedValue::Integer(layout.bytes_for(cap) as i64)],
                 Some(UndoOp::Delete { suffix: "ivf_lists", key: "id", id }),
             )?;
-        }
-        let mut parts = e.parts(layout, i);
-        if pos == len {
+            cap
+        } else {
+            let cap = self.block_capacity(id, layout)?;
+            if append && i == cap {
+                // The last block is full but shorter than E: rewrite it with twice the room.
+                return self.grow_block(id, cap, e, layout);
+            }
+            cap
+        };
+        let bl = layout.block(cap);
+        let mut parts = e.parts(&bl, i);
+        if append {
             parts.push((0, ((i + 1) as u32).to_le_bytes().to_vec()));
         }
         let p: Vec<(usize, &[u8])> = parts.iter().map(|(o, b)| (*o, b.as_slice())).collect();
-        self.blob_write("ivf_lists", id, layout.block_bytes(), &p)
+        self.blob_write("ivf_lists", id, bl.block_bytes(), &p)
+    }
+
+    /// Rewrite block `id`, full at `cap < E` entries, with room for `min(E, 2 cap)` and `e`
+    /// appended.
+    fn grow_block(&self, id: i64, cap: usize, e: &Entry, layout: &Layout) -> Result<()> {
+        let old = self
+            .row_blob("ivf_lists", id)?
+            .ok_or_else(|| Error::corrupt(format!("{}: row {id} is missing", self.t("ivf_lists"))))?;
+        let (from, to) = (layout.block(cap), layout.block(layout.entries.min(2 * cap)));
+        let mut data = vec![0u8; to.block_bytes()];
+        data[..4].copy_from_slice(&((cap + 1) as u32).to_le_bytes());
+        for i in 0..=cap {
+            let entry = if i < cap { Entry::read(&from, &old, i) } else { e.clone() };
+            for (off, bytes) in entry.parts(&to, i) {
+                data[off..off + bytes.len()].copy_from_slice(&bytes);
+            }
+        }
+        self.write_sql(
+            &format!("INSERT OR REPLACE INTO {}(id, data) VALUES (?1, ?2)", self.names.ivf_lists()),
+            &[OwnedValue::Integer(id), OwnedValue::Blob(data)],
+            Some(UndoOp::Restore {
+                suffix: "ivf_lists",
+                cols: vec!["id".into(), "data".into()],
+                values: vec![OwnedValue::Integer(id), OwnedValue::Blob(old)],
+            }),
+        )
     }
 
     /// Drop the last entry of list `list`, which has `len` entries.
@@ -246,11 +328,12 @@ impl Store {
                 }),
             );
         }
+        let bl = layout.block(self.block_capacity(id, layout)?);
         let zero = Entry { node: 0, code: vec![0; layout.code], factors: vec![0.0; layout.factors] };
-        let mut parts = zero.parts(layout, i);
+        let mut parts = zero.parts(&bl, i);
         parts.push((0, (i as u32).to_le_bytes().to_vec()));
         let p: Vec<(usize, &[u8])> = parts.iter().map(|(o, b)| (*o, b.as_slice())).collect();
-        self.blob_write("ivf_lists", id, layout.block_bytes(), &p)
+        self.blob_write("ivf_lists", id, bl.block_bytes(), &p)
     }
 
     /// Write list `list` whole, as `blocks` (it had `old_blocks` blocks).
@@ -319,7 +402,7 @@ impl Store {
             if let Some(old) = self.row_blob("ivf_slots", rid)?
                 && old.iter().any(|b| *b != 0)
             {
-                self.write_slot_row(rid, vec![0u8; 8 * self.capacity], Some(old))?;
+                self.write_slot_row(rid, vec![0u8; SLOT_BYTES * self.capacity], Some(old))?;
             }
         }
         self.set_ivf_lists(col, 0)
@@ -377,21 +460,16 @@ impl Store {
     pub fn slot_entry(&self, col: usize, chunk: i64, slot: usize) -> Result<Option<(u32, u32)>> {
         let rid = col_row_id(chunk, col);
         let b = self.blob("ivf_slots", "data", rid, false)?;
-        self.check_len("ivf_slots", rid, b.len(), 8 * self.capacity)?;
-        let mut e = [0u8; 8];
-        b.read(&mut e, 8 * slot)?;
-        let list = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
-        let pos = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
-        Ok((list > 0).then(|| (list - 1, pos)))
+        self.check_len("ivf_slots", rid, b.len(), SLOT_BYTES * self.capacity)?;
+        let mut e = [0u8; SLOT_BYTES];
+        b.read(&mut e, SLOT_BYTES * slot)?;
+        decode_slot(&e).map_err(|_| {
+            Error::corrupt(format!("{}: row {rid} slot {slot} names a list but no position", self.t("ivf_slots")))
+        })
     }
 
     pub fn set_slot_entry(&self, col: usize, chunk: i64, slot: usize, e: Option<(u32, u32)>) -> Result<()> {
         let rid = col_row_id(chunk, col);
-        let mut bytes = [0u8; 8];
-        if let Some((list, pos)) = e {
-            bytes[..4].copy_from_slice(&(list + 1).to_le_bytes());
-            bytes[4..].copy_from_slice(&pos.to_le_bytes());
-        }
-        self.blob_write("ivf_slots", rid, 8 * self.capacity, &[(8 * slot, &bytes)])
+        self.blob_write("ivf_slots", rid, SLOT_BYTES * self.capacity, &[(SLOT_BYTES * slot, &encode_slot(e))])
     }
 }

@@ -891,7 +891,7 @@ impl Store {
             if self.is_ivf() {
                 self.write_sql(
                     &format!("INSERT INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.ivf_slots()),
-                    &[OwnedValue::Integer(rid), OwnedValue::Integer(8 * self.capacity as i64)],
+                    &[OwnedValue::Integer(rid), OwnedValue::Integer((ivf::SLOT_BYTES * self.capacity) as i64)],
                     Some(self.delete_sql("ivf_slots", "id", rid)),
                 )?;
             }
@@ -997,7 +997,10 @@ impl Store {
                         "INSERT OR REPLACE INTO {}(id, data) VALUES (?1, zeroblob(?2))",
                         self.names.ivf_slots()
                     ),
-                    binds: vec![OwnedValue::Integer(rid), OwnedValue::Integer(8 * self.capacity as i64)],
+                    binds: vec![
+                        OwnedValue::Integer(rid),
+                        OwnedValue::Integer((ivf::SLOT_BYTES * self.capacity) as i64),
+                    ],
                 };
                 self.write_sql(
                     &format!("DELETE FROM {} WHERE id = ?1", self.names.ivf_slots()),

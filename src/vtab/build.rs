@@ -262,7 +262,11 @@ impl TableInner {
                     }
                 } else if ivf {
                     for &id in &ids {
-                        s.write_slot_row(crate::store::col_row_id(id, c), vec![0u8; 8 * s.capacity], None)?;
+                        s.write_slot_row(
+                            crate::store::col_row_id(id, c),
+                            vec![0u8; crate::store::ivf::SLOT_BYTES * s.capacity],
+                            None,
+                        )?;
                     }
                 }
             }

@@ -14,6 +14,7 @@ use crate::index::ivf::{IvfIndex, IvfSink};
 use crate::store::Store;
 use crate::store::cache::{CacheKey, Charged, IvfCache, MemToken, Version};
 use crate::store::changes::ChangeSet;
+use crate::store::ivf::{SLOT_BYTES, decode_slot, encode_slot};
 use crate::value::OwnedValue;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -291,14 +292,13 @@ impl TableInner {
             let cap = s.capacity;
             let mut i = 0;
             for (chunk, old) in s.slot_rows(col)? {
-                let mut row = vec![0u8; 8 * cap];
+                let mut row = vec![0u8; SLOT_BYTES * cap];
                 while i < n {
                     let (c, slot) = slot_of(nodes[i], cap);
                     if c != chunk {
                         break;
                     }
-                    row[8 * slot..8 * slot + 4].copy_from_slice(&(where_[i].0 + 1).to_le_bytes());
-                    row[8 * slot + 4..8 * slot + 8].copy_from_slice(&where_[i].1.to_le_bytes());
+                    row[SLOT_BYTES * slot..SLOT_BYTES * (slot + 1)].copy_from_slice(&encode_slot(Some(where_[i])));
                     i += 1;
                 }
                 if row != old {
@@ -587,31 +587,31 @@ impl TableInner {
             ));
         }
         for (chunk, data) in &rows {
-            if data.len() != 8 * cap {
+            if data.len() != SLOT_BYTES * cap {
                 p.push(format!(
                     "{}: chunk {chunk} column {col} holds {} bytes, not {}",
                     s.names.raw("ivf_slots"),
                     data.len(),
-                    8 * cap
+                    SLOT_BYTES * cap
                 ));
                 continue;
             }
             let maps = s.load_maps(*chunk)?;
             for slot in 0..cap {
-                let e = &data[8 * slot..8 * slot + 8];
-                let list = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
-                let pos = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
                 let used = maps.as_ref().is_some_and(|m| m.is_used(slot));
-                match (list, used) {
-                    (0, true) if lists > 0 => {
+                match (decode_slot(&data[SLOT_BYTES * slot..SLOT_BYTES * (slot + 1)]), used) {
+                    (Err(_), _) => p.push(format!(
+                        "chunk {chunk} slot {slot} (column {col}) names an IVF list but no position in it"
+                    )),
+                    (Ok(None), true) if lists > 0 => {
                         p.push(format!("chunk {chunk} slot {slot} (column {col}) is in no IVF list"))
                     }
-                    (0, _) => {}
-                    (_, false) => {
-                        p.push(format!("chunk {chunk} slot {slot} (column {col}) is free but in IVF list {}", list - 1))
+                    (Ok(None), _) => {}
+                    (Ok(Some((l, _))), false) => {
+                        p.push(format!("chunk {chunk} slot {slot} (column {col}) is free but in IVF list {l}"))
                     }
-                    (l, true) => {
-                        slots.insert(node_of(*chunk, slot, cap), (l - 1, pos));
+                    (Ok(Some(e)), true) => {
+                        slots.insert(node_of(*chunk, slot, cap), e);
                     }
                 }
             }

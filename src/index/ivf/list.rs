@@ -13,7 +13,7 @@ pub struct Layout {
     pub code: usize,
     /// float32 factors per entry (`F`).
     pub factors: usize,
-    /// Entries per block (`E`).
+    /// Entries per full block (`E`); in a layout from [`Layout::block`], the block's capacity.
     pub entries: usize,
 }
 
@@ -25,8 +25,27 @@ impl Layout {
         let (code, factors) = (q.code_bytes(dims), q.factors());
         Layout { code, factors, entries: block_entries(4 + code + 4 * factors) }
     }
+    /// Bytes of one entry (`e`).
+    pub fn entry_bytes(&self) -> usize {
+        4 + self.code + 4 * self.factors
+    }
+    /// Bytes of a full block.
     pub fn block_bytes(&self) -> usize {
-        HEADER + self.entries * (4 + self.code + 4 * self.factors)
+        self.bytes_for(self.entries)
+    }
+    /// Bytes of a block with room for `cap` entries.
+    pub fn bytes_for(&self, cap: usize) -> usize {
+        HEADER + cap * self.entry_bytes()
+    }
+    /// The capacity of a block of `len` bytes, if it is a valid one (1 … E entries).
+    pub fn capacity_of(&self, len: usize) -> Option<usize> {
+        let body = len.checked_sub(HEADER)?;
+        let cap = body / self.entry_bytes();
+        (body % self.entry_bytes() == 0 && (1..=self.entries).contains(&cap)).then_some(cap)
+    }
+    /// The offsets inside a block with room for `cap` entries (not for [`Layout::split`]).
+    pub fn block(&self, cap: usize) -> Layout {
+        Layout { entries: cap, ..*self }
     }
     pub fn node_at(&self, i: usize) -> usize {
         HEADER + 4 * i
@@ -56,7 +75,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Read entry `i` of `block`.
+    /// Read entry `i` of `block` (`l`: the offsets of its capacity, [`Layout::block`]).
     pub fn read(l: &Layout, block: &[u8], i: usize) -> Entry {
         let n = l.node_at(i);
         let node = u32::from_le_bytes([block[n], block[n + 1], block[n + 2], block[n + 3]]);
@@ -71,7 +90,8 @@ impl Entry {
         Entry { node, code, factors }
     }
 
-    /// The (offset, bytes) writes that put this entry at index `i` of a block.
+    /// The (offset, bytes) writes that put this entry at index `i` of a block (`l`: the
+    /// offsets of its capacity).
     pub fn parts(&self, l: &Layout, i: usize) -> Vec<(usize, Vec<u8>)> {
         let mut out = vec![(l.node_at(i), self.node.to_le_bytes().to_vec())];
         if l.code > 0 {
@@ -136,24 +156,27 @@ impl PostingList {
     }
 
     /// Decode a list from its blocks, in order (`what` names the list in errors).
-    pub fn from_blocks(l: &Layout, blocks: &[Vec<u8>], what: &dyn Fn() -> String) -> Result<PostingList> {
+    pub fn from_blocks(full: &Layout, blocks: &[Vec<u8>], what: &dyn Fn() -> String) -> Result<PostingList> {
         let mut p = PostingList::default();
         for (b, data) in blocks.iter().enumerate() {
-            if data.len() != l.block_bytes() {
+            let last = b + 1 == blocks.len();
+            let cap = full.capacity_of(data.len()).filter(|c| last || *c == full.entries);
+            let Some(cap) = cap else {
                 return Err(Error::corrupt(format!(
-                    "{}: block {b} is {} bytes, not {}",
+                    "{}: block {b} is {} bytes, not {}{}",
                     what(),
                     data.len(),
-                    l.block_bytes()
+                    full.block_bytes(),
+                    if last { " or a shorter last block" } else { "" }
                 )));
-            }
+            };
+            let l = &full.block(cap);
             let n = Layout::count(data);
-            let last = b + 1 == blocks.len();
-            if n == 0 || n > l.entries || (!last && n != l.entries) {
+            if n == 0 || n > cap || (!last && n != full.entries) {
                 return Err(Error::corrupt(format!(
                     "{}: block {b} holds {n} entries (blocks hold 1 to {} and all but the last are full)",
                     what(),
-                    l.entries
+                    cap
                 )));
             }
             let nodes = &data[l.node_at(0)..l.node_at(n)];
@@ -165,11 +188,12 @@ impl PostingList {
         Ok(p)
     }
 
-    /// The blocks that hold this list.
-    pub fn to_blocks(&self, l: &Layout) -> Vec<Vec<u8>> {
+    /// The blocks that hold this list (the last one with room for just its entries).
+    pub fn to_blocks(&self, full: &Layout) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        for start in (0..self.len()).step_by(l.entries) {
-            let n = (self.len() - start).min(l.entries);
+        for start in (0..self.len()).step_by(full.entries) {
+            let n = (self.len() - start).min(full.entries);
+            let l = &full.block(n);
             let mut b = vec![0u8; l.block_bytes()];
             b[..4].copy_from_slice(&(n as u32).to_le_bytes());
             for i in 0..n {
@@ -198,6 +222,8 @@ mod tests {
         let blocks = p.to_blocks(&l);
         assert_eq!(blocks.len(), 3);
         assert_eq!(Layout::count(&blocks[2]), 3);
+        assert_eq!(blocks[2].len(), l.bytes_for(3));
+        assert_eq!(l.capacity_of(blocks[1].len()), Some(l.entries));
         let back = PostingList::from_blocks(&l, &blocks, &|| "t".into()).unwrap();
         assert_eq!(back, p);
         assert_eq!(Entry::read(&l, &blocks[1], 2), p.entry(&l, l.entries + 2));
@@ -206,6 +232,23 @@ mod tests {
         assert!(PostingList::from_blocks(&l, &bad, &|| "t".into()).is_err());
         bad = blocks.clone();
         bad[1].pop();
+        assert!(PostingList::from_blocks(&l, &bad, &|| "t".into()).is_err());
+        // A last block with spare room (as inserts leave it) reads the same; a short block
+        // that is not the last does not.
+        let mut roomy = blocks.clone();
+        let mut last = vec![0u8; l.bytes_for(8)];
+        for (off, bytes) in (0..3).flat_map(|i| p.entry(&l, 2 * l.entries + i).parts(&l.block(8), i)) {
+            last[off..off + bytes.len()].copy_from_slice(&bytes);
+        }
+        last[..4].copy_from_slice(&3u32.to_le_bytes());
+        roomy[2] = last;
+        assert_eq!(PostingList::from_blocks(&l, &roomy, &|| "t".into()).unwrap(), p);
+        assert_eq!(Entry::read(&l.block(8), &roomy[2], 1), p.entry(&l, 2 * l.entries + 1));
+        bad = roomy.clone();
+        bad.swap(1, 2);
+        assert!(PostingList::from_blocks(&l, &bad, &|| "t".into()).is_err());
+        bad = roomy;
+        bad[2][..4].copy_from_slice(&9u32.to_le_bytes());
         assert!(PostingList::from_blocks(&l, &bad, &|| "t".into()).is_err());
     }
 }

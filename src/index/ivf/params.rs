@@ -158,10 +158,15 @@ impl IvfParams {
     }
 }
 
-/// Entries per list block for entries of `entry_bytes` bytes (`E`).
+/// The most bytes a full list block may take: its record (these bytes and a 5-byte header)
+/// then fills 8 overflow pages of a 4 KiB-page database nearly to the byte, keeping only
+/// SQLite's minimum local part (489 bytes) on the leaf page.
+pub const BLOCK_BYTES: usize = 33_212;
+
+/// Entries per full list block for entries of `entry_bytes` bytes (`E`): the most that fit in
+/// [`BLOCK_BYTES`] with the block's 8-byte header, clamped to 16 … 1024.
 pub fn block_entries(entry_bytes: usize) -> usize {
-    let raw = (32_768 / entry_bytes.max(1)).clamp(16, 1024);
-    1 << (usize::BITS - 1 - raw.leading_zeros())
+    ((BLOCK_BYTES - 8) / entry_bytes.max(1)).clamp(16, 1024)
 }
 
 fn number(name: &str, v: &str, lo: usize, hi: usize) -> Result<usize> {
@@ -197,9 +202,11 @@ mod tests {
         assert_eq!(IvfParams::default().lists_for(116_648), 342);
         assert_eq!(IvfParams::default().lists_for(3), 2);
         assert_eq!(IvfParams { lists: Some(100), ..Default::default() }.lists_for(10), 10);
-        assert_eq!(block_entries(4 + 48 + 16), 256);
-        assert_eq!(block_entries(4 + 384 + 12), 64);
+        assert_eq!(block_entries(4 + 48 + 16), 488);
+        assert_eq!(block_entries(4 + 384 + 12), 83);
+        assert_eq!(block_entries(4 + 128 + 12), 230);
         assert_eq!(block_entries(4), 1024);
+        assert_eq!(block_entries(40_000), 16);
         assert_eq!(IvfParams::default_nprobe(342), 28);
         assert_eq!(IvfParams::default_nprobe(1000), 48);
         assert_eq!(IvfParams::default_nprobe(4), 4);
