@@ -6,12 +6,13 @@
 //! one per 4 dimensions, so an entry's estimate is a few table reads that SIMD does 32 entries
 //! at a time over a list's codes stored transposed ([`Coder::scan_packed`]); the tables'
 //! rounding is part of the error bound. `sq8` stores the vector's int8 code and
-//! reuses the exact prescan's rigorous interval ([`crate::index::quant::sq8`]).
+//! reuses the exact prescan's rigorous interval ([`crate::index::quant::sq8`]), with the
+//! code's `Σ|c_i|` where the prescan stores ‖x‖₁ (so an entry keeps two factors, not three).
 
 use super::params::Quantizer;
 use super::rotate::Rotation;
 use crate::index::chunk::SlotCode;
-use crate::index::quant::sq8::QueryCode;
+use crate::index::quant::sq8::{self, QueryCode};
 use crate::vector::distance::{Kernels, Metric};
 
 /// RaBitQ's confidence constant ε₀: the error bound is ε₀ standard deviations of the
@@ -88,7 +89,7 @@ impl Coder {
             Quantizer::Sq8 => {
                 let s = SlotCode::encode(x);
                 code.copy_from_slice(bytemuck::cast_slice(&s.code));
-                factors.copy_from_slice(&[s.scale, s.l1, s.norm]);
+                factors.copy_from_slice(&[s.scale, s.norm]);
             }
             Quantizer::Binary | Quantizer::Rabitq => self.encode_signs(tx, c, pc, code, factors),
         }
@@ -197,23 +198,35 @@ impl Coder {
     pub fn estimate(&self, q: &QueryPrep, lq: &ListQuery, code: &[u8], factors: &[f32], kernels: &Kernels) -> Estimate {
         match self.quantizer {
             Quantizer::None => EVERYWHERE,
-            Quantizer::Sq8 => {
-                let Some(qc) = &q.sq8 else { return EVERYWHERE };
-                let dot = (kernels.dot_i8)(&qc.codes, bytemuck::cast_slice(code));
-                match qc.interval(dot, factors[0], factors[1], factors[2]) {
-                    Some((lo, hi)) => {
-                        Estimate { lower: self.key(lo), value: self.key((lo + hi) / 2.0), upper: self.key(hi) }
-                    }
-                    // Undefined (cosine of a zero vector): never a result.
-                    None => Estimate { lower: f64::INFINITY, value: f64::INFINITY, upper: f64::INFINITY },
-                }
-            }
+            Quantizer::Sq8 => self.estimate_sq8(q, code, factors, None, kernels),
             Quantizer::Binary | Quantizer::Rabitq => {
                 if !q.finite {
                     return EVERYWHERE;
                 }
                 self.estimate_signs(q, lq, q.nib.sum(code), factors)
             }
+        }
+    }
+
+    /// [`Coder::estimate`] of an sq8 entry, given its code's `Σ|c_i|` if known
+    /// ([`super::list::PostingList::abs_sums`]; else summed here).
+    #[inline]
+    pub fn estimate_sq8(
+        &self,
+        q: &QueryPrep,
+        code: &[u8],
+        factors: &[f32],
+        abs_sum: Option<u32>,
+        kernels: &Kernels,
+    ) -> Estimate {
+        let Some(qc) = &q.sq8 else { return EVERYWHERE };
+        let code: &[i8] = bytemuck::cast_slice(code);
+        let dot = (kernels.dot_i8)(&qc.codes, code);
+        let abs = abs_sum.unwrap_or_else(|| sq8::abs_sum(code));
+        match qc.interval_codes(dot, factors[0], abs, factors[1]) {
+            Some((lo, hi)) => Estimate { lower: self.key(lo), value: self.key((lo + hi) / 2.0), upper: self.key(hi) },
+            // Undefined (cosine of a zero vector): never a result.
+            None => Estimate { lower: f64::INFINITY, value: f64::INFINITY, upper: f64::INFINITY },
         }
     }
 

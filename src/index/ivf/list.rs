@@ -4,6 +4,7 @@
 use super::code::Packed;
 use super::params::{Quantizer, block_entries};
 use crate::error::{Error, Result};
+use crate::index::quant::sq8;
 use std::sync::OnceLock;
 
 /// The layout of one column's list blocks.
@@ -15,6 +16,8 @@ pub struct Layout {
     pub factors: usize,
     /// Entries per full block (`E`); in a layout from [`Layout::block`], the block's capacity.
     pub entries: usize,
+    /// The codes are sq8 codes (a decoded list then also holds their `Σ|c_i|`).
+    pub sq8: bool,
 }
 
 /// Bytes before a block's entries.
@@ -23,7 +26,7 @@ pub const HEADER: usize = 8;
 impl Layout {
     pub fn new(q: Quantizer, dims: usize) -> Layout {
         let (code, factors) = (q.code_bytes(dims), q.factors());
-        Layout { code, factors, entries: block_entries(4 + code + 4 * factors) }
+        Layout { code, factors, entries: block_entries(4 + code + 4 * factors), sq8: q == Quantizer::Sq8 }
     }
     /// Bytes of one entry (`e`).
     pub fn entry_bytes(&self) -> usize {
@@ -111,6 +114,10 @@ pub struct PostingList {
     pub nodes: Vec<u32>,
     pub codes: Vec<u8>,
     pub factors: Vec<f32>,
+    /// sq8 lists decoded from blocks: each entry's `Σ|c_i|`, derived from its code (not
+    /// stored), for [`crate::index::quant::sq8::QueryCode::interval_codes`]. Empty otherwise
+    /// (a search then sums the code itself), as after any edit ([`PostingList::forget_packed`]).
+    pub abs_sums: Vec<u32>,
     packed: OnceLock<Packed>,
 }
 
@@ -130,16 +137,17 @@ impl PostingList {
     /// Counts the transposed codes too (a cached list of sign codes gets them on its first
     /// scan, ~as large as the codes and factors).
     pub fn mem_bytes(&self) -> usize {
-        4 * self.nodes.len() + 2 * (self.codes.len() + 4 * self.factors.len()) + 96
+        4 * self.nodes.len() + 2 * (self.codes.len() + 4 * self.factors.len()) + 4 * self.abs_sums.len() + 96
     }
     /// The codes (`code_bytes` each) and factors (four each: sign codes) transposed for the
     /// scan ([`Packed`]), made once.
     pub fn packed(&self, code_bytes: usize) -> &Packed {
         self.packed.get_or_init(|| Packed::new(&self.codes, &self.factors, code_bytes))
     }
-    /// Drop the transposed codes: for code that edits `codes` in place.
+    /// Drop the transposed codes (and the sq8 code sums): for code that edits `codes` in place.
     pub fn forget_packed(&mut self) {
         self.packed = OnceLock::new();
+        self.abs_sums.clear();
     }
     pub fn push(&mut self, e: &Entry) {
         self.forget_packed();
@@ -181,7 +189,11 @@ impl PostingList {
             }
             let nodes = &data[l.node_at(0)..l.node_at(n)];
             p.nodes.extend(nodes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
-            p.codes.extend_from_slice(&data[l.code_at(0)..l.code_at(0) + n * l.code]);
+            let codes = &data[l.code_at(0)..l.code_at(0) + n * l.code];
+            if l.sq8 {
+                p.abs_sums.extend(codes.chunks_exact(l.code).map(|c| sq8::abs_sum(bytemuck::cast_slice(c))));
+            }
+            p.codes.extend_from_slice(codes);
             let f = &data[l.factors_at(0)..l.factors_at(0) + 4 * n * l.factors];
             p.factors.extend(f.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
         }
@@ -250,5 +262,22 @@ mod tests {
         bad = roomy;
         bad[2][..4].copy_from_slice(&9u32.to_le_bytes());
         assert!(PostingList::from_blocks(&l, &bad, &|| "t".into()).is_err());
+    }
+
+    #[test]
+    fn sq8_lists_decode_their_code_sums() {
+        let l = Layout::new(Quantizer::Sq8, 4);
+        assert_eq!((l.code, l.factors, l.sq8), (4, 2, true));
+        let mut p = PostingList::default();
+        for i in 0..(l.entries + 5) as u32 {
+            let c = [i as i8, -(i as i8 % 100), 127, -127];
+            p.push(&Entry { node: i, code: bytemuck::cast_slice(&c).to_vec(), factors: vec![1.0, 2.0] });
+        }
+        let back = PostingList::from_blocks(&l, &p.to_blocks(&l), &|| "t".into()).unwrap();
+        let want: Vec<u32> =
+            p.codes.chunks(4).map(|c| c.iter().map(|b| (*b as i8).unsigned_abs() as u32).sum()).collect();
+        assert_eq!(want[3], 3 + 3 + 127 + 127);
+        assert_eq!(back.abs_sums, want);
+        assert_eq!(PostingList { abs_sums: Vec::new(), ..back }, p);
     }
 }

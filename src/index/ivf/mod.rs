@@ -312,11 +312,13 @@ impl VectorIndex for IvfIndex {
                         if !admit(n) {
                             continue;
                         }
-                        let e = coder.estimate(
+                        let code = &pl.codes[i * l.code..(i + 1) * l.code];
+                        let abs = pl.abs_sums.get(i).copied();
+                        let e = coder.estimate_sq8(
                             &qp,
-                            &lq,
-                            &pl.codes[i * l.code..(i + 1) * l.code],
+                            code,
                             &pl.factors[i * l.factors..(i + 1) * l.factors],
+                            abs,
                             kernels,
                         );
                         consider(n, e, &mut cands, &mut passing, &mut upper);

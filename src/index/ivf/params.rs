@@ -51,7 +51,7 @@ impl Quantizer {
     pub fn factors(self) -> usize {
         match self {
             Quantizer::None => 0,
-            Quantizer::Sq8 => 3,
+            Quantizer::Sq8 => 2,
             Quantizer::Binary | Quantizer::Rabitq => 4,
         }
     }
@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(IvfParams { lists: Some(100), ..Default::default() }.lists_for(10), 10);
         assert_eq!(block_entries(4 + 48 + 16), 488);
         assert_eq!(block_entries(4 + 384 + 12), 83);
-        assert_eq!(block_entries(4 + 128 + 12), 230);
+        assert_eq!(block_entries(4 + 128 + 8), 237);
         assert_eq!(block_entries(4), 1024);
         assert_eq!(block_entries(40_000), 16);
         assert_eq!(IvfParams::default_nprobe(342), 28);

@@ -39,6 +39,12 @@ pub fn encode(x: &[f32], out: &mut [i8]) -> Option<(f32, f32, f32)> {
     (crate::simd::kernels().encode_sq8)(x, out)
 }
 
+/// `Σ|c_i|` of a code, for [`QueryCode::interval_codes`].
+#[inline]
+pub fn abs_sum(code: &[i8]) -> u32 {
+    code.iter().map(|c| c.unsigned_abs() as u32).sum()
+}
+
 /// The query, coded, with what the bounds need.
 pub struct QueryCode {
     pub codes: Vec<i8>,
@@ -88,20 +94,35 @@ impl QueryCode {
         if self.unbounded || !(sx.is_finite() && l1x.is_finite() && nx.is_finite()) {
             return Some(EVERYWHERE);
         }
-        let r = self.bounded_interval(dot_codes, sx, l1x, nx)?;
+        // s_x·Σ|d_i| ≤ ‖x‖₁ + n·s_x/2.
+        let r = self.bounded_interval(dot_codes, sx, l1x as f64 + self.n * sx as f64 / 2.0, nx)?;
         // Not reachable for coded vectors (every quantity above is finite and far inside f64),
         // but a NaN must never drop a row.
         Some(if r.0 <= r.1 { r } else { EVERYWHERE })
     }
 
+    /// [`QueryCode::interval`] for a vector whose code's absolute values sum to `abs_codes`
+    /// (`Σ|d_i|`), instead of its ‖x‖₁: the bound then takes `s_x·Σ|d_i|` itself, exactly,
+    /// where [`QueryCode::interval`] takes its upper bound `‖x‖₁ + n·s_x/2` (so this interval
+    /// is never wider).
+    #[inline]
+    pub fn interval_codes(&self, dot_codes: i64, sx: f32, abs_codes: u32, nx: f32) -> Option<(f64, f64)> {
+        if self.unbounded || !(sx.is_finite() && nx.is_finite()) {
+            return Some(EVERYWHERE);
+        }
+        let r = self.bounded_interval(dot_codes, sx, sx as f64 * abs_codes as f64, nx)?;
+        Some(if r.0 <= r.1 { r } else { EVERYWHERE })
+    }
+
+    /// The interval, given `xs` ≥ `s_x·Σ|d_i|` (the vector's side of the code error).
     #[inline(always)]
-    fn bounded_interval(&self, dot_codes: i64, sx: f32, l1x: f32, nx: f32) -> Option<(f64, f64)> {
-        let (sq, sx, l1x, nx) = (self.scale, sx as f64, l1x as f64, nx as f64);
+    fn bounded_interval(&self, dot_codes: i64, sx: f32, xs: f64, nx: f32) -> Option<(f64, f64)> {
+        let (sq, sx, nx) = (self.scale, sx as f64, nx as f64);
         let n = self.n;
         let approx = sq * sx * dot_codes as f64;
-        let err = ((sx / 2.0) * (self.l1 + n * sq / 2.0) + (sq / 2.0) * (l1x + n * sx / 2.0) + n * sq * sx / 4.0)
-            * (1.0 + 1e-4)
-            + 1e-300;
+        // q·x − s_q·s_x·(c·d) = s_q·Σc_i f_i + s_x·Σd_i e_i + Σe_i f_i, with |e_i| ≤ s_q/2,
+        // |f_i| ≤ s_x/2 and s_q·Σ|c_i| ≤ ‖q‖₁ + n·s_q/2.
+        let err = ((sx / 2.0) * (self.l1 + n * sq / 2.0) + (sq / 2.0) * xs + n * sq * sx / 4.0) * (1.0 + 1e-4) + 1e-300;
         // Norms are float32 sums stored in float32: allow their rounding.
         let norm_slack = 8.0 * f64::powi(2.0, -24) + self.gamma;
         let g = self.gamma;
@@ -254,9 +275,18 @@ mod tests {
                         assert!(x.iter().all(|v| *v == 0.0) || q.iter().all(|v| *v == 0.0));
                         continue;
                     };
+                    // From the code's Σ|d_i| instead of ‖x‖₁: inside the other interval.
+                    let (clo, chi) = qc.interval_codes(dot, sx, abs_sum(&cx), nx).unwrap();
+                    assert!(
+                        lo <= clo && chi <= hi,
+                        "{metric:?} dims={dims} trial={trial}: [{clo}, {chi}] in [{lo}, {hi}]"
+                    );
                     for kern in [k, &scalar::KERNELS] {
                         if let Some(d) = f32_distance(kern, metric, &x, &q) {
-                            assert!(lo <= d && d <= hi, "{metric:?} dims={dims} trial={trial}: {lo} <= {d} <= {hi}");
+                            assert!(
+                                clo <= d && d <= chi,
+                                "{metric:?} dims={dims} trial={trial}: {clo} <= {d} <= {chi}"
+                            );
                         }
                     }
                 }
@@ -297,16 +327,21 @@ mod tests {
                     let dot = (scalar::KERNELS.dot_i8)(&qc.codes, &sc.code);
                     let (lo, hi) =
                         qc.interval(dot, sc.scale, sc.l1, sc.norm).expect("nonzero vectors have an interval");
-                    assert!(!lo.is_nan() && !hi.is_nan());
+                    let (clo, chi) = qc
+                        .interval_codes(dot, sc.scale, abs_sum(&sc.code), sc.norm)
+                        .expect("nonzero vectors have an interval");
+                    assert!(!lo.is_nan() && !hi.is_nan() && !clo.is_nan() && !chi.is_nan());
                     if lo == f64::NEG_INFINITY {
                         unbounded += 1;
                     }
                     for kern in [k, &scalar::KERNELS] {
                         let d = f32_distance(kern, metric, &x, &q).expect("finite vectors have a distance");
-                        assert!(
-                            lo <= d && d <= hi,
-                            "{metric:?} dims={dims} trial={trial} 1e{ex}/1e{eq}: {lo} <= {d} <= {hi}"
-                        );
+                        for (lo, hi) in [(lo, hi), (clo, chi)] {
+                            assert!(
+                                lo <= d && d <= hi,
+                                "{metric:?} dims={dims} trial={trial} 1e{ex}/1e{eq}: {lo} <= {d} <= {hi}"
+                            );
+                        }
                     }
                 }
             }
