@@ -646,7 +646,7 @@ fn sq8_lists_and_slots_stay_under_0_30x_the_raw_bytes_at_128_dims() {
 
 #[test]
 fn rollback_and_savepoint_of_grown_and_new_blocks_leave_byte_identical_tables() {
-    // A few lists of several blocks each (E = 237 at 128 dims), so inserts grow last blocks
+    // A few lists of several blocks each (E = 120 at 128 dims), so inserts grow last blocks
     // and start new ones, and deletes move entries across blocks and drop emptied ones.
     let dims = 128;
     let vs = clustered(3000, dims, 8, 21);

@@ -3,6 +3,7 @@
 
 use super::{Store, UndoOp, col_row_id};
 use crate::error::{Error, Result};
+use crate::ffi::stmt::Blob;
 use crate::index::ivf::kmeans::Centroids;
 use crate::index::ivf::list::{Entry, Layout, PostingList};
 use crate::value::OwnedValue;
@@ -198,10 +199,12 @@ impl Store {
         PostingList::from_blocks(layout, &blocks, &|| format!("{}: list {list} of column {col}", self.t("ivf_lists")))
     }
 
-    /// The capacity of block `id` (from its length: docs/FORMAT.md, "Lists").
-    fn block_capacity(&self, id: i64, layout: &Layout) -> Result<usize> {
-        let len = self.blob("ivf_lists", "data", id, false)?.len();
-        layout.capacity_of(len).ok_or_else(|| {
+    /// Block `id`, opened (for writing when `write`), and its capacity (from its length:
+    /// docs/FORMAT.md, "Lists").
+    fn open_block(&self, id: i64, layout: &Layout, write: bool) -> Result<(Blob, usize)> {
+        let b = self.blob("ivf_lists", "data", id, write)?;
+        let len = b.len();
+        let cap = layout.capacity_of(len).ok_or_else(|| {
             Error::corrupt(format!(
                 "{}: row {id} holds {len} bytes, not a block of {} to {} entries of {} bytes",
                 self.t("ivf_lists"),
@@ -209,7 +212,8 @@ impl Store {
                 layout.entries,
                 layout.entry_bytes()
             ))
-        })
+        })?;
+        Ok((b, cap))
     }
 
     /// Entries of list `list` (from its last block's header).
@@ -227,8 +231,7 @@ impl Store {
         }
         let last = st.column_i64(0);
         st.reset();
-        let cap = self.block_capacity(last, layout)?;
-        let b = self.blob("ivf_lists", "data", last, false)?;
+        let (b, cap) = self.open_block(last, layout, false)?;
         let mut head = [0u8; 4];
         b.read(&mut head, 0)?;
         let n = u32::from_le_bytes(head) as usize;
@@ -242,11 +245,10 @@ impl Store {
     pub fn read_entry(&self, col: usize, list: u32, pos: usize, layout: &Layout) -> Result<Entry> {
         let (block, i) = layout.split(pos);
         let id = block_key(col, list, block);
-        let cap = self.block_capacity(id, layout)?;
+        let (b, cap) = self.open_block(id, layout, false)?;
         if i >= cap {
             return Err(Error::corrupt(format!("{}: row {id} has no entry {i}", self.t("ivf_lists"))));
         }
-        let b = self.blob("ivf_lists", "data", id, false)?;
         let mut buf = vec![0u8; layout.bytes_for(cap)];
         b.read(&mut buf, 0)?;
         Ok(Entry::read(&layout.block(cap), &buf, i))
@@ -257,30 +259,26 @@ impl Store {
         let (block, i) = layout.split(pos);
         let id = block_key(col, list, block);
         let append = pos == len;
-        let cap = if append && i == 0 {
+        if append && i == 0 {
             // A new block, with room for a few entries.
-            let cap = layout.entries.min(NEW_BLOCK);
             self.write_sql(
                 &format!("INSERT INTO {}(id, data) VALUES (?1, zeroblob(?2))", self.names.ivf_lists()),
-                &[OwnedValue::Integer(id), OwnedValue::Integer(layout.bytes_for(cap) as i64)],
+                &[OwnedValue::Integer(id), OwnedValue::Integer(layout.bytes_for(layout.entries.min(NEW_BLOCK)) as i64)],
                 Some(UndoOp::Delete { suffix: "ivf_lists", key: "id", id }),
             )?;
-            cap
-        } else {
-            let cap = self.block_capacity(id, layout)?;
-            if append && i == cap {
-                // The last block is full but shorter than E: rewrite it with twice the room.
-                return self.grow_block(id, cap, e, layout);
-            }
-            cap
-        };
-        let bl = layout.block(cap);
-        let mut parts = e.parts(&bl, i);
+        }
+        let (mut b, cap) = self.open_block(id, layout, true)?;
+        if append && i == cap {
+            // The last block is full but shorter than E: rewrite it with twice the room.
+            drop(b);
+            return self.grow_block(id, cap, e, layout);
+        }
+        let mut parts = e.parts(&layout.block(cap), i);
         if append {
             parts.push((0, ((i + 1) as u32).to_le_bytes().to_vec()));
         }
         let p: Vec<(usize, &[u8])> = parts.iter().map(|(o, b)| (*o, b.as_slice())).collect();
-        self.blob_write("ivf_lists", id, bl.block_bytes(), &p)
+        self.blob_write_open(&mut b, "ivf_lists", id, &p)
     }
 
     /// Rewrite block `id`, full at `cap < E` entries, with room for `min(E, 2 cap)` and `e`
@@ -328,12 +326,12 @@ impl Store {
                 }),
             );
         }
-        let bl = layout.block(self.block_capacity(id, layout)?);
+        let (mut b, cap) = self.open_block(id, layout, true)?;
         let zero = Entry { node: 0, code: vec![0; layout.code], factors: vec![0.0; layout.factors] };
-        let mut parts = zero.parts(&bl, i);
+        let mut parts = zero.parts(&layout.block(cap), i);
         parts.push((0, (i as u32).to_le_bytes().to_vec()));
         let p: Vec<(usize, &[u8])> = parts.iter().map(|(o, b)| (*o, b.as_slice())).collect();
-        self.blob_write("ivf_lists", id, bl.block_bytes(), &p)
+        self.blob_write_open(&mut b, "ivf_lists", id, &p)
     }
 
     /// Write list `list` whole, as `blocks` (it had `old_blocks` blocks).

@@ -1015,9 +1015,14 @@ impl Store {
     /// Write each (offset, bytes) part into one row's blob, recording the old bytes; the blob
     /// must be `want_len` bytes long.
     fn blob_write(&self, suffix: &'static str, id: i64, want_len: usize, parts: &[(usize, &[u8])]) -> Result<()> {
-        self.before_write()?;
         let mut b = self.blob(suffix, "data", id, true)?;
         self.check_len(suffix, id, b.len(), want_len)?;
+        self.blob_write_open(&mut b, suffix, id, parts)
+    }
+
+    /// [`Store::blob_write`] through a handle the caller opened for writing (and checked).
+    fn blob_write_open(&self, b: &mut Blob, suffix: &'static str, id: i64, parts: &[(usize, &[u8])]) -> Result<()> {
+        self.before_write()?;
         // Rows of t_vectors and t_codes belong to chunk id / 16.
         let fresh = self.created_now(id.div_euclid(16));
         for &(offset, bytes) in parts {

@@ -159,9 +159,10 @@ impl IvfParams {
 }
 
 /// The most bytes a full list block may take: its record (these bytes and a 5-byte header)
-/// then fills 8 overflow pages of a 4 KiB-page database nearly to the byte, keeping only
-/// SQLite's minimum local part (489 bytes) on the leaf page.
-pub const BLOCK_BYTES: usize = 33_212;
+/// then fills 4 overflow pages of a 4 KiB-page database nearly to the byte, keeping only
+/// SQLite's minimum local part (489 bytes) on the leaf page. (More pages per block pack no
+/// better, and an insert walks the block's overflow chain to its entry.)
+pub const BLOCK_BYTES: usize = 16_852;
 
 /// Entries per full list block for entries of `entry_bytes` bytes (`E`): the most that fit in
 /// [`BLOCK_BYTES`] with the block's 8-byte header, clamped to 16 … 1024.
@@ -202,9 +203,10 @@ mod tests {
         assert_eq!(IvfParams::default().lists_for(116_648), 342);
         assert_eq!(IvfParams::default().lists_for(3), 2);
         assert_eq!(IvfParams { lists: Some(100), ..Default::default() }.lists_for(10), 10);
-        assert_eq!(block_entries(4 + 48 + 16), 488);
-        assert_eq!(block_entries(4 + 384 + 12), 83);
-        assert_eq!(block_entries(4 + 128 + 8), 237);
+        assert_eq!(block_entries(4 + 48 + 16), 247);
+        assert_eq!(block_entries(4 + 384 + 8), 42);
+        assert_eq!(block_entries(4 + 128 + 8), 120);
+        assert_eq!(block_entries(4 + 16 + 16), 467);
         assert_eq!(block_entries(4), 1024);
         assert_eq!(block_entries(40_000), 16);
         assert_eq!(IvfParams::default_nprobe(342), 28);
