@@ -1023,8 +1023,9 @@ impl Store {
     /// [`Store::blob_write`] through a handle the caller opened for writing (and checked).
     fn blob_write_open(&self, b: &mut Blob, suffix: &'static str, id: i64, parts: &[(usize, &[u8])]) -> Result<()> {
         self.before_write()?;
-        // Rows of t_vectors and t_codes belong to chunk id / 16.
-        let fresh = self.created_now(id.div_euclid(16));
+        // Rows of t_vectors, t_codes and t_ivf_slots belong to chunk id / 16 (t_ivf_lists rows
+        // belong to no chunk: their id / 16 may equal a new chunk's by chance).
+        let fresh = suffix != "ivf_lists" && self.created_now(id.div_euclid(16));
         for &(offset, bytes) in parts {
             if fresh {
                 b.write(bytes, offset)?;
