@@ -40,11 +40,29 @@ pub fn set_cache_limit(bytes: usize) {
 /// Charge `n` bytes if they fit, evicting least recently used tables other than `keep`
 /// first; None when they do not fit even so.
 pub fn charge_evicting(n: usize, keep: Option<&CacheKey>) -> Option<MemToken> {
-    if let Some(m) = MemToken::try_charge_free(n) {
+    if let Some(m) = charge_shedding(n) {
         return Some(m);
     }
     evict_until(n, keep);
     MemToken::try_charge_free(n)
+}
+
+/// Charge `n` bytes if they fit once superseded versions that no search holds any more are
+/// dropped (of every table; a table's newest version is never touched); None otherwise.
+/// After a retraining, say, the versions before it hold lists and vectors nothing will read
+/// again, and they would otherwise keep the newest version from caching anything.
+pub fn charge_shedding(n: usize) -> Option<MemToken> {
+    if let Some(m) = MemToken::try_charge_free(n) {
+        return Some(m);
+    }
+    let tables: Vec<Arc<TableCache>> = lock(registry()).values().cloned().collect();
+    for t in tables {
+        t.shed();
+        if let Some(m) = MemToken::try_charge_free(n) {
+            return Some(m);
+        }
+    }
+    None
 }
 
 /// Which file a database is: its device and inode, when SQLite reads it through an operating
@@ -428,6 +446,21 @@ impl TableCache {
         let excess = vs.len().saturating_sub(RETAIN);
         vs.drain(..excess);
         v
+    }
+
+    /// Drop the versions older than the newest that no search holds (a reader whose snapshot
+    /// needs one again rebuilds it from the pages).
+    pub fn shed(&self) {
+        let old: Vec<Arc<Version>> = {
+            let mut vs = lock(&self.versions);
+            let Some(newest) = vs.last().map(|v| v.generation) else { return };
+            let (keep, old): (Vec<_>, Vec<_>) =
+                vs.drain(..).partition(|v| v.generation == newest || Arc::strong_count(v) > 1);
+            *vs = keep;
+            old
+        };
+        // Dropped outside the lock.
+        drop(old);
     }
 
     /// Forget every version (the table was dropped, renamed or rebuilt by this process).

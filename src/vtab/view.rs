@@ -442,7 +442,7 @@ impl ChunkSource for View<'_> {
                 // memory is free, so the next queries rescore from memory.
                 if c.raw[col].get().is_none()
                     && self.keep
-                    && let Some(m) = MemToken::try_charge_free(self.store.capacity * n)
+                    && let Some(m) = crate::store::cache::charge_shedding(self.store.capacity * n)
                 {
                     let mut readers = self.vectors.borrow_mut();
                     let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
