@@ -9,7 +9,7 @@ GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # The commit's date, not the clock's: an unchanged tree never recompiles.
 BUILD_DATE := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 
-.PHONY: all loadable demo test stress test-rust test-python test-cli test-examples bench bench-cache bench-hnsw bench-ivf clean lint venv demo-data
+.PHONY: all loadable demo test stress test-rust test-python test-cli test-examples bench clean lint venv demo-data
 
 all: loadable
 
@@ -85,14 +85,6 @@ bench: loadable $(BENCH_VENV)/.ok
 	$(BENCH_VENV)/bin/python bench/hnsw.py $(BENCH_HNSW_ARGS)
 	$(BENCH_VENV)/bin/python bench/ivf.py $(BENCH_IVF_ARGS)
 	$(CARGO) run --release --quiet --example kernel_bench
-
-# One benchmark at a time (the docs cite these).
-bench-cache: loadable $(BENCH_VENV)/.ok
-	$(BENCH_VENV)/bin/python bench/cache.py $(BENCH_CACHE_ARGS)
-bench-hnsw: loadable $(BENCH_VENV)/.ok
-	$(BENCH_VENV)/bin/python bench/hnsw.py $(BENCH_HNSW_ARGS)
-bench-ivf: loadable $(BENCH_VENV)/.ok
-	$(BENCH_VENV)/bin/python bench/ivf.py $(BENCH_IVF_ARGS)
 
 clean:
 	$(CARGO) clean
