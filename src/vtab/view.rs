@@ -450,8 +450,8 @@ impl ChunkSource for View<'_> {
                     r.read(chunk, b.bytes_mut())?;
                     let _ = c.raw[col].set(Arc::new(CachedCol::new(ColData::Raw(b), m)));
                 }
-                if let Some(ColData::Raw(b)) = c.raw[col].get().map(|x| &x.data) {
-                    out[..n].copy_from_slice(&b.bytes()[slot * n..(slot + 1) * n]);
+                if let Some(v) = self.loaded_vector(c, col, slot) {
+                    out[..n].copy_from_slice(v);
                     return Ok(());
                 }
             } else if let Some(Some(cc)) = c.cols[col].get()
@@ -486,16 +486,11 @@ impl ChunkSource for View<'_> {
         if self.overlay.is_some() || !self.keep {
             return;
         }
-        let nb = self.store.cols[col].bytes;
-        if let Some(pos) = self.version.position(chunk)
-            && let Some(c) = self.version.slots[pos].get()
-        {
+        if let Some(c) = self.loaded_chunk(chunk) {
             if let Some(r) = c.maps.rowids.get(slot) {
                 crate::simd::prefetch(bytemuck::bytes_of(r));
             }
-            if let Some(ColData::Raw(b)) = c.raw[col].get().map(|x| &x.data)
-                && let Some(v) = b.bytes().get(slot * nb..(slot + 1) * nb)
-            {
+            if let Some(v) = self.loaded_vector(c, col, slot) {
                 crate::simd::prefetch(v);
             }
         }
@@ -534,6 +529,22 @@ impl ChunkSource for View<'_> {
 }
 
 impl View<'_> {
+    /// Committed chunk `chunk` when it is in memory (nothing is loaded).
+    #[inline]
+    fn loaded_chunk(&self, chunk: i64) -> Option<&Arc<Chunk>> {
+        self.version.slots[self.version.position(chunk)?].get()
+    }
+
+    /// Column `col`'s vector in `slot` of a chunk, when the chunk keeps its vectors in memory.
+    #[inline]
+    fn loaded_vector<'c>(&self, c: &'c Chunk, col: usize, slot: usize) -> Option<&'c [u8]> {
+        let nb = self.store.cols[col].bytes;
+        match c.raw[col].get().map(|x| &x.data) {
+            Some(ColData::Raw(b)) => b.bytes().get(slot * nb..(slot + 1) * nb),
+            _ => None,
+        }
+    }
+
     /// Whether this transaction changed column `col`'s IVF centroids (then lists and
     /// centroids are read from the pages).
     fn ivf_retrained(&self, col: usize) -> bool {
@@ -659,13 +670,9 @@ impl Space for View<'_> {
         if self.overlay.is_some() {
             return;
         }
-        let col = self.col.get();
         let (chunk, slot) = slot_of(n, self.store.capacity);
-        let nb = self.store.cols[col].bytes;
-        if let Some(pos) = self.version.position(chunk)
-            && let Some(c) = self.version.slots[pos].get()
-            && let Some(ColData::Raw(b)) = c.raw[col].get().map(|x| &x.data)
-            && let Some(v) = b.bytes().get(slot * nb..(slot + 1) * nb)
+        if let Some(c) = self.loaded_chunk(chunk)
+            && let Some(v) = self.loaded_vector(c, self.col.get(), slot)
         {
             crate::simd::prefetch(v);
         }

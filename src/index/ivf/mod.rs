@@ -228,6 +228,14 @@ impl VectorIndex for IvfIndex {
         let masks = req.masks;
         let filter = NodeFilter::new(masks, cap);
         let admit = |n: u32| filter.admits(n);
+        // A hint that node `n`'s row is scored soon (rows sit in random chunks: their cache
+        // misses then overlap).
+        let prefetch = |n: Option<u32>| {
+            if let Some(n) = n {
+                let (chunk, slot) = slot_of(n, cap);
+                src.prefetch_row(req.col, chunk, slot);
+            }
+        };
         let k = out.k();
         let coder = &self.coder;
         let mut stats = SearchStats { from_memory: true, scored: 0 };
@@ -276,10 +284,7 @@ impl VectorIndex for IvfIndex {
             match self.params.quantizer {
                 Quantizer::None => {
                     for (i, &n) in pl.nodes.iter().enumerate() {
-                        if let Some(&ahead) = pl.nodes.get(i + PREFETCH_AHEAD) {
-                            let (chunk, slot) = slot_of(ahead, cap);
-                            src.prefetch_row(req.col, chunk, slot);
-                        }
+                        prefetch(pl.nodes.get(i + PREFETCH_AHEAD).copied());
                         if admit(n) {
                             passing += 1;
                             score(n, out, &mut stats)?;
@@ -331,18 +336,12 @@ impl VectorIndex for IvfIndex {
             let thr = upper.threshold();
             cands.retain(|c| c.lower <= thr);
             cands.sort_by(|a, b| a.lower.total_cmp(&b.lower).then(a.node.cmp(&b.node)));
-            let prefetch = |c: Option<&Cand>| {
-                if let Some(c) = c {
-                    let (chunk, slot) = slot_of(c.node, cap);
-                    src.prefetch_row(req.col, chunk, slot);
-                }
-            };
-            cands.iter().take(PREFETCH_AHEAD).for_each(|c| prefetch(Some(c)));
+            cands.iter().take(PREFETCH_AHEAD).for_each(|c| prefetch(Some(c.node)));
             for (i, c) in cands.iter().enumerate() {
                 if c.lower > coder.key(out.bound()) {
                     break;
                 }
-                prefetch(cands.get(i + PREFETCH_AHEAD));
+                prefetch(cands.get(i + PREFETCH_AHEAD).map(|c| c.node));
                 score(c.node, out, &mut stats)?;
             }
         } else if self.params.quantizer == Quantizer::Binary {
