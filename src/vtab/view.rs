@@ -66,27 +66,48 @@ pub struct View<'a> {
     links: (usize, usize),
     /// What the graph of column `col` navigates by (set with `col`).
     want: Cell<Want>,
-    /// With an overlay: bitsets by chunk id of the chunks the overlay holds, and of the
-    /// chunks that exist in it, so a graph search finds where a node is without hashing.
-    ov_held: Vec<u64>,
-    ov_live: Vec<u64>,
+    /// With an overlay: the chunk ids of the chunks the overlay holds, and of the chunks
+    /// that exist in it, so a graph search finds where a node is without hashing.
+    ov_held: IdSet,
+    ov_live: IdSet,
 }
 
-/// A bitset of the positive ids in `ids`.
-fn id_bits(ids: impl Iterator<Item = i64>) -> Vec<u64> {
-    let mut bits = Vec::new();
-    for id in ids.filter(|&i| i >= 0).map(|i| i as usize) {
-        if id / 64 >= bits.len() {
-            bits.resize(id / 64 + 1, 0u64);
+/// A set of chunk ids: a bitset when the ids are dense enough (they usually run 1, 2, 3, ...),
+/// else the sorted ids — a damaged `t_chunks` can hold an id near 2⁶³, whose bitset would not
+/// fit in memory.
+#[derive(Default)]
+enum IdSet {
+    #[default]
+    Empty,
+    Bits(Vec<u64>),
+    Sorted(Vec<i64>),
+}
+
+impl IdSet {
+    fn new(ids: impl Iterator<Item = i64>) -> IdSet {
+        let mut ids: Vec<i64> = ids.filter(|&i| i >= 0).collect();
+        let Some(&max) = ids.iter().max() else { return IdSet::Empty };
+        if (max as u64) / 64 > 4 * ids.len() as u64 + 1024 {
+            ids.sort_unstable();
+            return IdSet::Sorted(ids);
         }
-        bits[id / 64] |= 1 << (id % 64);
+        let mut bits = vec![0u64; max as usize / 64 + 1];
+        for id in ids.into_iter().map(|i| i as usize) {
+            bits[id / 64] |= 1 << (id % 64);
+        }
+        IdSet::Bits(bits)
     }
-    bits
-}
 
-#[inline]
-fn has_bit(bits: &[u64], id: i64) -> bool {
-    id >= 0 && bits.get(id as usize / 64).is_some_and(|w| w & (1 << (id as usize % 64)) != 0)
+    #[inline]
+    fn contains(&self, id: i64) -> bool {
+        match self {
+            IdSet::Empty => false,
+            IdSet::Bits(bits) => {
+                id >= 0 && bits.get(id as usize / 64).is_some_and(|w| w & (1 << (id as usize % 64)) != 0)
+            }
+            IdSet::Sorted(ids) => ids.binary_search(&id).is_ok(),
+        }
+    }
 }
 
 /// The codes of a chunk's vectors computed in memory (graph indexes keep none on disk).
@@ -146,8 +167,8 @@ impl<'a> View<'a> {
             col: Cell::new(0),
             links,
             want: Cell::new(Want::Raw),
-            ov_held: overlay.map(|o| id_bits(o.chunks.keys().copied())).unwrap_or_default(),
-            ov_live: overlay.map(|o| id_bits(o.ids.iter().copied())).unwrap_or_default(),
+            ov_held: overlay.map(|o| IdSet::new(o.chunks.keys().copied())).unwrap_or_default(),
+            ov_live: overlay.map(|o| IdSet::new(o.ids.iter().copied())).unwrap_or_default(),
         };
         if !view.store.cols.is_empty() {
             view.want.set(view.graph_want(0));
@@ -713,7 +734,7 @@ impl View<'_> {
         let (chunk, slot) = slot_of(n, cap);
         let want = self.want.get();
         if let Some(o) = self.overlay {
-            if has_bit(&self.ov_held, chunk)
+            if self.ov_held.contains(chunk)
                 && let Some(oc) = o.chunks.get(&chunk)
             {
                 if !oc.maps.is_used(slot) {
@@ -725,7 +746,7 @@ impl View<'_> {
                 let data = oc.cols[col].get().ok_or_else(|| Error::invalid("vindex: overlay column"))?;
                 return Ok(Some((&oc.maps, data, slot)));
             }
-            if !has_bit(&self.ov_live, chunk) {
+            if !self.ov_live.contains(chunk) {
                 return Ok(None);
             }
         }
@@ -783,4 +804,24 @@ pub fn all_maps(view: &mut View<'_>) -> Result<Vec<Maps>> {
         Ok(())
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdSet;
+
+    /// Dense ids make a bitset, a far-out id (a damaged `t_chunks`) the sorted list; both
+    /// answer alike, and neither allocates by the largest id.
+    #[test]
+    fn id_sets_stay_small_for_far_ids() {
+        let dense = IdSet::new([3, 1, 2, 70].into_iter());
+        assert!(matches!(dense, IdSet::Bits(ref b) if b.len() == 2));
+        let far = IdSet::new([3, 1, i64::MAX - 5, -4].into_iter());
+        assert!(matches!(far, IdSet::Sorted(ref v) if v.len() == 3));
+        for (set, member) in [(&dense, 70), (&far, i64::MAX - 5)] {
+            assert!(set.contains(1) && set.contains(3) && set.contains(member));
+            assert!(!set.contains(0) && !set.contains(4) && !set.contains(-4) && !set.contains(i64::MAX));
+        }
+        assert!(!IdSet::new(std::iter::empty()).contains(1));
+    }
 }
