@@ -691,3 +691,46 @@ fn rollback_and_savepoint_of_grown_and_new_blocks_leave_byte_identical_tables() 
     fill(&a, "t", &vs[..600], 1);
     integrity(&a, "t");
 }
+
+#[test]
+fn ties_at_the_kth_distance_go_to_the_smaller_rowids_with_the_cache_on_or_off() {
+    // With the cache off a rescoring search reads a row's rowid only when its distance can
+    // enter the results: copies of one vector straddling the k-th place must still come back
+    // as the k smallest rowids, as with the cache on and as the flat index answers.
+    let _limit = CACHE_LIMIT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("vindex-ivf-ties-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let vs = clustered(2000, 16, 12, 71);
+    let dup = vs[5].clone();
+    for quant in QUANTIZERS {
+        let path = dir.join(format!("{quant}.db"));
+        let _ = std::fs::remove_file(&path);
+        let c = conn_file(&path);
+        c.execute_batch(&format!(
+            "CREATE VIRTUAL TABLE t USING vindex(v float[16], c integer, index=ivf(quantizer={quant}))"
+        ))
+        .unwrap();
+        fill(&c, "t", &vs, 1);
+        // 25 copies, in the slots of 25 deleted rows (so they sit in every chunk).
+        c.execute("DELETE FROM t WHERE rowid % 80 = 7", []).unwrap();
+        for i in 0..25i64 {
+            c.execute("INSERT INTO t(rowid, v, c) VALUES (?1, ?2, 0)", params![5000 - 97 * i, f32_blob(&dup)]).unwrap();
+        }
+        command(&c, "t", "optimize");
+        let mut copies: Vec<i64> = (0..25).map(|i| 5000 - 97 * i).chain([6]).collect();
+        copies.sort();
+        for k in [1usize, 10, 26, 30] {
+            let sql = format!("SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = {k} AND nprobe = 1000");
+            let warm = knn(&c, &sql, params![f32_blob(&dup)]);
+            c.query_row("SELECT vindex_cache_limit(0)", [], |_| Ok(())).unwrap();
+            let cold = knn(&c, &sql, params![f32_blob(&dup)]);
+            c.query_row("SELECT vindex_cache_limit(1073741824)", [], |_| Ok(())).unwrap();
+            assert_eq!(warm, cold, "{quant} k={k}");
+            let got: Vec<i64> = warm.iter().map(|r| r.0).collect();
+            assert_eq!(&got[..k.min(26)], &copies[..k.min(26)], "{quant} k={k}");
+            assert!(warm[..k.min(26)].iter().all(|r| r.1 == 0.0), "{quant} k={k}");
+        }
+        integrity(&c, "t");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -220,6 +220,21 @@ pub trait ChunkSource {
         }
         Ok(rowid)
     }
+    /// [`ChunkSource::row`] for a caller that wants the rowid of some rows only (a rescoring
+    /// search: of the rows that enter its results): column `col`'s vector is read into `out`,
+    /// then the rowid if `wanted(out)` is true. None: the slot is free, or the rowid was not
+    /// wanted. A source that reads from the pages may read the vector before it knows whether
+    /// the slot is in use (a free slot's vector is zeros), so `wanted` may see a free slot's.
+    fn row_if(
+        &self,
+        col: usize,
+        chunk: i64,
+        slot: usize,
+        out: &mut [u8],
+        wanted: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<Option<i64>> {
+        Ok(self.row(col, chunk, slot, out)?.filter(|_| wanted(out)))
+    }
 }
 
 /// What an index may write, inside the writing transaction.

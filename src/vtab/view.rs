@@ -517,6 +517,20 @@ impl ChunkSource for View<'_> {
         }
     }
 
+    fn row_if(
+        &self,
+        col: usize,
+        chunk: i64,
+        slot: usize,
+        out: &mut [u8],
+        wanted: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<Option<i64>> {
+        if !self.keep && self.overlay.is_none() {
+            return self.paged_row(col, chunk, slot, out, wanted);
+        }
+        Ok(self.row(col, chunk, slot, out)?.filter(|_| wanted(&out[..self.store.cols[col].bytes])))
+    }
+
     fn row(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<Option<i64>> {
         let rowid = match self.overlay.and_then(|o| o.chunks.get(&chunk)) {
             Some(oc) => oc.maps.is_used(slot).then(|| oc.maps.rowids[slot]),
@@ -525,17 +539,7 @@ impl ChunkSource for View<'_> {
                     return Ok(None);
                 }
                 if !self.keep {
-                    // Cache off: this one row, from the pages (nothing kept).
-                    self.paged.set(true);
-                    let mut slots = self.slots.borrow_mut();
-                    let Some(rowid) = slots.get_or_insert_with(|| self.store.slot_reader()).rowid(chunk, slot)? else {
-                        return Ok(None);
-                    };
-                    let n = self.store.cols[col].bytes;
-                    let mut readers = self.vectors.borrow_mut();
-                    let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
-                    r.read_at(chunk, slot * n, &mut out[..n])?;
-                    return Ok(Some(rowid));
+                    return self.paged_row(col, chunk, slot, out, &mut |_| true);
                 }
                 let Some(pos) = self.version.position(chunk) else { return Ok(None) };
                 let c = self.committed(pos)?;
@@ -550,6 +554,31 @@ impl ChunkSource for View<'_> {
 }
 
 impl View<'_> {
+    /// A committed row read from the pages with the cache off (nothing kept): the vector
+    /// first, then the rowid only if `wanted(vector)` (a rescoring search reads most vectors
+    /// of rows that do not make its results; their rowids would cost a `t_chunks` page each).
+    fn paged_row(
+        &self,
+        col: usize,
+        chunk: i64,
+        slot: usize,
+        out: &mut [u8],
+        wanted: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<Option<i64>> {
+        self.paged.set(true);
+        let n = self.store.cols[col].bytes;
+        {
+            let mut readers = self.vectors.borrow_mut();
+            let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
+            r.read_at(chunk, slot * n, &mut out[..n])?;
+        }
+        if !wanted(&out[..n]) {
+            return Ok(None);
+        }
+        let mut slots = self.slots.borrow_mut();
+        slots.get_or_insert_with(|| self.store.slot_reader()).rowid(chunk, slot)
+    }
+
     /// Committed chunk `chunk` when it is in memory (nothing is loaded).
     #[inline]
     fn loaded_chunk(&self, chunk: i64) -> Option<&Arc<Chunk>> {

@@ -240,13 +240,17 @@ impl VectorIndex for IvfIndex {
         let coder = &self.coder;
         let mut stats = SearchStats { from_memory: true, scored: 0 };
         let mut buf = vec![0u8; self.info.bytes];
+        // Score node `n` exactly; its rowid is read only if it can enter the results (ties at
+        // the k-th distance included: rowids break them).
         let mut score = |n: u32, out: &mut TopK, stats: &mut SearchStats| -> Result<()> {
             let (chunk, slot) = slot_of(n, cap);
-            let Some(rowid) = src.row(req.col, chunk, slot, &mut buf)? else { return Ok(()) };
+            let (bound, mut hit) = (out.bound(), None);
+            let rowid = src.row_if(req.col, chunk, slot, &mut buf, &mut |v| {
+                hit = req.scorer.score(v).filter(|d| req.bounds.admits(*d) && *d <= bound);
+                hit.is_some()
+            })?;
             stats.scored += 1;
-            if let Some(d) = req.scorer.score(&buf)
-                && req.bounds.admits(d)
-            {
+            if let (Some(rowid), Some(d)) = (rowid, hit) {
                 out.push(Hit { distance: d, rowid, chunk, slot: slot as u32 });
             }
             Ok(())
