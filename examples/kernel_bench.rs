@@ -283,6 +283,30 @@ fn main() {
         }
     }
 
+    // Transposing a decoded list's sign codes and factors for that scan (what a list read
+    // from the pages costs before its first scan), per entry.
+    println!("    Packed::new (IVF list transposition), 1,000 entries, best of {RUNS}:");
+    for dims in [128usize, 384] {
+        let codes: Vec<u8> = (0..1000 * dims / 8).map(|_| g.next() as u8).collect();
+        let factors: Vec<f32> = (0..4000).map(|_| g.next() as u8 as f32).collect();
+        let reps = 5000;
+        let t = best_of(|| {
+            for _ in 0..reps {
+                black_box(vindex::index::ivf::code::Packed::new(black_box(&codes), black_box(&factors), dims / 8));
+            }
+        }) / reps as f64;
+        let f = best_of(|| {
+            for _ in 0..reps {
+                black_box(vindex::index::ivf::code::Packed::new(black_box(&codes), black_box(&factors), 0));
+            }
+        }) / reps as f64;
+        println!(
+            "    Packed::new {dims:>5} {:>8.2} ns/entry ({:.2} of it the factors)",
+            t / 1000.0 * 1e9,
+            f / 1000.0 * 1e9
+        );
+    }
+
     // ---- (b) memory-streaming: 100,000 x 768 float32 = 307 MB, one pass per run.
     // Backed by u64 words so the read baseline can sum 8-byte words of the same memory.
     let words = STREAM_VECTORS * STREAM_DIMS / 2;

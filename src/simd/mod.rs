@@ -132,6 +132,7 @@ macro_rules! table_after_detection {
             dots_4x4: crate::vector::distance::scalar::dots_4x4,
             dots_1x4: crate::vector::distance::scalar::dots_1x4,
             nibble_sums: crate::vector::distance::scalar::nibble_sums,
+            transpose32: crate::vector::distance::scalar::transpose32,
         }
     };
 }
@@ -176,6 +177,7 @@ mod x86_tables {
         k.dots_4x4 = after_detection!(dots2::dots_4x4);
         k.dots_1x4 = after_detection!(dots2::dots_1x4);
         k.nibble_sums = nibble_after_detection!(v2::nibble_sums);
+        k.transpose32 = after_detection!(v2::transpose32);
         if lut_bits {
             k.hamming = after_detection!(v2::hamming_lut);
             k.jaccard = after_detection!(v2::jaccard_lut);
@@ -217,6 +219,7 @@ mod x86_tables {
         // The AVX2 kernel: a 512-bit one (two blocks a register) measured slower on Zen 4
         // (0.62 vs 0.52 ns a 128-d code; `examples/kernel_bench.rs`).
         k.nibble_sums = nibble_after_detection!(v2::nibble_sums);
+        k.transpose32 = after_detection!(v2::transpose32);
         if sub_paths && is_x86_feature_detected!("avx512vnni") {
             k.dot_i8 = after_detection!(v512::vnni::dot_i8);
             k.l2sq_i8 = after_detection!(v512::vnni::l2sq_i8);

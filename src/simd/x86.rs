@@ -470,6 +470,47 @@ pub mod avx2 {
         }
     }
 
+    /// [`crate::vector::distance::Transpose32`]: 16 code bytes at a time, entry `i` in the low
+    /// lane of register `i` and entry `16 + i` in its high lane; four rounds of interleaving
+    /// register `i` with register `i + 8` (a perfect shuffle) transpose both 16 × 16 byte
+    /// matrices, leaving byte `j` of entries 0-15 | 16-31 in register `j`: one row of `dst`.
+    /// The bytes past the last multiple of 16 go one by one.
+    #[target_feature(enable = "avx2,fma,f16c,popcnt")]
+    pub fn transpose32(src: &[u8], dst: &mut [u8]) {
+        let rows = src.len() / 32;
+        let ld_16 = |at: usize| -> __m128i {
+            let x: &[u8; 16] = src[at..at + 16].try_into().unwrap_or(&[0; 16]);
+            // SAFETY: reads exactly the 16 bytes `x` borrows; `loadu` needs no alignment.
+            unsafe { _mm_loadu_si128(x.as_ptr().cast()) }
+        };
+        for g in 0..rows / 16 {
+            let mut r = [_mm256_setzero_si256(); 16];
+            for (i, r) in r.iter_mut().enumerate() {
+                let (lo, hi) = (ld_16(i * rows + 16 * g), ld_16((i + 16) * rows + 16 * g));
+                *r = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+            }
+            for _ in 0..4 {
+                let mut n = [_mm256_setzero_si256(); 16];
+                for i in 0..8 {
+                    n[2 * i] = _mm256_unpacklo_epi8(r[i], r[i + 8]);
+                    n[2 * i + 1] = _mm256_unpackhi_epi8(r[i], r[i + 8]);
+                }
+                r = n;
+            }
+            for (j, r) in r.iter().enumerate() {
+                let at = 32 * (16 * g + j);
+                let d: &mut [u8; 32] = (&mut dst[at..at + 32]).try_into().unwrap_or_else(|_| unreachable!());
+                // SAFETY: writes exactly the 32 bytes `d` borrows; `storeu` needs no alignment.
+                unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), *r) };
+            }
+        }
+        for e in 0..32 {
+            for j in rows / 16 * 16..rows {
+                dst[32 * j + e] = src[rows * e + j];
+            }
+        }
+    }
+
     /// int8 coding ([`crate::vector::sq8::encode_portable`]) compiled with AVX2: the same code,
     /// so the same bytes, several times faster.
     #[target_feature(enable = "avx2,fma")]

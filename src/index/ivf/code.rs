@@ -510,12 +510,16 @@ impl Packed {
         let blocks = n.div_ceil(32);
         let mut p = Packed { len: n, codes: vec![0u8; 32 * code_bytes * blocks], factors: vec![0f32; 128 * blocks] };
         if code_bytes > 0 {
+            let transpose = crate::simd::kernels().transpose32;
             let codes = &codes[..(n * code_bytes).min(codes.len())];
             for (src, dst) in codes.chunks(32 * code_bytes).zip(p.codes.chunks_exact_mut(32 * code_bytes)) {
-                for (e, code) in src.chunks_exact(code_bytes).enumerate() {
-                    for (row, &c) in dst.chunks_exact_mut(32).zip(code) {
-                        row[e & 31] = c;
-                    }
+                if src.len() == 32 * code_bytes {
+                    transpose(src, dst);
+                } else {
+                    // The last, partial block: its missing entries are zeros.
+                    let mut full = vec![0u8; 32 * code_bytes];
+                    full[..src.len()].copy_from_slice(src);
+                    transpose(&full, dst);
                 }
             }
         }

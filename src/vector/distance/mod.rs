@@ -51,6 +51,11 @@ pub type Dots4x4 = fn(&[&[f32]; 4], &[&[f32]; 4]) -> [[f32; 4]; 4];
 /// `packed` must hold them.
 pub type NibbleSums = fn(&[u8], &[u8], &mut [u16]);
 
+/// `transpose32(src, dst)`: one block of 32 entries of `R = src.len() / 32` bytes each, stored
+/// entry after entry, into the layout [`NibbleSums`] reads: `dst[32·j + e] = src[R·e + j]`.
+/// `dst` holds at least `32·R` bytes.
+pub type Transpose32 = fn(&[u8], &mut [u8]);
+
 #[derive(Clone, Copy)]
 pub struct Kernels {
     /// Which implementation this is: "scalar", "avx2", "avx512", "neon".
@@ -85,6 +90,8 @@ pub struct Kernels {
     pub dots_1x4: fn(&[f32], &[&[f32]; 4]) -> [f32; 4],
     /// 4-bit table sums over transposed codes (IVF's sign-code scan): see [`NibbleSums`].
     pub nibble_sums: NibbleSums,
+    /// Codes of 32 entries transposed for that scan: see [`Transpose32`].
+    pub transpose32: Transpose32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

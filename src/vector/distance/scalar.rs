@@ -142,6 +142,16 @@ pub fn nibble_sums(packed: &[u8], lut: &[u8], out: &mut [u16]) {
     }
 }
 
+/// The reference [`super::Transpose32`].
+pub fn transpose32(src: &[u8], dst: &mut [u8]) {
+    let rows = src.len() / 32;
+    for (e, code) in src.chunks_exact(rows.max(1)).take(32).enumerate() {
+        for (j, &c) in code.iter().enumerate().take(rows) {
+            dst[32 * j + e] = c;
+        }
+    }
+}
+
 pub const KERNELS: Kernels = Kernels {
     name: "scalar",
     dot_f32,
@@ -166,4 +176,5 @@ pub const KERNELS: Kernels = Kernels {
     dots_4x4,
     dots_1x4,
     nibble_sums,
+    transpose32,
 };
