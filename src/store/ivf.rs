@@ -5,7 +5,7 @@ use super::{Store, UndoOp, col_row_id};
 use crate::error::{Error, Result};
 use crate::ffi::stmt::Blob;
 use crate::index::ivf::kmeans::Centroids;
-use crate::index::ivf::list::{Entry, Layout, PostingList};
+use crate::index::ivf::list::{Entry, Layout, ListBuilder, PostingList};
 use crate::value::OwnedValue;
 
 /// Centroids per `t_ivf_centroids` row.
@@ -169,34 +169,40 @@ impl Store {
         Ok(v)
     }
 
-    /// The blocks of list `list` of column `col`, in order, as stored.
-    pub fn load_list_blocks(&self, col: usize, list: u32) -> Result<Vec<Vec<u8>>> {
+    /// Visit the blocks of list `list` of column `col`, in order, as stored (each borrowed
+    /// from the statement reading it).
+    fn visit_list_blocks(&self, col: usize, list: u32, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let mut st = self.stmts.named("ivf_list", || {
             format!("SELECT id, data FROM {} WHERE id >= ?1 AND id < ?2 ORDER BY id", self.names.ivf_lists())
         })?;
         let lo = block_key(col, list, 0);
         st.bind_i64(1, lo)?;
         st.bind_i64(2, lo + (1 << 16))?;
-        let mut out = Vec::new();
+        let mut blocks = 0i64;
         while st.step()? {
             let id = st.column_i64(0);
-            if id != lo + out.len() as i64 {
+            if id != lo + blocks {
                 st.reset();
                 return Err(Error::corrupt(format!(
-                    "{}: list {list} of column {col} lacks block {} (found row {id})",
+                    "{}: list {list} of column {col} lacks block {blocks} (found row {id})",
                     self.t("ivf_lists"),
-                    out.len()
                 )));
             }
-            out.push(st.column_blob(1).to_vec());
+            if let Err(e) = f(st.column_blob(1)) {
+                st.reset();
+                return Err(e);
+            }
+            blocks += 1;
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// List `list` of column `col`, decoded (with the scan's constants for sign codes).
+    /// List `list` of column `col`, decoded block by block as the rows are read.
     pub fn load_list(&self, col: usize, list: u32, layout: &Layout) -> Result<PostingList> {
-        let blocks = self.load_list_blocks(col, list)?;
-        PostingList::from_blocks(layout, &blocks, &|| format!("{}: list {list} of column {col}", self.t("ivf_lists")))
+        let what = || format!("{}: list {list} of column {col}", self.t("ivf_lists"));
+        let mut b = ListBuilder::new(layout);
+        self.visit_list_blocks(col, list, &mut |data| b.push(data, &what))?;
+        Ok(b.finish())
     }
 
     /// Block `id`, opened (for writing when `write`), and its capacity (from its length:

@@ -163,41 +163,14 @@ impl PostingList {
         }
     }
 
-    /// Decode a list from its blocks, in order (`what` names the list in errors).
+    /// A list from its blocks, in order, as stored (what the store reads: see
+    /// [`ListBuilder`] to decode blocks as they are read).
     pub fn from_blocks(full: &Layout, blocks: &[Vec<u8>], what: &dyn Fn() -> String) -> Result<PostingList> {
-        let mut p = PostingList::default();
-        for (b, data) in blocks.iter().enumerate() {
-            let last = b + 1 == blocks.len();
-            let cap = full.capacity_of(data.len()).filter(|c| last || *c == full.entries);
-            let Some(cap) = cap else {
-                return Err(Error::corrupt(format!(
-                    "{}: block {b} is {} bytes, not {}{}",
-                    what(),
-                    data.len(),
-                    full.block_bytes(),
-                    if last { " or a shorter last block" } else { "" }
-                )));
-            };
-            let l = &full.block(cap);
-            let n = Layout::count(data);
-            if n == 0 || n > cap || (!last && n != full.entries) {
-                return Err(Error::corrupt(format!(
-                    "{}: block {b} holds {n} entries (blocks hold 1 to {} and all but the last are full)",
-                    what(),
-                    cap
-                )));
-            }
-            let nodes = &data[l.node_at(0)..l.node_at(n)];
-            p.nodes.extend(nodes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
-            let codes = &data[l.code_at(0)..l.code_at(0) + n * l.code];
-            if l.sq8 {
-                p.abs_sums.extend(codes.chunks_exact(l.code).map(|c| sq8::abs_sum(bytemuck::cast_slice(c))));
-            }
-            p.codes.extend_from_slice(codes);
-            let f = &data[l.factors_at(0)..l.factors_at(0) + 4 * n * l.factors];
-            p.factors.extend(f.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        let mut b = ListBuilder::new(full);
+        for data in blocks {
+            b.push(data, what)?;
         }
-        Ok(p)
+        Ok(b.finish())
     }
 
     /// The blocks that hold this list (the last one with room for just its entries).
@@ -216,6 +189,62 @@ impl PostingList {
             out.push(b);
         }
         out
+    }
+}
+
+/// Decodes a list's blocks one at a time, in order, checking each as it comes: every block but
+/// the last is full, in a block of the full size.
+pub struct ListBuilder<'l> {
+    full: &'l Layout,
+    list: PostingList,
+    blocks: usize,
+    /// A block that can only be the last one came (a later block is an error).
+    ended: bool,
+}
+
+impl<'l> ListBuilder<'l> {
+    pub fn new(full: &'l Layout) -> Self {
+        ListBuilder { full, list: PostingList::default(), blocks: 0, ended: false }
+    }
+
+    /// Decode the next block.
+    pub fn push(&mut self, data: &[u8], what: &dyn Fn() -> String) -> Result<()> {
+        let (full, b) = (self.full, self.blocks);
+        let Some(cap) = full.capacity_of(data.len()).filter(|_| !self.ended) else {
+            return Err(Error::corrupt(format!(
+                "{}: block {b} is {} bytes, not {}{}",
+                what(),
+                data.len(),
+                full.block_bytes(),
+                if self.ended { " (it follows a block that is not full)" } else { " or a shorter last block" }
+            )));
+        };
+        let l = &full.block(cap);
+        let n = Layout::count(data);
+        if n == 0 || n > cap {
+            return Err(Error::corrupt(format!(
+                "{}: block {b} holds {n} entries (blocks hold 1 to {} and all but the last are full)",
+                what(),
+                cap
+            )));
+        }
+        self.ended = n != full.entries;
+        self.blocks += 1;
+        let p = &mut self.list;
+        let nodes = &data[l.node_at(0)..l.node_at(n)];
+        p.nodes.extend(nodes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        let codes = &data[l.code_at(0)..l.code_at(0) + n * l.code];
+        if l.sq8 {
+            p.abs_sums.extend(codes.chunks_exact(l.code).map(|c| sq8::abs_sum(bytemuck::cast_slice(c))));
+        }
+        p.codes.extend_from_slice(codes);
+        let f = &data[l.factors_at(0)..l.factors_at(0) + 4 * n * l.factors];
+        p.factors.extend(f.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        Ok(())
+    }
+
+    pub fn finish(self) -> PostingList {
+        self.list
     }
 }
 
