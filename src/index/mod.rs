@@ -117,7 +117,8 @@ pub type Masks = BTreeMap<i64, Vec<u8>>;
 /// is small (a bit test per node instead of a map lookup), else through the masks.
 pub enum NodeFilter<'a> {
     All,
-    Bits(Vec<u8>),
+    /// The bitset and how many bits it has set.
+    Bits(Vec<u8>, usize),
     Masks(&'a Masks, usize),
 }
 
@@ -127,22 +128,32 @@ impl<'a> NodeFilter<'a> {
 
     pub fn new(masks: Option<&'a Masks>, capacity: usize) -> NodeFilter<'a> {
         let Some(m) = masks else { return NodeFilter::All };
-        Self::bitset(m, capacity).map_or(NodeFilter::Masks(m, capacity), NodeFilter::Bits)
+        Self::bitset(m, capacity).map_or(NodeFilter::Masks(m, capacity), |(b, n)| NodeFilter::Bits(b, n))
     }
 
-    fn bitset(masks: &Masks, capacity: usize) -> Option<Vec<u8>> {
+    /// How many nodes pass (`usize::MAX` for all).
+    pub fn passing(&self) -> usize {
+        match self {
+            NodeFilter::All => usize::MAX,
+            NodeFilter::Bits(_, n) => *n,
+            NodeFilter::Masks(m, _) => m.values().flat_map(|b| b.iter()).map(|b| b.count_ones() as usize).sum(),
+        }
+    }
+
+    fn bitset(masks: &Masks, capacity: usize) -> Option<(Vec<u8>, usize)> {
         let last = *masks.keys().next_back()?;
         let bytes = usize::try_from(last).ok()?.checked_mul(capacity)? / 8;
         if bytes > Self::BITSET_MAX || !capacity.is_multiple_of(8) || masks.keys().any(|c| *c < 1) {
             return None;
         }
-        let mut bits = vec![0u8; bytes];
+        let (mut bits, mut set) = (vec![0u8; bytes], 0);
         for (&chunk, m) in masks {
             let at = (chunk as usize - 1) * capacity / 8;
             let n = m.len().min(capacity / 8);
             bits[at..at + n].copy_from_slice(&m[..n]);
+            set += m[..n].iter().map(|b| b.count_ones() as usize).sum::<usize>();
         }
-        Some(bits)
+        Some((bits, set))
     }
 
     /// Whether node `n` passes.
@@ -150,7 +161,7 @@ impl<'a> NodeFilter<'a> {
     pub fn admits(&self, n: u32) -> bool {
         match self {
             NodeFilter::All => true,
-            NodeFilter::Bits(bits) => bits.get(n as usize / 8).is_some_and(|x| x & (1 << (n % 8)) != 0),
+            NodeFilter::Bits(bits, _) => bits.get(n as usize / 8).is_some_and(|x| x & (1 << (n % 8)) != 0),
             NodeFilter::Masks(m, cap) => {
                 let (chunk, slot) = hnsw::slot_of(n, *cap);
                 m.get(&chunk).is_some_and(|b| b.get(slot / 8).is_some_and(|x| x & (1 << (slot % 8)) != 0))
@@ -194,6 +205,15 @@ pub trait ChunkSource {
     fn read_vector(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<()>;
     /// Whether the data scanned came from memory (for statistics).
     fn served_from_memory(&self) -> bool;
+    /// Rows in the table (a source may count them once and remember).
+    fn rows(&self, col: usize) -> Result<usize> {
+        let mut rows = 0;
+        self.scan(col, Want::Maps, None, &mut |c| {
+            rows += c.maps.used;
+            Ok(())
+        })?;
+        Ok(rows)
+    }
     /// Column `col`'s graph and the codes it navigates by (graph indexes only).
     fn graph(&self, _col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
         Err(Error::invalid("vindex: this table has no graph"))
@@ -203,8 +223,11 @@ pub trait ChunkSource {
         Err(Error::invalid("vindex: this table has no IVF index"))
     }
     /// A hint that [`ChunkSource::row`] of this slot comes soon: start loading what it reads
-    /// into the CPU's caches (no effect by default, or for rows not in memory).
-    fn prefetch_row(&self, _col: usize, _chunk: i64, _slot: usize) {}
+    /// into the CPU's caches (no effect by default, or for rows not in memory). A row in
+    /// memory sits at the end of a chain of pointers (up to [`PREFETCH_DEPTH`] links): this
+    /// requests link `depth`, reading links `0..depth`, which an earlier call for the same
+    /// slot with a smaller `depth` has requested ([`prefetch_rows`] staggers the calls).
+    fn prefetch_row(&self, _col: usize, _chunk: i64, _slot: usize, _depth: usize) {}
     /// The row in `slot` of `chunk`: its rowid (None: the slot is free), with column `col`'s
     /// vector read into `out`.
     fn row(&self, col: usize, chunk: i64, slot: usize, out: &mut [u8]) -> Result<Option<i64>> {
@@ -234,6 +257,23 @@ pub trait ChunkSource {
         wanted: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<Option<i64>> {
         Ok(self.row(col, chunk, slot, out)?.filter(|_| wanted(out)))
+    }
+}
+
+/// Links from a table version to a row's vector in memory, for [`ChunkSource::prefetch_row`].
+pub const PREFETCH_DEPTH: usize = 6;
+
+/// Rows of nodes scored in order (`node(i)`, None past the end), prefetched in stages while
+/// node `i` is scored: the node `step·(PREFETCH_DEPTH − d)` ahead gets link `d` requested, so
+/// each link's memory has arrived by the time the next is read, and the row of the node
+/// `step` ahead is on its way in full.
+pub fn prefetch_rows(src: &dyn ChunkSource, col: usize, i: usize, step: usize, node: impl Fn(usize) -> Option<u32>) {
+    let cap = src.capacity();
+    for d in 0..PREFETCH_DEPTH {
+        if let Some(n) = node(i + step * (PREFETCH_DEPTH - d)) {
+            let (chunk, slot) = hnsw::slot_of(n, cap);
+            src.prefetch_row(col, chunk, slot, d);
+        }
     }
 }
 

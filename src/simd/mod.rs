@@ -53,6 +53,21 @@ pub fn select(cap: Option<&str>) -> Kernels {
     best.copied().unwrap_or(scalar::KERNELS)
 }
 
+/// [`prefetch`] of the cache line where `x` starts (for following a chain of pointers one
+/// link per call, each link's target requested before it is read).
+#[inline]
+pub fn prefetch_ref<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch never faults and reads nothing architecturally; SSE (which
+        // provides it) is part of the x86_64 baseline; the pointer is `x`'s.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// Ask the CPU to start loading `data` into its caches (every 64-byte line), so that a read a
 /// little later does not stall. A hint: it has no other effect, and none on CPUs without one.
 #[inline]

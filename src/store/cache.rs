@@ -95,6 +95,9 @@ pub struct Version {
     pub slots: Vec<Arc<OnceLock<Arc<Chunk>>>>,
     /// Rowids spread over the table, for estimating how many rows a filter passes.
     pub sample: OnceLock<Vec<i64>>,
+    /// Rows in the table (the sum of its chunks' used slots), counted by the first search
+    /// that needs it (a filtered one, for the share of rows that pass).
+    pub rows: OnceLock<usize>,
     /// Estimated shares of rows that filters pass (by the filter's text and values).
     pub shares: Mutex<HashMap<String, f64>>,
     /// The rows that filters pass (by the filter's text and values), for filters used more
@@ -223,6 +226,7 @@ impl Version {
             ids,
             slots,
             sample: OnceLock::new(),
+            rows: OnceLock::new(),
             shares: Mutex::new(HashMap::new()),
             filter_masks: Mutex::new(HashMap::new()),
             graphs: Default::default(),
@@ -268,6 +272,7 @@ impl Version {
             ids,
             slots,
             sample: OnceLock::new(),
+            rows: OnceLock::new(),
             shares: Mutex::new(HashMap::new()),
             filter_masks: Mutex::new(HashMap::new()),
             graphs,

@@ -491,6 +491,23 @@ impl ChunkSource for View<'_> {
         !self.paged.get()
     }
 
+    fn rows(&self, col: usize) -> Result<usize> {
+        if self.overlay.is_none()
+            && let Some(r) = self.version.rows.get()
+        {
+            return Ok(*r);
+        }
+        let mut rows = 0;
+        self.scan(col, Want::Maps, None, &mut |c| {
+            rows += c.maps.used;
+            Ok(())
+        })?;
+        if self.overlay.is_none() {
+            let _ = self.version.rows.set(rows);
+        }
+        Ok(rows)
+    }
+
     fn graph(&self, col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
         self.col.set(col);
         self.want.set(self.graph_want(col));
@@ -503,17 +520,52 @@ impl ChunkSource for View<'_> {
     }
 
     #[inline]
-    fn prefetch_row(&self, col: usize, chunk: i64, slot: usize) {
+    fn prefetch_row(&self, col: usize, chunk: i64, slot: usize, depth: usize) {
+        use crate::simd::prefetch_ref;
         if self.overlay.is_some() || !self.keep {
             return;
         }
-        if let Some(c) = self.loaded_chunk(chunk) {
+        // The links: the version's id and slot entry → the slot's cell → the chunk → its
+        // vector column's cell and the slot's rowid → the cached column → the vector.
+        let v = &self.version;
+        if depth == 0 {
+            // Where the chunk's position usually is (ids 1, 2, 3, ...).
+            let at = usize::try_from(chunk - 1).unwrap_or(usize::MAX);
+            if let (Some(id), Some(cell)) = (v.ids.get(at), v.slots.get(at)) {
+                prefetch_ref(id);
+                prefetch_ref(cell);
+            }
+            return;
+        }
+        let Some(cell) = v.position(chunk).and_then(|p| v.slots.get(p)) else { return };
+        if depth == 1 {
+            prefetch_ref(&**cell);
+            return;
+        }
+        let Some(c) = cell.get() else { return };
+        if depth == 2 {
+            prefetch_ref(&**c);
+            return;
+        }
+        if depth == 3 {
             if let Some(r) = c.maps.rowids.get(slot) {
-                crate::simd::prefetch(bytemuck::bytes_of(r));
+                prefetch_ref(r);
             }
-            if let Some(v) = self.loaded_vector(c, col, slot) {
-                crate::simd::prefetch(v);
+            if let Some(b) = c.maps.validity.get(slot / 8) {
+                prefetch_ref(b);
             }
+            if let Some(x) = c.raw.get(col) {
+                prefetch_ref(x);
+            }
+            return;
+        }
+        let Some(cc) = c.raw.get(col).and_then(|x| x.get()) else { return };
+        if depth == 4 {
+            prefetch_ref(&**cc);
+            return;
+        }
+        if let Some(v) = self.loaded_vector(c, col, slot) {
+            crate::simd::prefetch(v);
         }
     }
 

@@ -23,7 +23,10 @@ use super::flat::{ColumnInfo, exact_search};
 use super::hnsw::{node_of, slot_of};
 use super::quant::sq8::UpperBounds;
 use super::scan::{Hit, TopK};
-use super::{ChunkSource, FilterStrategy, IndexSpec, IndexWriter, NodeFilter, SearchRequest, SearchStats, VectorIndex};
+use super::{
+    ChunkSource, FilterStrategy, IndexSpec, IndexWriter, NodeFilter, SearchRequest, SearchStats, VectorIndex,
+    prefetch_rows,
+};
 use crate::error::{Error, Result};
 use crate::value::OwnedValue;
 use crate::vector::ElementType;
@@ -199,15 +202,13 @@ impl VectorIndex for IvfIndex {
             }
         }
         let mut nprobe = self.params.nprobe_for(lists, req.nprobe);
+        let cap = src.capacity();
+        let filter = NodeFilter::new(req.masks, cap);
         let share = match (req.share, req.masks) {
             (Some(s), _) => Some(s),
-            (None, Some(m)) => {
-                let passing: u64 = m.values().flat_map(|b| b.iter()).map(|b| b.count_ones() as u64).sum();
-                let mut rows = 0u64;
-                src.scan(req.col, super::Want::Maps, None, &mut |c| {
-                    rows += c.maps.used as u64;
-                    Ok(())
-                })?;
+            (None, Some(_)) => {
+                let passing = filter.passing();
+                let rows = src.rows(req.col)?;
                 (passing > 0 && passing < rows).then(|| passing as f64 / rows as f64)
             }
             _ => None,
@@ -224,18 +225,8 @@ impl VectorIndex for IvfIndex {
         } else {
             order.sort_by(by_key);
         }
-        let cap = src.capacity();
         let masks = req.masks;
-        let filter = NodeFilter::new(masks, cap);
         let admit = |n: u32| filter.admits(n);
-        // A hint that node `n`'s row is scored soon (rows sit in random chunks: their cache
-        // misses then overlap).
-        let prefetch = |n: Option<u32>| {
-            if let Some(n) = n {
-                let (chunk, slot) = slot_of(n, cap);
-                src.prefetch_row(req.col, chunk, slot);
-            }
-        };
         let k = out.k();
         let coder = &self.coder;
         let mut stats = SearchStats { from_memory: true, scored: 0 };
@@ -288,7 +279,8 @@ impl VectorIndex for IvfIndex {
             match self.params.quantizer {
                 Quantizer::None => {
                     for (i, &n) in pl.nodes.iter().enumerate() {
-                        prefetch(pl.nodes.get(i + PREFETCH_AHEAD).copied());
+                        // (Rows sit in random chunks: their cache misses overlap.)
+                        prefetch_rows(src, req.col, i, PREFETCH_STEP, |j| pl.nodes.get(j).copied());
                         if admit(n) {
                             passing += 1;
                             score(n, out, &mut stats)?;
@@ -340,12 +332,11 @@ impl VectorIndex for IvfIndex {
             let thr = upper.threshold();
             cands.retain(|c| c.lower <= thr);
             cands.sort_by(|a, b| a.lower.total_cmp(&b.lower).then(a.node.cmp(&b.node)));
-            cands.iter().take(PREFETCH_AHEAD).for_each(|c| prefetch(Some(c.node)));
             for (i, c) in cands.iter().enumerate() {
                 if c.lower > coder.key(out.bound()) {
                     break;
                 }
-                prefetch(cands.get(i + PREFETCH_AHEAD).map(|c| c.node));
+                prefetch_rows(src, req.col, i, PREFETCH_STEP, |j| cands.get(j).map(|c| c.node));
                 score(c.node, out, &mut stats)?;
             }
         } else if self.params.quantizer == Quantizer::Binary {
@@ -395,9 +386,9 @@ fn scan_threshold(coder: &Coder, upper: &UpperBounds) -> f32 {
     if (f as f64) < t { f.next_up() } else { f }
 }
 
-/// How many candidates ahead of the one being scored exactly the rows are prefetched (they sit
-/// in random chunks: their cache misses then overlap).
-const PREFETCH_AHEAD: usize = 4;
+/// Candidates between the stages of prefetching a row ([`super::prefetch_rows`]): the row of
+/// the candidate this far ahead of the one being scored exactly is on its way in full.
+const PREFETCH_STEP: usize = 2;
 
 /// Candidates the binary quantizer scores exactly, per result wanted.
 pub const OVERSAMPLE: usize = 10;

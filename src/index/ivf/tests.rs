@@ -378,13 +378,15 @@ fn masks_become_a_node_bitset_when_small() {
     m.insert(1, vec![0b0000_0101, 0]);
     m.insert(3, vec![0, 0b1000_0000]);
     let f = crate::index::NodeFilter::new(Some(&m), 16);
-    assert!(matches!(f, crate::index::NodeFilter::Bits(_)));
+    assert!(matches!(f, crate::index::NodeFilter::Bits(..)));
     let set: Vec<u32> = (0..64u32).filter(|n| f.admits(*n)).collect();
     assert_eq!(set, vec![0, 2, 47]);
+    assert_eq!(f.passing(), 3);
     let far = 1i64 << 40;
     m.insert(far, vec![1, 0]);
     let f = crate::index::NodeFilter::new(Some(&m), 16);
     assert!(matches!(f, crate::index::NodeFilter::Masks(..)));
     assert_eq!((0..64u32).filter(|n| f.admits(*n)).collect::<Vec<_>>(), set);
+    assert_eq!(f.passing(), 4);
     assert!(crate::index::NodeFilter::new(None, 16).admits(12345));
 }
