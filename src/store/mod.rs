@@ -407,8 +407,10 @@ impl Store {
     }
 
     pub fn info_get(&self, key: &str) -> Result<Option<OwnedValue>> {
-        let sql = format!("SELECT value FROM {} WHERE key = ?1", self.names.info());
-        let mut st = self.stmts.get(&sql)?;
+        // (A named statement: every query reads the generation through it, and a name is
+        // found without formatting the SQL.)
+        let mut st =
+            self.stmts.named("info_get", || format!("SELECT value FROM {} WHERE key = ?1", self.names.info()))?;
         st.bind_text(1, key.as_bytes())?;
         let v = if st.step()? { Some(st.column_owned(0)) } else { None };
         st.reset();
