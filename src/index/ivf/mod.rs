@@ -254,20 +254,27 @@ impl VectorIndex for IvfIndex {
         let ranged = !req.bounds.is_empty();
         let l = &self.layout;
         // Keep an entry (key-space estimate `e`) as a candidate if it can still be among the best.
+        // (True: kept.)
         let consider =
             |n: u32, e: code::Estimate, cands: &mut Vec<Cand>, passing: &mut usize, upper: &mut UpperBounds| {
                 if ranged && !req.bounds.admits_interval(coder.unkey(e.lower), coder.unkey(e.upper)).0 {
-                    return;
+                    return false;
                 }
                 *passing += 1;
                 if bounded {
                     if e.lower > upper.threshold() {
-                        return;
+                        return false;
                     }
                     upper.push(e.upper);
                 }
                 cands.push(Cand { lower: e.lower, value: e.value, node: n });
+                true
             };
+        // binary (no bound): the best `OVERSAMPLE·k` estimates so far. An entry whose lower end
+        // is above the worst of them has a worse estimate than all of them: the scan drops it,
+        // and the candidates scored are the same as without pruning.
+        let oversample = (OVERSAMPLE * k).max(k);
+        let mut best_values = UpperBounds::new(if bounded { 0 } else { oversample });
         while probed < order.len() && (probed < nprobe || passing < k) {
             if probed == nprobe {
                 // Widen: the remaining lists in order.
@@ -297,13 +304,20 @@ impl VectorIndex for IvfIndex {
                         &mut sums,
                         kernels,
                         masks.map(|_| &admit_entry as &dyn Fn(usize) -> bool),
-                        (scan_threshold(coder, &upper), ranged),
+                        (scan_threshold(coder, if bounded { &upper } else { &best_values }), ranged),
                         |i, lo, hi| {
                             // Candidates are kept as search keys.
                             let (lower, upper_key) = coder.signs_key(lo, hi);
                             let e = code::Estimate { lower, value: (lower + upper_key) / 2.0, upper: upper_key };
-                            consider(pl.nodes[i], e, &mut cands, &mut passing, &mut upper);
-                            scan_threshold(coder, &upper)
+                            let kept = consider(pl.nodes[i], e, &mut cands, &mut passing, &mut upper);
+                            if bounded {
+                                scan_threshold(coder, &upper)
+                            } else {
+                                if kept {
+                                    best_values.push(e.value);
+                                }
+                                scan_threshold(coder, &best_values)
+                            }
                         },
                     );
                 }
@@ -341,7 +355,7 @@ impl VectorIndex for IvfIndex {
             }
         } else if self.params.quantizer == Quantizer::Binary {
             // No bound: the best `oversample × k` estimates are scored exactly.
-            let want = (OVERSAMPLE * k).max(k).min(cands.len());
+            let want = oversample.min(cands.len());
             if want < cands.len() && want > 0 {
                 cands.select_nth_unstable_by(want - 1, |a, b| a.value.total_cmp(&b.value).then(a.node.cmp(&b.node)));
                 cands.truncate(want);
