@@ -670,3 +670,42 @@ fn deleting_the_head_of_a_group_of_copies_keeps_every_level_its_rowids() {
         assert_eq!(ids(&c, "SELECT rowid, distance FROM g WHERE v MATCH ?1 AND k = 1", &[1.0, 2.0, 3.0, 4.0]), vec![5]);
     }
 }
+
+#[test]
+fn a_new_rowid_gets_the_level_of_its_rowid_and_rollback_undoes_it() {
+    // Levels come from a hash of the rowid: `UPDATE ... SET rowid` relinks the node as an
+    // INSERT of the new rowid would (the check recomputes every level), and ROLLBACK or
+    // ROLLBACK TO leave the graph byte for byte as it was.
+    let vs = clustered(600, 16, 8, 23);
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[16], c integer, index=hnsw(m=8), seed=7)").unwrap();
+    fill(&c, "t", &vs, 1, true);
+    let before = graph_dump(&c, "t");
+    c.execute_batch("BEGIN").unwrap();
+    c.execute("UPDATE t SET rowid = rowid + 10000 WHERE rowid % 7 = 0", []).unwrap();
+    integrity(&c, "t");
+    c.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(graph_dump(&c, "t"), before);
+    c.execute_batch("BEGIN").unwrap();
+    c.execute("UPDATE t SET rowid = 20001 WHERE rowid = 1", []).unwrap();
+    c.execute_batch("SAVEPOINT s").unwrap();
+    c.execute("UPDATE t SET rowid = rowid + 10000 WHERE rowid BETWEEN 2 AND 300", []).unwrap();
+    c.execute_batch("ROLLBACK TO s; RELEASE s").unwrap();
+    c.execute("UPDATE t SET rowid = rowid + 30000 WHERE rowid % 11 = 0", []).unwrap();
+    c.execute_batch("COMMIT").unwrap();
+    integrity(&c, "t");
+    assert_eq!(count(&c, "SELECT count(*) FROM t WHERE rowid BETWEEN 10002 AND 10300"), 0);
+    // Every moved row is found under its new rowid, first for its own vector.
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 1 AND ef_search = 64";
+    assert_eq!(ids(&c, sql, &vs[0]), vec![20001]);
+    for i in (11..=600).step_by(11) {
+        assert_eq!(ids(&c, sql, &vs[i - 1]), vec![i as i64 + 30000], "row {i}");
+    }
+    // The same statements on a fresh table give the same graph.
+    let d = conn();
+    d.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[16], c integer, index=hnsw(m=8), seed=7)").unwrap();
+    fill(&d, "t", &vs, 1, true);
+    d.execute("UPDATE t SET rowid = 20001 WHERE rowid = 1", []).unwrap();
+    d.execute("UPDATE t SET rowid = rowid + 30000 WHERE rowid % 11 = 0", []).unwrap();
+    assert_eq!(graph_dump(&c, "t"), graph_dump(&d, "t"));
+}

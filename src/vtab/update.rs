@@ -637,7 +637,10 @@ impl TableInner {
             }
             victims.push(r);
         }
-        let moves = self.changes_partition(loc, &rv)?;
+        // A graph node's level comes from its rowid (docs/FORMAT.md): a new rowid is a new
+        // node, linked where an INSERT would link it.
+        let moves = self.changes_partition(loc, &rv)?
+            || (new_rowid != old_rowid && matches!(*self.spec.borrow(), IndexSpec::Hnsw(_)));
         self.unit(|| {
             for v in victims {
                 self.delete_row(v)?;

@@ -33,9 +33,16 @@ ROUNDS = int(os.environ.get("VINDEX_CRASH_ROUNDS", "6"))
 SEED = int(os.environ.get("VINDEX_CRASH_SEED", "0"))
 
 CREATE = f"CREATE VIRTUAL TABLE t USING vindex(v float[{DIMS}], cat integer, +note text{{}})"
-# The index options the loop runs under: exact, and IVF (sq8 codes: with every list probed the
-# answer is exact, so brute force stays the oracle; 'optimize' in the writer trains it).
-INDEXES = {"flat": "", "ivf": ", index=ivf(lists=8, quantizer=sq8)"}
+# The index options the loop runs under: exact; IVF (sq8 codes: with every list probed the
+# answer is exact, so brute force stays the oracle; 'optimize' in the writer trains it); and
+# HNSW (an ef_search as large as the table makes its answer the exact one; 'optimize' in the
+# writer repairs links, and the check after each kill walks the whole graph).
+INDEXES = {
+    "flat": "",
+    "ivf": ", index=ivf(lists=8, quantizer=sq8)",
+    "hnsw": ", index=hnsw(m=8, ef_construction=40)",
+}
+PROBES = {"flat": "", "ivf": " AND nprobe = 65536", "hnsw": " AND ef_search = 100000"}
 
 WRITER = r"""
 import json, random, sqlite3, struct, sys
@@ -161,8 +168,8 @@ def test_kill_9_mid_write(tmp_path, journal, index):
     db.execute(f"PRAGMA journal_mode={journal}")
     db.execute(CREATE.format(INDEXES[index]))
     db.close()
-    probe = " AND nprobe = 65536" if index == "ivf" else ""
-    rng = random.Random(SEED * 1000 + (1 if journal == "WAL" else 2) + (10 if index == "ivf" else 0))
+    probe = PROBES[index]
+    rng = random.Random(SEED * 1000 + (1 if journal == "WAL" else 2) + {"flat": 0, "ivf": 10, "hnsw": 20}[index])
     model = {}
     commits = in_flight_seen = 0
     for round_ in range(ROUNDS):
