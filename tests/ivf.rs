@@ -734,3 +734,49 @@ fn ties_at_the_kth_distance_go_to_the_smaller_rowids_with_the_cache_on_or_off() 
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_table_nobody_has_open_gives_its_cache_to_one_in_use() {
+    // Rescored vectors are cached only when memory is free (never at the expense of a table
+    // in use), but a table every connection has closed gives way: otherwise its leftovers
+    // would keep a table in use reading vectors from the pages for good.
+    let _limit = CACHE_LIMIT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("vindex-ivf-idle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let vs = clustered(3000, 32, 20, 81);
+    let qs = clustered(200, 32, 20, 82);
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND nprobe = 64";
+    let state = |c: &Connection| -> (i64, i64) {
+        c.query_row("SELECT cache_bytes, queries_from_pages FROM vindex_status", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    let mut full = 0;
+    for name in ["a", "b"] {
+        let path = dir.join(format!("{name}.db"));
+        let _ = std::fs::remove_file(&path);
+        let c = conn_file(&path);
+        c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[32], c integer, index=ivf)").unwrap();
+        fill(&c, "t", &vs, 1);
+        command(&c, "t", "optimize");
+        if name == "a" {
+            c.query_row("SELECT vindex_cache_limit(1073741824)", [], |_| Ok(())).unwrap();
+            for q in &qs {
+                knn(&c, sql, params![f32_blob(q)]);
+            }
+            full = state(&c).0;
+            // Room for all of a, and b's lists, but not for b's vectors too.
+            c.query_row("SELECT vindex_cache_limit(?1)", [full * 3 / 2], |_| Ok(())).unwrap();
+            continue; // a's connection closes: its cache stays, held by nobody.
+        }
+        let want: Vec<_> = qs.iter().map(|q| knn(&c, sql, params![f32_blob(q)])).collect();
+        let (bytes, from_pages) = state(&c);
+        assert!(bytes >= full * 9 / 10, "b caches {bytes} bytes of the {full} a table of its size takes");
+        // Now every query is answered from memory, with the same answers.
+        for (q, w) in qs.iter().zip(&want) {
+            assert_eq!(&knn(&c, sql, params![f32_blob(q)]), w);
+        }
+        assert_eq!(state(&c).1, from_pages, "queries read from the pages once b is cached");
+    }
+    let _ = conn().query_row("SELECT vindex_cache_limit(1073741824)", [], |_| Ok(()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

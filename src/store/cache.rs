@@ -48,9 +48,11 @@ pub fn charge_evicting(n: usize, keep: Option<&CacheKey>) -> Option<MemToken> {
 }
 
 /// Charge `n` bytes if they fit once superseded versions that no search holds any more are
-/// dropped (of every table; a table's newest version is never touched); None otherwise.
-/// After a retraining, say, the versions before it hold lists and vectors nothing will read
-/// again, and they would otherwise keep the newest version from caching anything.
+/// dropped (of every table; a table's newest version is never touched), and then tables no
+/// connection has open any more (least recently used first); None otherwise. After a
+/// retraining, say, the versions before it hold lists and vectors nothing will read again;
+/// a table closed by every connection holds data nothing may read again: either would
+/// otherwise keep a table in use from caching anything.
 pub fn charge_shedding(n: usize) -> Option<MemToken> {
     if let Some(m) = MemToken::try_charge_free(n) {
         return Some(m);
@@ -58,6 +60,16 @@ pub fn charge_shedding(n: usize) -> Option<MemToken> {
     let tables: Vec<Arc<TableCache>> = lock(registry()).values().cloned().collect();
     for t in tables {
         t.shed();
+        if let Some(m) = MemToken::try_charge_free(n) {
+            return Some(m);
+        }
+    }
+    // Only the registry holds a table no connection has open.
+    let mut idle: Vec<Arc<TableCache>> =
+        lock(registry()).values().filter(|t| Arc::strong_count(t) == 1 && t.version_count() > 0).cloned().collect();
+    idle.sort_by_key(|t| t.last_used.load(Ordering::Relaxed));
+    for t in idle {
+        t.clear();
         if let Some(m) = MemToken::try_charge_free(n) {
             return Some(m);
         }

@@ -482,6 +482,7 @@ impl ChunkSource for View<'_> {
                 return Ok(());
             }
         }
+        self.paged.set(true);
         let mut readers = self.vectors.borrow_mut();
         let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
         r.read_at(chunk, slot * n, &mut out[..n])
