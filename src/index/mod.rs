@@ -207,12 +207,7 @@ pub trait ChunkSource {
     fn served_from_memory(&self) -> bool;
     /// Rows in the table (a source may count them once and remember).
     fn rows(&self, col: usize) -> Result<usize> {
-        let mut rows = 0;
-        self.scan(col, Want::Maps, None, &mut |c| {
-            rows += c.maps.used;
-            Ok(())
-        })?;
-        Ok(rows)
+        count_rows(self, col)
     }
     /// Column `col`'s graph and the codes it navigates by (graph indexes only).
     fn graph(&self, _col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
@@ -258,6 +253,16 @@ pub trait ChunkSource {
     ) -> Result<Option<i64>> {
         Ok(self.row(col, chunk, slot, out)?.filter(|_| wanted(out)))
     }
+}
+
+/// Rows in `src`, counted over its chunks' maps.
+pub fn count_rows<S: ChunkSource + ?Sized>(src: &S, col: usize) -> Result<usize> {
+    let mut rows = 0;
+    src.scan(col, Want::Maps, None, &mut |c| {
+        rows += c.maps.used;
+        Ok(())
+    })?;
+    Ok(rows)
 }
 
 /// Links from a table version to a row's vector in memory, for [`ChunkSource::prefetch_row`].

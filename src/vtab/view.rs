@@ -498,11 +498,7 @@ impl ChunkSource for View<'_> {
         {
             return Ok(*r);
         }
-        let mut rows = 0;
-        self.scan(col, Want::Maps, None, &mut |c| {
-            rows += c.maps.used;
-            Ok(())
-        })?;
+        let rows = crate::index::count_rows(self, col)?;
         if self.overlay.is_none() {
             let _ = self.version.rows.set(rows);
         }
