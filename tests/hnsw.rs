@@ -709,3 +709,54 @@ fn a_new_rowid_gets_the_level_of_its_rowid_and_rollback_undoes_it() {
     d.execute("UPDATE t SET rowid = rowid + 30000 WHERE rowid % 11 = 0", []).unwrap();
     assert_eq!(graph_dump(&c, "t"), graph_dump(&d, "t"));
 }
+
+#[test]
+fn warm_searches_read_one_array_and_answer_as_the_graph_does() {
+    let c = conn();
+    c.execute_batch("CREATE VIRTUAL TABLE t USING vindex(v float[32] distance=cosine, c integer, index=hnsw)").unwrap();
+    let mut vs = clustered(3000, 32, 20, 4);
+    for i in 0..6 {
+        vs[500 + 97 * i] = vs[11].clone(); // a group of equal codes: its members come back too
+    }
+    fill(&c, "t", &vs, 1, true);
+    let array = || count(&c, "SELECT graph_array_bytes FROM vindex_status WHERE table_name = 't'");
+    let sql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND k = 10 AND ef_search = 24";
+    let fsql = "SELECT rowid, distance FROM t WHERE v MATCH ?1 AND c < 30 AND k = 10 AND ef_search = 24";
+    let mut qs = clustered(279, 32, 20, 55);
+    qs.push(vs[11].clone());
+    let run = |q: &Vec<f32>| (knn(&c, sql, params![f32_blob(q)]), knn(&c, fsql, params![f32_blob(q)]));
+    assert_eq!(array(), 0, "a new table has no array");
+    // Searches through the cached graph; the array is made on the 256th graph search (the
+    // filtered ones on a table this small are answered exactly).
+    let through_graph: Vec<_> = qs.iter().map(run).collect();
+    assert!(array() > 0, "warm searches made the array");
+    let through_array: Vec<_> = qs.iter().map(run).collect();
+    assert_eq!(through_graph, through_array, "the same rows and distances either way");
+    let copies = &through_array.last().unwrap().0;
+    assert_eq!(copies.iter().filter(|r| r.1 < 1e-6).count(), 7, "every copy of the duplicated vector: {copies:?}");
+    assert!(through_array.iter().all(|(a, b)| a.len() == K && b.len() == K));
+    assert!(through_array.iter().flat_map(|(_, b)| b).all(|(id, _)| id % 100 < 30), "the filter holds");
+    let live = rows_of(&vs, 1);
+    let r = recall(&c, sql, &live, &qs[..60], cosine);
+    assert!(r >= 0.95, "recall through the array {r}");
+
+    // A transaction's own writes are searched through the graph (the array is the committed
+    // version's); after ROLLBACK the array answers again, unchanged.
+    let near = vs[11].iter().map(|x| x * 1.0001).collect::<Vec<f32>>();
+    c.execute_batch("BEGIN").unwrap();
+    c.execute("INSERT INTO t(rowid, v, c) VALUES (9999, ?1, 1)", params![f32_blob(&near)]).unwrap();
+    let mine = ids(&c, sql, &vs[11]);
+    assert!(mine.contains(&9999), "{mine:?}");
+    c.execute_batch("ROLLBACK").unwrap();
+    assert!(!ids(&c, sql, &vs[11]).contains(&9999));
+    assert!(array() > 0);
+    assert_eq!(qs.iter().take(20).map(run).collect::<Vec<_>>(), through_array[..20].to_vec());
+
+    // A commit makes a new version: searched through its graph until it too is warm.
+    c.execute("DELETE FROM t WHERE rowid = ?1", [through_array[0].0[0].0]).unwrap();
+    let after = ids(&c, sql, &qs[0]);
+    assert_eq!(array(), 0, "the new version has no array yet");
+    assert!(!after.contains(&through_array[0].0[0].0));
+    assert_eq!(after.len(), K);
+    integrity(&c, "t");
+}

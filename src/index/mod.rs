@@ -213,6 +213,11 @@ pub trait ChunkSource {
     fn graph(&self, _col: usize) -> Result<(&dyn GraphSource, &dyn Space)> {
         Err(Error::invalid("vindex: this table has no graph"))
     }
+    /// Column `col`'s graph layer 0 and codes in one array, when the source has made one
+    /// (see [`hnsw::level0`]): a faster way to the same layer-0 search as [`ChunkSource::graph`].
+    fn level0(&self, _col: usize) -> Result<Option<&hnsw::level0::Level0>> {
+        Ok(None)
+    }
     /// Column `col`'s IVF centroids and lists (IVF indexes only).
     fn ivf(&self, _col: usize) -> Result<&dyn IvfSource> {
         Err(Error::invalid("vindex: this table has no IVF index"))

@@ -15,10 +15,11 @@
 use super::changes::{ChangeSet, SPACE_ENTRY, SPACE_GRAPH, SPACE_IVF_CENTROIDS, SPACE_IVF_LIST};
 use super::chunks::Chunk;
 use crate::index::hnsw::graph::{FlatLayer, LEAF, Leaf};
+use crate::index::hnsw::level0::Level0;
 use crate::index::ivf::kmeans::Centroids;
 use crate::index::ivf::list::PostingList;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Versions kept per table (the newest, and older ones still wanted by readers whose snapshot
@@ -192,13 +193,24 @@ pub struct GraphCache {
     pub capacity: usize,
     pub entry: OnceLock<Option<u32>>,
     pub leaves: Vec<Arc<OnceLock<Arc<CachedLeaf>>>>,
+    /// Layer 0 and the codes in one array, made once this version has served enough searches
+    /// with its leaves and codes in memory (see `vtab::view`).
+    pub level0: OnceLock<Arc<Charged<Level0>>>,
+    /// Searches of this version so far (when to try making `level0`).
+    pub searches: AtomicU32,
 }
 
 impl GraphCache {
     /// An empty cache for a table whose chunks are `ids`.
     pub fn new(capacity: usize, ids: &[i64]) -> GraphCache {
         let n = Self::leaf_count(capacity, ids);
-        GraphCache { capacity, entry: OnceLock::new(), leaves: (0..n).map(|_| Arc::new(OnceLock::new())).collect() }
+        GraphCache {
+            capacity,
+            entry: OnceLock::new(),
+            leaves: (0..n).map(|_| Arc::new(OnceLock::new())).collect(),
+            level0: OnceLock::new(),
+            searches: AtomicU32::new(0),
+        }
     }
 
     /// Leaves enough for every node of chunks `ids`.
@@ -221,11 +233,12 @@ impl GraphCache {
         if !entry_changed && let Some(e) = self.entry.get() {
             let _ = entry.set(*e);
         }
-        GraphCache { capacity: self.capacity, entry, leaves }
+        GraphCache { capacity: self.capacity, entry, leaves, level0: OnceLock::new(), searches: AtomicU32::new(0) }
     }
 
     pub fn loaded_bytes(&self) -> usize {
-        self.leaves.iter().filter_map(|l| l.get()).map(|l| l.leaf.mem_bytes()).sum()
+        self.leaves.iter().filter_map(|l| l.get()).map(|l| l.leaf.mem_bytes()).sum::<usize>()
+            + self.level0.get().map_or(0, |l| l.value.mem_bytes())
     }
 }
 

@@ -18,6 +18,16 @@ impl CachedCol {
     }
 }
 
+/// A column of raw vectors as bytes (empty for codes): what a graph's `Level0` rescores from.
+impl AsRef<[u8]> for CachedCol {
+    fn as_ref(&self) -> &[u8] {
+        match &self.data {
+            ColData::Raw(b) => b.bytes(),
+            _ => &[],
+        }
+    }
+}
+
 /// A committed chunk in the shared cache: immutable maps, and per column data filled in by the
 /// first scan that reads it (if the budget allows).
 pub struct Chunk {

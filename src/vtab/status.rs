@@ -45,6 +45,7 @@ const COLUMNS: &[&str] = &[
     "queries_from_pages",
     "graph_nodes",
     "graph_top_level",
+    "graph_array_bytes",
     "build_progress",
     "deleted_unrepaired",
     "last_build",
@@ -192,9 +193,16 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
                 }
                 None => OwnedValue::Null,
             };
-            (OwnedValue::Integer(s.graph_rows(vi)?), top)
+            // The newest version's layer 0 and codes in one array (0: not made, see vtab::view).
+            let array = newest
+                .as_ref()
+                .and_then(|v| v.graphs.get(vi))
+                .and_then(|g| g.get())
+                .and_then(|g| g.level0.get())
+                .map_or(0, |l| l.value.mem_bytes());
+            (OwnedValue::Integer(s.graph_rows(vi)?), top, OwnedValue::Integer(array as i64))
         } else {
-            (OwnedValue::Null, OwnedValue::Null)
+            (OwnedValue::Null, OwnedValue::Null, OwnedValue::Null)
         };
         let ivf_facts = if s.is_ivf() { inner.ivf_status(vi)? } else { Vec::new() };
         let ivf: Vec<OwnedValue> = IVF_COLUMNS
@@ -236,6 +244,7 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
             OwnedValue::Integer(inner.counters.from_pages.get() as i64),
             graph.0,
             graph.1,
+            graph.2,
             progress.clone(),
             unrepaired.clone(),
             last_build.clone(),

@@ -9,13 +9,14 @@ use crate::error::{Error, Result};
 use crate::index::buf::AlignedBuf;
 use crate::index::chunk::{ChunkCodes, ColData, Maps, NodeCodes, SlotCode};
 use crate::index::hnsw::graph::{GraphSource, LEAF, Node};
+use crate::index::hnsw::level0::Level0;
 use crate::index::hnsw::space::{CodeRef, NodeCode, Probe, Space, SpaceKind};
-use crate::index::hnsw::{slot_of, space_kind};
+use crate::index::hnsw::{node_of, slot_of, space_kind};
 use crate::index::ivf::IvfSource;
 use crate::index::ivf::kmeans::Centroids;
 use crate::index::ivf::list::PostingList;
 use crate::index::{ChunkSource, ChunkView, Want};
-use crate::store::cache::{CacheKey, CachedLeaf, GraphCache, MemToken, Version};
+use crate::store::cache::{CacheKey, CachedLeaf, Charged, GraphCache, MemToken, Version};
 use crate::store::changes::ChangeSet;
 use crate::store::chunks::{CachedCol, Chunk};
 use crate::store::{ChunkReader, SlotReader, Store};
@@ -461,16 +462,7 @@ impl ChunkSource for View<'_> {
             if self.wants_codes(col) || self.store.is_ivf() {
                 // Searches read codes; rescoring wants the vectors: keep the whole chunk's when
                 // memory is free, so the next queries rescore from memory.
-                if c.raw[col].get().is_none()
-                    && self.keep
-                    && let Some(m) = crate::store::cache::charge_shedding(self.store.capacity * n)
-                {
-                    let mut readers = self.vectors.borrow_mut();
-                    let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
-                    let mut b = AlignedBuf::zeroed(self.store.capacity * n);
-                    r.read(chunk, b.bytes_mut())?;
-                    let _ = c.raw[col].set(Arc::new(CachedCol::new(ColData::Raw(b), m)));
-                }
+                self.keep_vectors(c, col)?;
                 if let Some(v) = self.loaded_vector(c, col, slot) {
                     out[..n].copy_from_slice(v);
                     return Ok(());
@@ -514,6 +506,22 @@ impl ChunkSource for View<'_> {
     fn ivf(&self, col: usize) -> Result<&dyn IvfSource> {
         self.col.set(col);
         Ok(self)
+    }
+
+    fn level0(&self, col: usize) -> Result<Option<&Level0>> {
+        if self.overlay.is_some() || !self.keep || self.graph_want(col) != Want::Nodes {
+            return Ok(None);
+        }
+        let gc = self.graph_cache(col);
+        if let Some(l) = gc.level0.get() {
+            return Ok(Some(&l.value));
+        }
+        let n = gc.searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed).saturating_add(1);
+        if n < LEVEL0_AFTER || !n.is_power_of_two() {
+            return Ok(None);
+        }
+        self.make_level0(col, gc)?;
+        Ok(gc.level0.get().map(|l| &*l.value))
     }
 
     #[inline]
@@ -626,6 +634,23 @@ impl View<'_> {
         }
         let mut slots = self.slots.borrow_mut();
         slots.get_or_insert_with(|| self.store.slot_reader()).rowid(chunk, slot)
+    }
+
+    /// Keep a committed chunk's vectors of column `col` beside its codes, if they are not
+    /// yet and memory is free.
+    fn keep_vectors(&self, c: &Chunk, col: usize) -> Result<()> {
+        let n = self.store.cols[col].bytes;
+        if c.raw[col].get().is_none()
+            && self.keep
+            && let Some(m) = crate::store::cache::charge_shedding(self.store.capacity * n)
+        {
+            let mut readers = self.vectors.borrow_mut();
+            let r = readers[col].get_or_insert_with(|| self.store.vector_reader(col));
+            let mut b = AlignedBuf::zeroed(self.store.capacity * n);
+            r.read(c.maps.id, b.bytes_mut())?;
+            let _ = c.raw[col].set(Arc::new(CachedCol::new(ColData::Raw(b), m)));
+        }
+        Ok(())
     }
 
     /// Committed chunk `chunk` when it is in memory (nothing is loaded).
@@ -799,6 +824,90 @@ impl Space for View<'_> {
         {
             nc.prefetch(slot);
         }
+    }
+}
+
+/// Searches of a graph version after which its layer 0 and codes are copied into one array
+/// ([`Level0`]), tried again at each doubling (128, 256, ...) until it is made: a version that
+/// one write soon replaces is not copied, and a cold connection's first answers are not
+/// delayed by it.
+const LEVEL0_AFTER: u32 = 256;
+/// The share of a version's leaves and chunk codes that must be in memory already for the
+/// rest to be read to make its [`Level0`]: a search that touched as much is not an outlier.
+const LEVEL0_LOADED: f64 = 0.9;
+
+impl View<'_> {
+    /// Make column `col`'s [`Level0`] for this version (an Sq8 graph), if the version's leaves
+    /// and codes are nearly all in memory, its node numbers dense, and the budget holds it.
+    fn make_level0(&self, col: usize, gc: &GraphCache) -> Result<()> {
+        let cap = self.store.capacity;
+        let ids = &self.version.ids;
+        let Some(&max_id) = ids.last() else { return Ok(()) };
+        // Node numbers run over chunk ids: a table whose ids are mostly gone (a few chunks
+        // left of many) would need a sparse array.
+        if max_id < 1 || (max_id as usize) > 2 * ids.len() {
+            return Ok(());
+        }
+        let leaves = gc.leaves.iter().filter(|l| l.get().is_some()).count();
+        let chunks = self.version.slots.iter().filter(|s| s.get().is_some_and(|c| c.cols[col].get().is_some())).count();
+        if (leaves as f64) < LEVEL0_LOADED * gc.leaves.len() as f64
+            || (chunks as f64) < LEVEL0_LOADED * ids.len() as f64
+        {
+            return Ok(());
+        }
+        let l = self.store.cols[col];
+        let (nodes, max0) = (max_id as usize * cap, self.links.0);
+        let Some(mem) = crate::store::cache::charge_evicting(Level0::bytes_for(nodes, l.dims, max0), self.key) else {
+            return Ok(());
+        };
+        let mut l0 = Level0::new(l.metric, nodes, l.dims, max0);
+        l0.set_layout(cap, l.bytes, max_id as usize);
+        let entry = match gc.entry.get() {
+            Some(e) => *e,
+            None => {
+                let e = self.store.graph_entry(col)?;
+                let _ = gc.entry.set(e);
+                e
+            }
+        };
+        l0.set_entry(entry);
+        for i in 0..gc.leaves.len() {
+            let Some(leaf) = self.committed_leaf(col, i as u32)? else { continue };
+            for j in 0..LEAF as usize {
+                let n = i as u32 * LEAF + j as u32;
+                if let Some(links) = leaf.l0.get(j) {
+                    if !l0.set_links(n, links) {
+                        return Ok(()); // a node beyond the chunks, or too many links: not ours to judge here
+                    }
+                    if leaf.l0.has_dups(j) {
+                        l0.set_head(n);
+                    }
+                    if let Some(node) = leaf.leaf.get(n) {
+                        l0.set_upper(n, node);
+                    }
+                }
+            }
+        }
+        for (pos, &id) in ids.iter().enumerate() {
+            let c = self.committed(pos)?;
+            self.load_nodes(c, col, Want::Nodes)?;
+            // Rescoring reads the vectors: where memory is free, all of them come in now.
+            self.keep_vectors(c, col)?;
+            if let Some(v) = c.raw[col].get() {
+                l0.set_vectors(id, v.clone());
+            }
+            let Some(Some(cc)) = c.cols[col].get() else { return Ok(()) };
+            let ColData::Nodes(nc) = &cc.data else { return Ok(()) };
+            for slot in (0..cap).filter(|s| c.maps.is_used(*s)) {
+                if let Some((code, scale, norm)) = nc.get(slot)
+                    && !l0.set_code(node_of(id, slot, cap), c.maps.rowids[slot], code, scale, norm)
+                {
+                    return Ok(());
+                }
+            }
+        }
+        let _ = gc.level0.set(Arc::new(Charged::new(Arc::new(l0), mem)));
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 //! - `params`: parameters, bounds and levels.
 //! - `graph`: nodes, their row encoding, and the traits the algorithms read and write through.
 //! - `space`: distances on int8 codes (exact integer arithmetic: every CPU makes the same graph).
+//! - `level0`: a cached version's layer 0 and codes in one array, for fast searches.
 //! - `search`: layer search, greedy descent, k-nearest search with a filter inside.
 //! - `insert`: linking a node, relinking around a deleted one, repairing stale links.
 //! - `build`: a whole graph at once, on several threads, the same for any number of them.
@@ -16,6 +17,7 @@
 pub mod build;
 pub mod graph;
 pub mod insert;
+pub mod level0;
 pub mod params;
 pub mod search;
 pub mod space;
@@ -30,6 +32,7 @@ use crate::vector::distance::Metric;
 use crate::vector::{ElementType, Vector};
 use params::{HnswParams, level_of};
 use search::Searcher;
+use space::Space;
 use space::{Probe, SpaceKind};
 
 /// The node of `slot` in `chunk` (chunk ids start at 1).
@@ -139,17 +142,34 @@ impl VectorIndex for HnswIndex {
         let (graph, space) = src.graph(req.col)?;
         let filter = crate::index::NodeFilter::new(req.masks, cap);
         let admit = |n: u32| filter.admits(n);
-        let s = Searcher::new(graph, space, crate::simd::kernels());
-        let cands = s.knn(&probe, self.ef(req, out.k()), &admit)?;
+        let kernels = crate::simd::kernels();
+        let s = Searcher::new(graph, space, kernels);
+        let ef = self.ef(req, out.k());
+        let l0 = src.level0(req.col)?;
+        let cands = match l0 {
+            // The same search, read from one array.
+            Some(l0) => Searcher::new(l0, l0, kernels).knn(&probe, ef, &admit)?,
+            None => s.knn(&probe, ef, &admit)?,
+        };
         // Rescore what the search kept (and the other members of equal-code groups) exactly.
         let mut stats = SearchStats { from_memory: src.served_from_memory(), scored: 0 };
         let mut buf = vec![0u8; self.info.bytes];
         let mut rescore = |n: u32, out: &mut TopK| -> Result<()> {
-            let Some(code) = space.code(n)? else { return Ok(()) };
+            let code = match l0 {
+                Some(l0) => l0.code(n)?,
+                None => space.code(n)?,
+            };
+            let Some(code) = code else { return Ok(()) };
             let (chunk, slot) = slot_of(n, cap);
-            src.read_vector(req.col, chunk, slot, &mut buf)?;
+            let v = match l0.and_then(|l| l.vector(n)) {
+                Some(v) => v,
+                None => {
+                    src.read_vector(req.col, chunk, slot, &mut buf)?;
+                    &buf
+                }
+            };
             stats.scored += 1;
-            if let Some(d) = req.scorer.score(&buf)
+            if let Some(d) = req.scorer.score(v)
                 && d <= out.bound()
                 && req.bounds.admits(d)
             {
@@ -157,19 +177,25 @@ impl VectorIndex for HnswIndex {
             }
             Ok(())
         };
+        let prefetch = |n: u32| match l0 {
+            Some(l0) => l0.prefetch_vector(n),
+            None => space.prefetch_vector(n),
+        };
         // The vectors of the next few candidates are requested while one is rescored.
         const AHEAD: usize = 4;
         for c in cands.iter().take(AHEAD) {
-            space.prefetch_vector(c.n);
+            prefetch(c.n);
         }
         for (i, c) in cands.iter().enumerate() {
             if let Some(next) = cands.get(i + AHEAD) {
-                space.prefetch_vector(next.n);
+                prefetch(next.n);
             }
             rescore(c.n, out)?;
-            if graph.has_dups(c.n)?
-                && let Some(node) = graph.node(c.n)?
-            {
+            let head = match l0 {
+                Some(l0) => l0.is_head(c.n),
+                None => graph.has_dups(c.n)?,
+            };
+            if head && let Some(node) = graph.node(c.n)? {
                 for &m in &node.dups {
                     if admit(m) {
                         rescore(m, out)?;

@@ -1,0 +1,319 @@
+//! A cached graph version's layer 0 and navigation codes in one array: per node, its layer-0
+//! links and its code side by side (as hnswlib's level-0 block is), so that a search reads a
+//! node's neighbours and then each neighbour's code from one record, found by multiplying its
+//! number, instead of following the cache's chain of leaves, chunks and columns.
+//!
+//! Made from a version whose leaves and codes are all in memory (see the virtual table's
+//! `View`); it is a copy of them, not a new format: nothing of it is stored.
+
+use super::graph::{GraphSource, Node};
+use super::space::{CodeRef, NodeCode, Space, SpaceKind};
+use crate::error::Result;
+use crate::index::buf::AlignedBuf;
+use crate::vector::distance::Metric;
+use std::sync::Arc;
+
+/// A chunk's stored vectors (slot after slot), held in memory by whoever cached them.
+pub type ChunkVectors = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// The record's node is in the graph (has a layer-0 list, maybe empty).
+const IN_GRAPH: u32 = 1 << 17;
+const COUNT: u32 = 0xffff;
+
+/// Layer 0 and the int8 codes of nodes `0..nodes`. Record of node n at `n * stride`: a u32
+/// header (link count in the low 16 bits, flags above), `max0` u32 link slots, the code
+/// (`dims` bytes), its scale and norm (f32), the rowid (i64); all little-endian. Which nodes
+/// have a code (their slot holds a row) is a bitmap apart, so that a search learns it without
+/// waiting for the record: it only prefetches the record then.
+pub struct Level0 {
+    metric: Metric,
+    dims: usize,
+    max0: usize,
+    stride: usize,
+    nodes: usize,
+    data: AlignedBuf,
+    coded: Vec<u64>,
+    /// Nodes that head a group of equal codes.
+    heads: Vec<u64>,
+    /// Slots per chunk, and each chunk's vectors by chunk id − 1 (for rescoring), where they
+    /// were in memory; `vbytes` bytes a vector.
+    capacity: usize,
+    vectors: Vec<Option<ChunkVectors>>,
+    vbytes: usize,
+    /// The entry node, and the nodes above layer 0 (whole), by node number: `upper[at − 1]`
+    /// for `upper_at[n] = at > 0`.
+    entry: Option<u32>,
+    upper_at: Vec<u32>,
+    upper: Vec<Node>,
+}
+
+impl Level0 {
+    /// Room for `nodes` nodes of `dims`-byte codes with up to `max0` links each, all absent.
+    pub fn new(metric: Metric, nodes: usize, dims: usize, max0: usize) -> Level0 {
+        let stride = (4 + 4 * max0 + dims + 16).next_multiple_of(4);
+        Level0 {
+            metric,
+            dims,
+            max0,
+            stride,
+            nodes,
+            data: AlignedBuf::zeroed(nodes * stride),
+            coded: vec![0; nodes.div_ceil(64)],
+            heads: vec![0; nodes.div_ceil(64)],
+            capacity: 1,
+            vectors: Vec::new(),
+            vbytes: 0,
+            entry: None,
+            upper_at: vec![0; nodes],
+            upper: Vec::new(),
+        }
+    }
+
+    /// Bytes of memory it holds.
+    pub fn mem_bytes(&self) -> usize {
+        self.data.len()
+            + 16 * self.coded.len()
+            + 4 * self.upper_at.len()
+            + self.upper.iter().map(|n| 48 + n.links.iter().map(|l| 24 + 4 * l.len()).sum::<usize>()).sum::<usize>()
+            + 64
+    }
+
+    /// What `new` would hold, with the nodes above layer 0 (a share 1/m of them, with up to
+    /// `max0 / 2` links a layer) estimated.
+    pub fn bytes_for(nodes: usize, dims: usize, max0: usize) -> usize {
+        let upper = nodes / (max0 / 2).max(2) * (48 + 24 + 2 * max0 + 8);
+        nodes * (4 + 4 * max0 + dims + 16).next_multiple_of(4) + 16 * nodes.div_ceil(64) + 4 * nodes + upper + 64
+    }
+
+    fn header(&self, n: u32) -> u32 {
+        let i = n as usize * self.stride;
+        self.data.bytes().get(i..i + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn set_header(&mut self, n: u32, h: u32) {
+        let i = n as usize * self.stride;
+        if let Some(b) = self.data.bytes_mut().get_mut(i..i + 4) {
+            b.copy_from_slice(&h.to_le_bytes());
+        }
+    }
+
+    /// Node `n`'s layer-0 links; false (nothing set) when `n` is out of range or has more
+    /// links than a record holds.
+    pub fn set_links(&mut self, n: u32, links: &[u32]) -> bool {
+        if n as usize >= self.nodes || links.len() > self.max0 {
+            return false;
+        }
+        let i = n as usize * self.stride + 4;
+        let out = &mut self.data.bytes_mut()[i..i + 4 * links.len()];
+        for (o, l) in out.chunks_exact_mut(4).zip(links) {
+            o.copy_from_slice(&l.to_le_bytes());
+        }
+        let h = self.header(n);
+        self.set_header(n, (h & !COUNT) | IN_GRAPH | links.len() as u32);
+        true
+    }
+
+    /// Node `n`'s code; false when `n` is out of range or the code is not `dims` bytes.
+    pub fn set_code(&mut self, n: u32, rowid: i64, code: &[i8], scale: f32, norm: f32) -> bool {
+        if n as usize >= self.nodes || code.len() != self.dims {
+            return false;
+        }
+        let (d, i) = (self.dims, n as usize * self.stride + 4 + 4 * self.max0);
+        let r = &mut self.data.bytes_mut()[i..i + d + 16];
+        r[..d].copy_from_slice(bytemuck::cast_slice(code));
+        r[d..d + 4].copy_from_slice(&scale.to_le_bytes());
+        r[d + 4..d + 8].copy_from_slice(&norm.to_le_bytes());
+        r[d + 8..d + 16].copy_from_slice(&rowid.to_le_bytes());
+        self.coded[n as usize / 64] |= 1 << (n % 64);
+        true
+    }
+
+    /// The graph's entry node.
+    pub fn set_entry(&mut self, entry: Option<u32>) {
+        self.entry = entry;
+    }
+
+    /// Node `n`, whole, when it has layers above 0 (a copy: it serves the descent to layer 0).
+    pub fn set_upper(&mut self, n: u32, node: &Node) {
+        if node.level > 0
+            && let Some(at) = self.upper_at.get_mut(n as usize)
+        {
+            self.upper.push(node.clone());
+            *at = self.upper.len() as u32;
+        }
+    }
+
+    /// Mark node `n` as the head of a group of equal codes.
+    pub fn set_head(&mut self, n: u32) {
+        if let Some(w) = self.heads.get_mut(n as usize / 64) {
+            *w |= 1 << (n % 64);
+        }
+    }
+
+    /// Whether node `n` heads a group of equal codes.
+    #[inline]
+    pub fn is_head(&self, n: u32) -> bool {
+        self.heads.get(n as usize / 64).is_some_and(|w| w & (1 << (n % 64)) != 0)
+    }
+
+    /// Where the stored vectors are: `capacity` slots a chunk, `vbytes` bytes a vector.
+    pub fn set_layout(&mut self, capacity: usize, vbytes: usize, chunks: usize) {
+        self.capacity = capacity.max(1);
+        self.vbytes = vbytes;
+        self.vectors = vec![None; chunks];
+    }
+
+    /// The vectors of chunk `id`.
+    pub fn set_vectors(&mut self, id: i64, v: ChunkVectors) {
+        if let Some(x) = usize::try_from(id - 1).ok().and_then(|i| self.vectors.get_mut(i)) {
+            *x = Some(v);
+        }
+    }
+
+    /// Node `n`'s stored vector, when its chunk's vectors were in memory.
+    #[inline]
+    pub fn vector(&self, n: u32) -> Option<&[u8]> {
+        let (chunk, slot) = (n as usize / self.capacity, n as usize % self.capacity);
+        let v = self.vectors.get(chunk)?.as_ref()?;
+        (**v).as_ref().get(slot * self.vbytes..(slot + 1) * self.vbytes)
+    }
+
+    /// A hint that node `n`'s vector is read soon.
+    #[inline]
+    pub fn prefetch_vector(&self, n: u32) {
+        if let Some(v) = self.vector(n) {
+            crate::simd::prefetch(v);
+        }
+    }
+
+    /// Node `n`'s code record (code, scale, norm, rowid) when it has a code.
+    #[inline]
+    fn record(&self, n: u32) -> Option<&[u8]> {
+        if self.coded.get(n as usize / 64).is_none_or(|w| w & (1 << (n % 64)) == 0) {
+            return None;
+        }
+        let i = n as usize * self.stride + 4 + 4 * self.max0;
+        self.data.bytes().get(i..i + self.dims + 16)
+    }
+}
+
+impl GraphSource for Level0 {
+    fn entry(&self) -> Result<Option<u32>> {
+        Ok(self.entry)
+    }
+    /// Nodes above layer 0 only: the layer-0 links of the others are read through
+    /// [`GraphSource::links`], and their groups of equal codes are not kept.
+    #[inline]
+    fn node(&self, n: u32) -> Result<Option<&Node>> {
+        Ok(match self.upper_at.get(n as usize) {
+            Some(&at) if at > 0 => self.upper.get(at as usize - 1),
+            _ => None,
+        })
+    }
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        let i = n as usize * self.stride;
+        if let Some(r) = self.data.bytes().get(i..i + 4 + 4 * self.max0) {
+            crate::simd::prefetch(r);
+        }
+    }
+    #[inline]
+    fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
+        if level > 0 {
+            return Ok(self.node(n)?.map(|x| x.layer(level)));
+        }
+        let h = self.header(n);
+        if h & IN_GRAPH == 0 {
+            return Ok(None);
+        }
+        let i = n as usize * self.stride + 4;
+        let count = ((h & COUNT) as usize).min(self.max0);
+        Ok(self.data.bytes().get(i..i + 4 * count).map(bytemuck::cast_slice))
+    }
+}
+
+impl Space for Level0 {
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn kind(&self) -> SpaceKind {
+        SpaceKind::Sq8
+    }
+    #[inline]
+    fn code(&self, n: u32) -> Result<Option<NodeCode<'_>>> {
+        Ok(self.record(n).map(|r| {
+            let d = self.dims;
+            let f = |a: usize| f32::from_le_bytes([r[a], r[a + 1], r[a + 2], r[a + 3]]);
+            NodeCode {
+                rowid: i64::from_le_bytes(r[d + 8..d + 16].try_into().unwrap_or([0; 8])),
+                code: bytemuck::cast_slice(&r[..d]),
+                scale: f(d),
+                norm: f(d + 4),
+            }
+        }))
+    }
+    #[inline]
+    fn code_ref(&self, n: u32) -> Result<Option<CodeRef<'_>>> {
+        Ok(self.record(n).map(|r| CodeRef::Record(&r[..self.dims + 8], self.dims)))
+    }
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        if let Some(r) = self.record(n) {
+            crate::simd::prefetch(r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_hold_links_and_codes_apart() {
+        let mut l = Level0::new(Metric::L2, 10, 5, 4);
+        assert!(l.set_links(3, &[1, 7, 9]));
+        assert!(!l.set_links(4, &[1, 2, 3, 5, 6]), "more links than a record holds");
+        assert!(!l.set_links(10, &[1]), "out of range");
+        assert!(l.set_code(3, 42, &[1, -2, 3, -4, 5], 0.5, 2.0));
+        assert!(l.set_code(7, -1, &[0; 5], 1.0, 0.0));
+        assert!(!l.set_code(8, 1, &[0; 4], 1.0, 0.0), "wrong length");
+        assert_eq!(l.links(3, 0).unwrap(), Some(&[1u32, 7, 9][..]));
+        assert_eq!(l.links(3, 1).unwrap(), None, "not above layer 0");
+        assert_eq!(l.links(7, 0).unwrap(), None, "a code without links is not in the graph");
+        let c = l.code(3).unwrap().unwrap();
+        assert_eq!((c.rowid, c.code, c.scale, c.norm), (42, &[1i8, -2, 3, -4, 5][..], 0.5, 2.0));
+        let p = l.code_ref(3).unwrap().unwrap().probe();
+        assert_eq!((p.code, p.scale, p.norm), (&[1i8, -2, 3, -4, 5][..], 0.5, 2.0));
+        assert!(l.code(4).unwrap().is_none() && l.code(9).unwrap().is_none());
+        assert_eq!(l.code(7).unwrap().unwrap().rowid, -1);
+        // An empty list is still a node of the graph.
+        assert!(l.set_links(5, &[]));
+        assert_eq!(l.links(5, 0).unwrap(), Some(&[][..]));
+        assert!(Level0::bytes_for(10, 5, 4) >= l.mem_bytes());
+        let mut up = Node::new(2);
+        up.links = vec![vec![1, 7, 9], vec![1], vec![]];
+        l.set_upper(3, &up);
+        l.set_upper(4, &Node::new(0)); // a layer-0 node is not kept whole
+        l.set_entry(Some(3));
+        assert_eq!(l.entry().unwrap(), Some(3));
+        assert_eq!(l.node(3).unwrap().map(|n| n.level), Some(2));
+        assert!(l.node(4).unwrap().is_none());
+        assert_eq!(l.links(3, 1).unwrap(), Some(&[1u32][..]));
+        assert_eq!(l.links(3, 0).unwrap(), Some(&[1u32, 7, 9][..]), "layer 0 from the record");
+        assert!(!l.is_head(3));
+        l.set_head(3);
+        assert!(l.is_head(3) && !l.is_head(2));
+    }
+
+    #[test]
+    fn vectors_are_found_by_chunk_and_slot() {
+        let mut l = Level0::new(Metric::L2, 12, 2, 2);
+        l.set_layout(4, 3, 3);
+        let chunk2: ChunkVectors = Arc::new((0u8..12).collect::<Vec<u8>>());
+        l.set_vectors(2, chunk2);
+        l.set_vectors(9, Arc::new(vec![0u8; 12])); // no such chunk: ignored
+        assert_eq!(l.vector(5), Some(&[3u8, 4, 5][..]), "chunk 2, slot 1");
+        assert_eq!(l.vector(1), None, "chunk 1 is not in memory");
+        assert_eq!(l.vector(40), None);
+    }
+}
