@@ -11,6 +11,7 @@ pub mod cache;
 pub mod changes;
 pub mod chunks;
 pub mod def;
+pub mod idmap;
 pub mod ivf;
 pub mod mem;
 pub mod schema;

@@ -18,6 +18,7 @@ use crate::index::hnsw::params::{HnswParams, level_of};
 use crate::index::hnsw::space::{MemSpace, SpaceKind};
 use crate::index::hnsw::{build, insert, node_of, space_kind};
 use crate::store::Loc;
+use crate::store::idmap::IdMap;
 use crate::value::OwnedValue;
 use crate::vector::from_blob;
 use std::collections::HashMap;
@@ -88,7 +89,7 @@ impl TableInner {
         }
         let s = &self.store;
         s.clear_graph(col)?;
-        let mut leaves: HashMap<u32, Leaf> = HashMap::new();
+        let mut leaves: IdMap<u32, Leaf> = IdMap::default();
         for (n, node) in graph.iter() {
             s.insert_node(col, n, node)?;
             leaves.entry(n / LEAF).or_insert_with(Leaf::empty).nodes[(n % LEAF) as usize] = Some(node.clone());

@@ -11,7 +11,7 @@ use crate::store::Store;
 use crate::store::cache::{CachedLeaf, GraphCache, MemToken, Version};
 use crate::store::changes::{ChangeRow, ChangeSet};
 use crate::store::chunks::{CachedCol, Chunk};
-use std::collections::HashMap;
+use crate::store::idmap::IdMap;
 use std::sync::{Arc, OnceLock};
 
 /// A touched chunk: its maps, and per column the data searches read (copied from the committed
@@ -37,7 +37,7 @@ pub struct OIvf {
 /// A column's touched graph leaves and entry node.
 #[derive(Default)]
 pub struct OGraph {
-    pub leaves: HashMap<u32, Leaf>,
+    pub leaves: IdMap<u32, Leaf>,
     /// Set when the transaction changed the entry node.
     pub entry: Option<Option<u32>>,
 }
@@ -51,7 +51,7 @@ pub struct Overlay {
     /// Chunk ids now, ascending.
     pub ids: Vec<i64>,
     /// Touched chunks that still exist.
-    pub chunks: HashMap<i64, OChunk>,
+    pub chunks: IdMap<i64, OChunk>,
     /// Touched graphs, by vector column.
     pub graphs: Vec<OGraph>,
     /// IVF centroids this transaction wrote, by vector column.
@@ -70,7 +70,7 @@ impl Overlay {
             generation,
             epoch,
             ids,
-            chunks: HashMap::new(),
+            chunks: IdMap::default(),
             graphs: (0..n_cols).map(|_| OGraph::default()).collect(),
             ivf: (0..n_cols).map(|_| OIvf::default()).collect(),
             changes: ChangeSet::default(),

@@ -237,6 +237,11 @@ impl GraphSource for GraphWriter<'_> {
     fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
         let leaf = n / LEAF;
         if level == 0 && !self.holds(leaf) {
+            // Untouched by this transaction: the committed links, from the version's array
+            // when it has one.
+            if let Some(l0) = self.cache().level0.get() {
+                return l0.value.links(n, 0);
+            }
             return Ok(self.committed_cached(leaf)?.and_then(|l| l.l0.get((n % LEAF) as usize)));
         }
         Ok(self.node(n)?.map(|x| x.layer(level)))

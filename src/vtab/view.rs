@@ -19,17 +19,17 @@ use crate::index::{ChunkSource, ChunkView, Want};
 use crate::store::cache::{CacheKey, CachedLeaf, Charged, GraphCache, MemToken, Version};
 use crate::store::changes::ChangeSet;
 use crate::store::chunks::{CachedCol, Chunk};
+use crate::store::idmap::IdMap;
 use crate::store::{ChunkReader, SlotReader, Store};
 use crate::vector::distance::Metric;
 use crate::vector::{ElementType, from_blob};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What of the writer's overlay a view reads.
 #[derive(Clone, Copy)]
 pub struct OvParts<'a> {
-    pub chunks: &'a HashMap<i64, OChunk>,
+    pub chunks: &'a IdMap<i64, OChunk>,
     pub ids: &'a [i64],
     pub graphs: Option<&'a [OGraph]>,
     /// What the transaction changed, and the IVF centroids it wrote.
@@ -785,6 +785,9 @@ impl Space for View<'_> {
 
     #[inline]
     fn probe(&self, n: u32) -> Result<Option<Probe<'_>>> {
+        if let Some(l0) = self.base_level0(n) {
+            return l0.probe(n);
+        }
         let Some((_, data, slot)) = self.locate(n)? else { return Ok(None) };
         Ok(self.node_code(data, slot))
     }
@@ -804,6 +807,9 @@ impl Space for View<'_> {
 
     #[inline]
     fn code_ref(&self, n: u32) -> Result<Option<CodeRef<'_>>> {
+        if let Some(l0) = self.base_level0(n) {
+            return l0.code_ref(n);
+        }
         let Some((_, data, slot)) = self.locate(n)? else { return Ok(None) };
         Ok(match data {
             ColData::Nodes(nc) => nc.record(slot).map(|r| CodeRef::Record(r, nc.dims)),
@@ -848,15 +854,17 @@ impl View<'_> {
         if max_id < 1 || (max_id as usize) > 2 * ids.len() {
             return Ok(());
         }
-        let leaves = gc.leaves.iter().filter(|l| l.get().is_some()).count();
+        let (nodes, max0) = (max_id as usize * cap, self.links.0);
+        // The leaves that can hold nodes (the cache has one more, for growth).
+        let need = nodes.div_ceil(LEAF as usize).min(gc.leaves.len());
+        let leaves = gc.leaves[..need].iter().filter(|l| l.get().is_some()).count();
         let chunks = self.version.slots.iter().filter(|s| s.get().is_some_and(|c| c.cols[col].get().is_some())).count();
-        if (leaves as f64) < LEVEL0_LOADED * gc.leaves.len() as f64
+        if (leaves as f64) < LEVEL0_LOADED * need as f64
             || (chunks as f64) < LEVEL0_LOADED * ids.len() as f64
         {
             return Ok(());
         }
         let l = self.store.cols[col];
-        let (nodes, max0) = (max_id as usize * cap, self.links.0);
         let Some(mem) = crate::store::cache::charge_evicting(Level0::bytes_for(nodes, l.dims, max0), self.key) else {
             return Ok(());
         };
@@ -912,6 +920,16 @@ impl View<'_> {
 }
 
 impl View<'_> {
+    /// For a writer's view: the committed version's [`Level0`] when node `n`'s chunk is one
+    /// the transaction has not touched (and still has), so its code is the committed one.
+    #[inline]
+    fn base_level0(&self, n: u32) -> Option<&Level0> {
+        self.overlay?;
+        let l0 = self.version.graphs.get(self.col.get())?.get()?.level0.get()?;
+        let (chunk, _) = slot_of(n, self.store.capacity);
+        (!self.ov_held.contains(chunk) && self.ov_live.contains(chunk)).then_some(&*l0.value)
+    }
+
     /// Where node `n`'s code is: its chunk's maps and navigation data, and its slot (None: the
     /// slot holds no row). Loads the chunk's codes into memory on first use.
     #[inline]
