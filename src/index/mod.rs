@@ -218,6 +218,11 @@ pub trait ChunkSource {
     fn level0(&self, _col: usize) -> Result<Option<&hnsw::level0::Level0>> {
         Ok(None)
     }
+    /// Chunk `chunk`'s vectors of column `col` when the source keeps them in memory (for a
+    /// [`hnsw::level0::Level0`] to rescore from).
+    fn chunk_vectors(&self, _col: usize, _chunk: i64) -> Option<hnsw::level0::ChunkVectors> {
+        None
+    }
     /// Column `col`'s IVF centroids and lists (IVF indexes only).
     fn ivf(&self, _col: usize) -> Result<&dyn IvfSource> {
         Err(Error::invalid("vindex: this table has no IVF index"))

@@ -508,6 +508,14 @@ impl ChunkSource for View<'_> {
         Ok(self)
     }
 
+    fn chunk_vectors(&self, col: usize, chunk: i64) -> Option<crate::index::hnsw::level0::ChunkVectors> {
+        if self.overlay.is_some() {
+            return None;
+        }
+        let v: crate::index::hnsw::level0::ChunkVectors = self.loaded_chunk(chunk)?.raw.get(col)?.get()?.clone();
+        Some(v)
+    }
+
     fn level0(&self, col: usize) -> Result<Option<&Level0>> {
         if self.overlay.is_some() || !self.keep || self.graph_want(col) != Want::Nodes {
             return Ok(None);
@@ -859,9 +867,7 @@ impl View<'_> {
         let need = nodes.div_ceil(LEAF as usize).min(gc.leaves.len());
         let leaves = gc.leaves[..need].iter().filter(|l| l.get().is_some()).count();
         let chunks = self.version.slots.iter().filter(|s| s.get().is_some_and(|c| c.cols[col].get().is_some())).count();
-        if (leaves as f64) < LEVEL0_LOADED * need as f64
-            || (chunks as f64) < LEVEL0_LOADED * ids.len() as f64
-        {
+        if (leaves as f64) < LEVEL0_LOADED * need as f64 || (chunks as f64) < LEVEL0_LOADED * ids.len() as f64 {
             return Ok(());
         }
         let l = self.store.cols[col];
@@ -899,8 +905,7 @@ impl View<'_> {
         for (pos, &id) in ids.iter().enumerate() {
             let c = self.committed(pos)?;
             self.load_nodes(c, col, Want::Nodes)?;
-            // Rescoring reads the vectors: where memory is free, all of them come in now.
-            self.keep_vectors(c, col)?;
+            // The vectors in memory now; searches bring in the others as they rescore.
             if let Some(v) = c.raw[col].get() {
                 l0.set_vectors(id, v.clone());
             }

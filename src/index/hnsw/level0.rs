@@ -11,7 +11,7 @@ use super::space::{CodeRef, NodeCode, Space, SpaceKind};
 use crate::error::Result;
 use crate::index::buf::AlignedBuf;
 use crate::vector::distance::Metric;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A chunk's stored vectors (slot after slot), held in memory by whoever cached them.
 pub type ChunkVectors = Arc<dyn AsRef<[u8]> + Send + Sync>;
@@ -35,10 +35,11 @@ pub struct Level0 {
     coded: Vec<u64>,
     /// Nodes that head a group of equal codes.
     heads: Vec<u64>,
-    /// Slots per chunk, and each chunk's vectors by chunk id − 1 (for rescoring), where they
-    /// were in memory; `vbytes` bytes a vector.
+    /// Slots per chunk, and each chunk's vectors by chunk id − 1 (for rescoring): those in
+    /// memory when the array was made, and those searches bring in later; `vbytes` bytes a
+    /// vector.
     capacity: usize,
-    vectors: Vec<Option<ChunkVectors>>,
+    vectors: Vec<OnceLock<ChunkVectors>>,
     vbytes: usize,
     /// The entry node, and the nodes above layer 0 (whole), by node number: `upper[at − 1]`
     /// for `upper_at[n] = at > 0`.
@@ -160,21 +161,26 @@ impl Level0 {
     pub fn set_layout(&mut self, capacity: usize, vbytes: usize, chunks: usize) {
         self.capacity = capacity.max(1);
         self.vbytes = vbytes;
-        self.vectors = vec![None; chunks];
+        self.vectors = (0..chunks).map(|_| OnceLock::new()).collect();
     }
 
-    /// The vectors of chunk `id`.
-    pub fn set_vectors(&mut self, id: i64, v: ChunkVectors) {
-        if let Some(x) = usize::try_from(id - 1).ok().and_then(|i| self.vectors.get_mut(i)) {
-            *x = Some(v);
+    /// The vectors of chunk `id` (the first ones given stay: a version's vectors never change).
+    pub fn set_vectors(&self, id: i64, v: ChunkVectors) {
+        if let Some(x) = usize::try_from(id - 1).ok().and_then(|i| self.vectors.get(i)) {
+            let _ = x.set(v);
         }
+    }
+
+    /// Whether chunk `id`'s vectors are known.
+    pub fn has_vectors(&self, id: i64) -> bool {
+        usize::try_from(id - 1).ok().and_then(|i| self.vectors.get(i)).is_some_and(|x| x.get().is_some())
     }
 
     /// Node `n`'s stored vector, when its chunk's vectors were in memory.
     #[inline]
     pub fn vector(&self, n: u32) -> Option<&[u8]> {
         let (chunk, slot) = (n as usize / self.capacity, n as usize % self.capacity);
-        let v = self.vectors.get(chunk)?.as_ref()?;
+        let v = self.vectors.get(chunk)?.get()?;
         (**v).as_ref().get(slot * self.vbytes..(slot + 1) * self.vbytes)
     }
 
@@ -309,9 +315,12 @@ mod tests {
     fn vectors_are_found_by_chunk_and_slot() {
         let mut l = Level0::new(Metric::L2, 12, 2, 2);
         l.set_layout(4, 3, 3);
+        let l = l;
         let chunk2: ChunkVectors = Arc::new((0u8..12).collect::<Vec<u8>>());
         l.set_vectors(2, chunk2);
         l.set_vectors(9, Arc::new(vec![0u8; 12])); // no such chunk: ignored
+        l.set_vectors(2, Arc::new(vec![9u8; 12])); // known already: kept
+        assert!(l.has_vectors(2) && !l.has_vectors(1) && !l.has_vectors(9));
         assert_eq!(l.vector(5), Some(&[3u8, 4, 5][..]), "chunk 2, slot 1");
         assert_eq!(l.vector(1), None, "chunk 1 is not in memory");
         assert_eq!(l.vector(40), None);

@@ -165,6 +165,12 @@ impl VectorIndex for HnswIndex {
                 Some(v) => v,
                 None => {
                     src.read_vector(req.col, chunk, slot, &mut buf)?;
+                    // The chunk's vectors may be in memory now: the array keeps them.
+                    if let Some(l0) = l0
+                        && let Some(v) = src.chunk_vectors(req.col, chunk)
+                    {
+                        l0.set_vectors(chunk, v);
+                    }
                     &buf
                 }
             };
