@@ -9,6 +9,9 @@ use crate::vector::distance::Kernels;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
+/// How many codes ahead of the one being compared a layer search requests from memory.
+const AHEAD: usize = 4;
+
 /// A node and its estimated distance, ordered by (distance, node): ties are broken by node
 /// number, so every search is deterministic.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,9 +52,10 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
         distance(self.space, self.kernels, p, n)
     }
 
-    /// The unvisited nodes of `list` that have a code, with where their codes are, each
-    /// prefetched: all of a node's neighbours are requested from memory before the first
-    /// distance waits for one.
+    /// The unvisited nodes of `list` that have a code, with where their codes are; the first
+    /// [`AHEAD`] are prefetched (the distance loop requests each next one [`AHEAD`] before it
+    /// needs it: requesting all of a node's neighbours at once filled the CPU's miss buffers,
+    /// and every request then waited).
     #[inline]
     fn gather(&self, list: &[u32], visited: Option<&mut Visited>, out: &mut Vec<(u32, CodeRef<'a>)>) -> Result<()> {
         out.clear();
@@ -61,7 +65,9 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
                     if v.insert(m)
                         && let Some(r) = self.space.code_ref(m)?
                     {
-                        r.prefetch();
+                        if out.len() < AHEAD {
+                            r.prefetch();
+                        }
                         out.push((m, r));
                     }
                 }
@@ -69,7 +75,9 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
             None => {
                 for &m in list {
                     if let Some(r) = self.space.code_ref(m)? {
-                        r.prefetch();
+                        if out.len() < AHEAD {
+                            r.prefetch();
+                        }
                         out.push((m, r));
                     }
                 }
@@ -125,7 +133,10 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
             let Some(list) = self.graph.links(c.n, level)? else { continue };
             self.expanded.set(self.expanded.get() + 1);
             self.gather(list, Some(visited), &mut next)?;
-            for (m, r) in &next {
+            for (i, (m, r)) in next.iter().enumerate() {
+                if let Some((_, a)) = next.get(i + AHEAD) {
+                    a.prefetch();
+                }
                 let cand = Cand { d: between(kind, metric, self.kernels, p, &r.probe()), n: *m };
                 let worst = best.peek().copied();
                 if best.len() < ef || worst.is_some_and(|w| cand < w) {
@@ -158,7 +169,10 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
             while let Some(list) = self.graph.links(cur.n, level)? {
                 self.gather(list, None, &mut next)?;
                 let mut moved = false;
-                for (m, r) in &next {
+                for (i, (m, r)) in next.iter().enumerate() {
+                    if let Some((_, a)) = next.get(i + AHEAD) {
+                        a.prefetch();
+                    }
                     let c = Cand { d: between(kind, metric, self.kernels, p, &r.probe()), n: *m };
                     if c < cur {
                         cur = c;
