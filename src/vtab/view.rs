@@ -977,12 +977,35 @@ impl View<'_> {
     fn load_nodes(&self, c: &Chunk, col: usize, want: Want) -> Result<()> {
         if c.cols[col].get().is_none() {
             // Graph searches need their codes in memory: charge them even over budget.
-            let data = self.read_col(col, c.maps.id, want)?;
+            let data = self.read_nodes(c, col, want)?;
             let m = crate::store::cache::charge_evicting(data.mem_bytes(), self.key)
                 .unwrap_or_else(|| MemToken::charge(data.mem_bytes()));
             let _ = c.cols[col].set(Some(Arc::new(CachedCol::new(data, m))));
         }
         Ok(())
+    }
+
+    /// A committed chunk's navigation data for `col`. Codes are computed from the vectors,
+    /// which rescoring reads too: from the cached ones when they are in memory, else from the
+    /// pages, keeping them (memory permitting), so a cold search reads each chunk's vectors
+    /// once, not once for codes and again to rescore.
+    fn read_nodes(&self, c: &Chunk, col: usize, want: Want) -> Result<ColData> {
+        let l = self.store.cols[col];
+        if want == Want::Nodes
+            && let Some(ColData::Raw(b)) = c.raw[col].get().map(|r| &r.data)
+        {
+            return Ok(compute_nodes(b.bytes(), l.ty, self.store.capacity, l.dims));
+        }
+        if want != Want::Nodes || !self.keep {
+            return self.read_col(col, c.maps.id, want);
+        }
+        let raw = self.read_col(col, c.maps.id, Want::Raw)?;
+        let ColData::Raw(b) = &raw else { return Err(Error::invalid("vindex: vectors read as codes")) };
+        let nodes = compute_nodes(b.bytes(), l.ty, self.store.capacity, l.dims);
+        if let Some(m) = crate::store::cache::charge_shedding(raw.mem_bytes()) {
+            let _ = c.raw[col].set(Arc::new(CachedCol::new(raw, m)));
+        }
+        Ok(nodes)
     }
 
     /// The navigation code in `data` at `slot`.
