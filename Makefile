@@ -81,6 +81,7 @@ bench: loadable $(BENCH_VENV)/.ok
 	$(BENCH_VENV)/bin/python bench/knn.py
 	$(BENCH_VENV)/bin/python bench/partition.py
 	$(BENCH_VENV)/bin/python bench/scan_layout.py
+	$(BENCH_VENV)/bin/python bench/statement.py
 	$(BENCH_VENV)/bin/python bench/cache.py $(BENCH_CACHE_ARGS)
 	$(BENCH_VENV)/bin/python bench/hnsw.py $(BENCH_HNSW_ARGS)
 	$(BENCH_VENV)/bin/python bench/ivf.py $(BENCH_IVF_ARGS)
