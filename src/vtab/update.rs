@@ -250,7 +250,9 @@ impl GraphSource for GraphWriter<'_> {
 
 impl GraphSink for GraphWriter<'_> {
     fn set_node(&mut self, n: u32, node: Node) -> Result<()> {
-        self.store.write_node(self.col, n, &node)?;
+        // The node as the pages hold it: this transaction's copy of its leaf, or the committed one.
+        let old = self.node(n)?;
+        self.store.write_node(self.col, n, &node, old)?;
         let l = self.leaf_mut(n / LEAF)?;
         l.nodes[(n % LEAF) as usize] = Some(node);
         Ok(())
