@@ -780,6 +780,12 @@ impl Space for View<'_> {
         self.store.cols[self.col.get()].metric
     }
 
+    /// The slots of the chunks this view sees (chunk ids run from 1).
+    fn node_limit(&self) -> u32 {
+        let last = self.ids().last().copied().unwrap_or(0).max(0) as u64;
+        u32::try_from(last.saturating_mul(self.store.capacity as u64)).unwrap_or(u32::MAX)
+    }
+
     fn kind(&self) -> SpaceKind {
         let l = self.store.cols[self.col.get()];
         space_kind(l.ty, l.metric)
@@ -842,17 +848,18 @@ impl Space for View<'_> {
 }
 
 /// Searches of a graph version after which its layer 0 and codes are copied into one array
-/// ([`Level0`]), tried again at each doubling (128, 256, ...) until it is made: a version that
-/// one write soon replaces is not copied, and a cold connection's first answers are not
+/// ([`Level0`]), tried again at each doubling (512, 1024, ...) until it is made: a version
+/// that one write soon replaces is not copied, and a cold connection's first answers are not
 /// delayed by it.
 const LEVEL0_AFTER: u32 = 256;
-/// The share of a version's leaves and chunk codes that must be in memory already for the
-/// rest to be read to make its [`Level0`]: a search that touched as much is not an outlier.
+/// The share of a version's chunk codes that must be in memory already for the rest (and
+/// the graph blocks not yet read, which are small beside them) to be read to make its
+/// [`Level0`]: searches that touched as much are not an outlier.
 const LEVEL0_LOADED: f64 = 0.9;
 
 impl View<'_> {
-    /// Make column `col`'s [`Level0`] for this version (an Sq8 graph), if the version's leaves
-    /// and codes are nearly all in memory, its node numbers dense, and the budget holds it.
+    /// Make column `col`'s [`Level0`] for this version (an Sq8 graph), if the version's codes
+    /// are nearly all in memory, its node numbers dense, and the budget holds it.
     fn make_level0(&self, col: usize, gc: &GraphCache) -> Result<()> {
         let cap = self.store.capacity;
         let ids = &self.version.ids;
@@ -863,11 +870,8 @@ impl View<'_> {
             return Ok(());
         }
         let (nodes, max0) = (max_id as usize * cap, self.links.0);
-        // The leaves that can hold nodes (the cache has one more, for growth).
-        let need = nodes.div_ceil(LEAF as usize).min(gc.leaves.len());
-        let leaves = gc.leaves[..need].iter().filter(|l| l.get().is_some()).count();
         let chunks = self.version.slots.iter().filter(|s| s.get().is_some_and(|c| c.cols[col].get().is_some())).count();
-        if (leaves as f64) < LEVEL0_LOADED * need as f64 || (chunks as f64) < LEVEL0_LOADED * ids.len() as f64 {
+        if (chunks as f64) < LEVEL0_LOADED * ids.len() as f64 {
             return Ok(());
         }
         let l = self.store.cols[col];

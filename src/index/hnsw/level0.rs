@@ -242,6 +242,9 @@ impl Space for Level0 {
     fn metric(&self) -> Metric {
         self.metric
     }
+    fn node_limit(&self) -> u32 {
+        u32::try_from(self.nodes).unwrap_or(u32::MAX)
+    }
     fn kind(&self) -> SpaceKind {
         SpaceKind::Sq8
     }

@@ -61,8 +61,10 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
         out.clear();
         match visited {
             Some(v) => {
+                let limit = self.space.node_limit();
                 for &m in list {
-                    if v.insert(m)
+                    if m < limit
+                        && v.insert(m)
                         && let Some(r) = self.space.code_ref(m)?
                     {
                         if out.len() < AHEAD {

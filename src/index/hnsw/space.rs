@@ -44,6 +44,13 @@ pub trait Space {
     fn probe(&self, n: u32) -> Result<Option<Probe<'_>>> {
         Ok(self.code(n)?.map(Probe::from))
     }
+    /// Node numbers below this are the only ones that can have a code: a search marks nodes
+    /// visited in a bitmap as large as the largest number it sees, so a link beyond (to a
+    /// removed chunk, or a damaged one) is skipped before it is marked.
+    #[inline]
+    fn node_limit(&self) -> u32 {
+        u32::MAX
+    }
     /// A hint that node `n`'s code is read soon.
     #[inline]
     fn prefetch(&self, _n: u32) {}
@@ -232,6 +239,9 @@ impl MemSpace {
 impl Space for MemSpace {
     fn metric(&self) -> Metric {
         self.metric
+    }
+    fn node_limit(&self) -> u32 {
+        u32::try_from(self.live.len() * 64).unwrap_or(u32::MAX)
     }
     fn kind(&self) -> SpaceKind {
         self.kind
