@@ -184,14 +184,6 @@ impl Level0 {
         (**v).as_ref().get(slot * self.vbytes..(slot + 1) * self.vbytes)
     }
 
-    /// A hint that node `n`'s vector is read soon.
-    #[inline]
-    pub fn prefetch_vector(&self, n: u32) {
-        if let Some(v) = self.vector(n) {
-            crate::simd::prefetch(v);
-        }
-    }
-
     /// Node `n`'s code record (code, scale, norm, rowid) when it has a code.
     #[inline]
     fn record(&self, n: u32) -> Option<&[u8]> {
@@ -222,6 +214,11 @@ impl GraphSource for Level0 {
         if let Some(r) = self.data.bytes().get(i..i + 4 + 4 * self.max0) {
             crate::simd::prefetch(r);
         }
+    }
+    /// From the heads bitmap (the members themselves are not kept).
+    #[inline]
+    fn has_dups(&self, n: u32) -> Result<bool> {
+        Ok(self.is_head(n))
     }
     #[inline]
     fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
@@ -264,6 +261,12 @@ impl Space for Level0 {
     #[inline]
     fn code_ref(&self, n: u32) -> Result<Option<CodeRef<'_>>> {
         Ok(self.record(n).map(|r| CodeRef::Record(&r[..self.dims + 8], self.dims)))
+    }
+    #[inline]
+    fn prefetch_vector(&self, n: u32) {
+        if let Some(v) = self.vector(n) {
+            crate::simd::prefetch(v);
+        }
     }
     #[inline]
     fn prefetch(&self, n: u32) {

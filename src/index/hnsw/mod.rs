@@ -30,10 +30,10 @@ use crate::index::quant::sq8::QueryCode;
 use crate::value::OwnedValue;
 use crate::vector::distance::Metric;
 use crate::vector::{ElementType, Vector};
+use graph::GraphSource;
 use params::{HnswParams, level_of};
 use search::Searcher;
-use space::Space;
-use space::{Probe, SpaceKind};
+use space::{Probe, Space, SpaceKind};
 
 /// The node of `slot` in `chunk` (chunk ids start at 1).
 #[inline]
@@ -151,15 +151,16 @@ impl VectorIndex for HnswIndex {
             Some(l0) => Searcher::new(l0, l0, kernels).knn(&probe, ef, &admit)?,
             None => s.knn(&probe, ef, &admit)?,
         };
+        // Rowids, group heads and vectors to prefetch: from the array when there is one.
+        let (heads, codes): (&dyn GraphSource, &dyn Space) = match l0 {
+            Some(l0) => (l0, l0),
+            None => (graph, space),
+        };
         // Rescore what the search kept (and the other members of equal-code groups) exactly.
         let mut stats = SearchStats { from_memory: src.served_from_memory(), scored: 0 };
         let mut buf = vec![0u8; self.info.bytes];
         let mut rescore = |n: u32, out: &mut TopK| -> Result<()> {
-            let code = match l0 {
-                Some(l0) => l0.code(n)?,
-                None => space.code(n)?,
-            };
-            let Some(code) = code else { return Ok(()) };
+            let Some(code) = codes.code(n)? else { return Ok(()) };
             let (chunk, slot) = slot_of(n, cap);
             let v = match l0.and_then(|l| l.vector(n)) {
                 Some(v) => v,
@@ -183,25 +184,20 @@ impl VectorIndex for HnswIndex {
             }
             Ok(())
         };
-        let prefetch = |n: u32| match l0 {
-            Some(l0) => l0.prefetch_vector(n),
-            None => space.prefetch_vector(n),
-        };
         // The vectors of the next few candidates are requested while one is rescored.
         const AHEAD: usize = 4;
         for c in cands.iter().take(AHEAD) {
-            prefetch(c.n);
+            codes.prefetch_vector(c.n);
         }
         for (i, c) in cands.iter().enumerate() {
             if let Some(next) = cands.get(i + AHEAD) {
-                prefetch(next.n);
+                codes.prefetch_vector(next.n);
             }
             rescore(c.n, out)?;
-            let head = match l0 {
-                Some(l0) => l0.is_head(c.n),
-                None => graph.has_dups(c.n)?,
-            };
-            if head && let Some(node) = graph.node(c.n)? {
+            // The group's members are listed by the graph's node (the array keeps only heads).
+            if heads.has_dups(c.n)?
+                && let Some(node) = graph.node(c.n)?
+            {
                 for &m in &node.dups {
                     if admit(m) {
                         rescore(m, out)?;
