@@ -27,6 +27,30 @@ impl Db {
         unsafe { ffi::sqlite3_set_last_insert_rowid(self.as_ptr(), rowid) }
     }
 
+    /// The data version of database `schema` (it changes whenever the database's content may
+    /// have: a commit by this or any other connection or process) when this connection holds
+    /// a read transaction on it and has written nothing in it; `None` otherwise (no
+    /// transaction, a write transaction, or an SQLite that cannot tell). While it stays the
+    /// same, what was read from the database under it still holds.
+    pub fn read_snapshot_version(&self, schema: &CStr) -> Option<u32> {
+        // SAFETY: valid connection and NUL-terminated name.
+        let state = unsafe { ffi::sqlite3_txn_state(self.as_ptr(), schema.as_ptr()) };
+        if state != ffi::SQLITE_TXN_READ {
+            return None;
+        }
+        let mut v: std::os::raw::c_uint = 0;
+        // SAFETY: SQLITE_FCNTL_DATA_VERSION writes one unsigned int into the pointer we pass.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                self.as_ptr(),
+                schema.as_ptr(),
+                ffi::SQLITE_FCNTL_DATA_VERSION,
+                (&mut v as *mut std::os::raw::c_uint).cast::<c_void>(),
+            )
+        };
+        (rc == ffi::SQLITE_OK).then_some(v)
+    }
+
     /// The name of the VFS that database `schema` was opened with (e.g. "unix"), if SQLite
     /// reports one.
     pub fn vfs_name(&self, schema: &str) -> Option<String> {

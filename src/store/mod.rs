@@ -130,6 +130,10 @@ pub struct Store {
     /// The table's index is IVF (with this quantizer): chunks have `t_ivf_slots` rows, and no
     /// codes on disk.
     ivf: Cell<Option<crate::index::ivf::params::Quantizer>>,
+    /// The schema's name for C calls, and the (generation, epoch) last read in a read-only
+    /// transaction with the data version it was read under (see [`Store::version`]).
+    schema_c: std::ffi::CString,
+    version_seen: Cell<Option<(u32, i64, i64)>>,
 }
 
 impl Store {
@@ -137,6 +141,7 @@ impl Store {
     /// `format` telling which (the caller refuses everything but DROP, RENAME and 'upgrade').
     pub fn open(db: Db, names: Names, def: &TableDef) -> Result<Store> {
         let stmts = StmtCache::new(db);
+        let schema_c = std::ffi::CString::new(names.schema.clone()).unwrap_or_default();
         let mut rows_cols = vec!["rowid".to_string(), "chunk".into(), "slot".into()];
         if def.has_text_pk() {
             rows_cols.push("pk".into());
@@ -164,6 +169,8 @@ impl Store {
             fail_at: Cell::new(0),
             graph: Cell::new(false),
             ivf: Cell::new(None),
+            schema_c,
+            version_seen: Cell::new(None),
         };
         s.format = s.info_i64("format_version")?;
         let cap = s.info_i64("chunk_capacity")?;
@@ -180,6 +187,7 @@ impl Store {
     /// A store for a table whose shadow tables cannot be read (for DROP and RENAME, which
     /// need only names).
     pub fn unusable(db: Db, names: Names, def: &TableDef) -> Store {
+        let schema_c = std::ffi::CString::new(names.schema.clone()).unwrap_or_default();
         let mut rows_cols = vec!["rowid".to_string(), "chunk".into(), "slot".into()];
         if def.has_text_pk() {
             rows_cols.push("pk".into());
@@ -198,6 +206,8 @@ impl Store {
             fail_at: Cell::new(0),
             graph: Cell::new(false),
             ivf: Cell::new(None),
+            schema_c,
+            version_seen: Cell::new(None),
         }
     }
 
@@ -438,8 +448,21 @@ impl Store {
     }
 
     /// The (generation, epoch) of the table as this transaction sees it.
+    ///
+    /// Every query asks, so in a read-only transaction the answer is kept with the database's
+    /// data version and given again while that stays the same: the info rows cannot have
+    /// changed then (another connection's commit changes the data version; this connection's
+    /// writes make the transaction a write transaction, where the rows are always read).
     pub fn version(&self) -> Result<(i64, i64)> {
-        Ok((self.info_i64("generation")?, self.info_i64("epoch")?))
+        let dv = self.db.read_snapshot_version(&self.schema_c);
+        if let (Some(dv), Some((seen, g, e))) = (dv, self.version_seen.get())
+            && dv == seen
+        {
+            return Ok((g, e));
+        }
+        let (g, e) = (self.info_i64("generation")?, self.info_i64("epoch")?);
+        self.version_seen.set(dv.map(|dv| (dv, g, e)));
+        Ok((g, e))
     }
 
     /// Count a new write transaction: generation + 1 and a fresh epoch. Returns
