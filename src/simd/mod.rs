@@ -75,10 +75,14 @@ pub fn prefetch(data: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        for line in data.chunks(64) {
+        // Every line the slice touches: its start need not be a line's (stepping 64 bytes from
+        // it would miss the last line of a slice that starts late in one).
+        let start = data.as_ptr() as usize;
+        let first = start & !63;
+        for line in (first..start + data.len()).step_by(64) {
             // SAFETY: a prefetch never faults and reads nothing architecturally; SSE (which
-            // provides it) is part of the x86_64 baseline; the pointer is inside `data`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+            // provides it) is part of the x86_64 baseline; the line holds bytes of `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
