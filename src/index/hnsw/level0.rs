@@ -7,7 +7,7 @@
 //! `View`); it is a copy of them, not a new format: nothing of it is stored.
 
 use super::graph::{GraphSource, Node};
-use super::space::{CodeRef, NodeCode, Probe, Space, SpaceKind};
+use super::space::{CodeRef, NodeCode, Space, SpaceKind};
 use crate::error::Result;
 use crate::index::buf::AlignedBuf;
 use crate::vector::distance::Metric;
@@ -280,8 +280,8 @@ impl Space for Level0 {
     #[inline]
     fn code_ref(&self, n: u32) -> Result<Option<CodeRef<'_>>> {
         Ok(self.record(n).map(|r| {
-            let [scale, norm] = self.factors.get(n as usize).copied().unwrap_or([f32::NAN; 2]);
-            CodeRef::Probe(Probe { code: bytemuck::cast_slice(&r[..self.dims]), scale, norm })
+            const NONE: [f32; 2] = [f32::NAN; 2];
+            CodeRef::Parts(bytemuck::cast_slice(&r[..self.dims]), self.factors.get(n as usize).unwrap_or(&NONE))
         }))
     }
     #[inline]

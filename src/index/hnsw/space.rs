@@ -66,10 +66,11 @@ pub trait Space {
 }
 
 /// A node's code, not yet read: a record of `dims` code bytes followed by its scale and norm
-/// (f32, little-endian), or a probe already made.
+/// (f32, little-endian), a code and its [scale, norm] apart, or a probe already made.
 #[derive(Debug, Clone, Copy)]
 pub enum CodeRef<'a> {
     Record(&'a [u8], usize),
+    Parts(&'a [i8], &'a [f32; 2]),
     Probe(Probe<'a>),
 }
 
@@ -78,6 +79,10 @@ impl<'a> CodeRef<'a> {
     pub fn prefetch(&self) {
         match self {
             CodeRef::Record(r, _) => crate::simd::prefetch(r),
+            CodeRef::Parts(c, f) => {
+                crate::simd::prefetch(bytemuck::cast_slice(c));
+                crate::simd::prefetch_ref(*f);
+            }
             CodeRef::Probe(p) => crate::simd::prefetch(bytemuck::cast_slice(p.code)),
         }
     }
@@ -88,6 +93,7 @@ impl<'a> CodeRef<'a> {
                 let f = |a: usize| r.get(a..a + 4).map_or(f32::NAN, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
                 Probe { code: bytemuck::cast_slice(&r[..d.min(r.len())]), scale: f(d), norm: f(d + 4) }
             }
+            CodeRef::Parts(code, &[scale, norm]) => Probe { code, scale, norm },
             CodeRef::Probe(p) => p,
         }
     }
