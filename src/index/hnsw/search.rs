@@ -12,6 +12,10 @@ use std::collections::BinaryHeap;
 /// How many codes ahead of the one being compared a layer search requests from memory.
 const AHEAD: usize = 4;
 
+/// From this many candidates kept, a layer search requests each kept node's links as it keeps
+/// it; below, only the links of the node it expands next.
+const EARLY_EF: usize = 64;
+
 /// A node and its estimated distance, ordered by (distance, node): ties are broken by node
 /// number, so every search is deterministic.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,6 +132,10 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
         // The unvisited neighbours of the node being expanded, with their codes: found (and
         // their codes prefetched) before any distance is computed.
         let mut next: Vec<(u32, CodeRef<'a>)> = Vec::with_capacity(64);
+        // Whose links to request ahead: with a wide search (a build's) most nodes kept are
+        // expanded, so each one's as it is kept; with a narrow one most are not, and requesting
+        // them all crowds out the codes: only the next node's, once it is known.
+        let early = ef >= EARLY_EF;
         while let Some(Reverse(c)) = todo.pop() {
             if best.len() >= ef && best.peek().is_some_and(|w| c.d > w.d) {
                 break;
@@ -142,7 +150,9 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
                 let cand = Cand { d: between(kind, metric, self.kernels, p, &r.probe()), n: *m };
                 let worst = best.peek().copied();
                 if best.len() < ef || worst.is_some_and(|w| cand < w) {
-                    self.graph.prefetch(*m);
+                    if early {
+                        self.graph.prefetch(*m);
+                    }
                     todo.push(Reverse(cand));
                     if admit(*m) {
                         best.push(cand);
@@ -151,6 +161,10 @@ impl<'a, G: GraphSource + ?Sized, S: Space + ?Sized> Searcher<'a, G, S> {
                         }
                     }
                 }
+            }
+            // The node expanded next (unless the search ends): its links are requested now.
+            if !early && let Some(Reverse(nx)) = todo.peek() {
+                self.graph.prefetch(nx.n);
             }
         }
         Ok(best.into_sorted_vec())
