@@ -48,11 +48,14 @@ pub struct Level0 {
     capacity: usize,
     vectors: Vec<OnceLock<ChunkVectors>>,
     vbytes: usize,
-    /// The entry node, and the nodes above layer 0 (whole), by node number: `upper[at − 1]`
-    /// for `upper_at[n] = at > 0`.
+    /// The entry node, and the nodes above layer 0: whole in `upper`, and their lists in one
+    /// flat array for the descent (one lookup, not a chain of three). For `upper_at[n] = at > 0`,
+    /// `flat[at − 1..]` holds node n's index in `upper`, its level L, then for each layer 1 to
+    /// L the number of links and the links.
     entry: Option<u32>,
     upper_at: Vec<u32>,
     upper: Vec<Node>,
+    flat: Vec<u32>,
 }
 
 impl Level0 {
@@ -76,6 +79,7 @@ impl Level0 {
             entry: None,
             upper_at: vec![0; nodes],
             upper: Vec::new(),
+            flat: Vec::new(),
         }
     }
 
@@ -85,6 +89,7 @@ impl Level0 {
             + 8 * self.factors.len()
             + 16 * self.coded.len()
             + 4 * self.upper_at.len()
+            + 4 * self.flat.len()
             + self.upper.iter().map(|n| 48 + n.links.iter().map(|l| 24 + 4 * l.len()).sum::<usize>()).sum::<usize>()
             + 64
     }
@@ -92,7 +97,7 @@ impl Level0 {
     /// What `new` would hold, with the nodes above layer 0 (a share 1/m of them, with up to
     /// `max0 / 2` links a layer) estimated.
     pub fn bytes_for(nodes: usize, dims: usize, max0: usize) -> usize {
-        let upper = nodes / (max0 / 2).max(2) * (48 + 24 + 2 * max0 + 8);
+        let upper = nodes / (max0 / 2).max(2) * (48 + 24 + 4 * max0 + 16);
         nodes * (Self::stride_for(dims, max0) + 8) + 16 * nodes.div_ceil(64) + 4 * nodes + upper + 64
     }
 
@@ -158,8 +163,14 @@ impl Level0 {
         if node.level > 0
             && let Some(at) = self.upper_at.get_mut(n as usize)
         {
+            *at = self.flat.len() as u32 + 1;
+            self.flat.extend([self.upper.len() as u32, node.level as u32]);
+            for l in 1..=node.level as usize {
+                let list = node.layer(l);
+                self.flat.push(list.len() as u32);
+                self.flat.extend_from_slice(list);
+            }
             self.upper.push(node.clone());
-            *at = self.upper.len() as u32;
         }
     }
 
@@ -203,6 +214,26 @@ impl Level0 {
         (**v).as_ref().get(slot * self.vbytes..(slot + 1) * self.vbytes)
     }
 
+    /// Node `n`'s links on `level` > 0, from the flat array (empty above its level).
+    #[inline]
+    fn upper_links(&self, n: u32, level: usize) -> Option<&[u32]> {
+        let at = *self.upper_at.get(n as usize)? as usize;
+        if at == 0 {
+            return None;
+        }
+        let f = &self.flat;
+        let top = *f.get(at)? as usize;
+        if level > top {
+            return Some(&[]);
+        }
+        let mut p = at + 1;
+        for _ in 1..level {
+            p += 1 + *f.get(p)? as usize;
+        }
+        let count = *f.get(p)? as usize;
+        f.get(p + 1..p + 1 + count)
+    }
+
     /// Node `n`'s code record (code, rowid) when it has a code.
     #[inline]
     fn record(&self, n: u32) -> Option<&[u8]> {
@@ -223,7 +254,7 @@ impl GraphSource for Level0 {
     #[inline]
     fn node(&self, n: u32) -> Result<Option<&Node>> {
         Ok(match self.upper_at.get(n as usize) {
-            Some(&at) if at > 0 => self.upper.get(at as usize - 1),
+            Some(&at) if at > 0 => self.flat.get(at as usize - 1).and_then(|&i| self.upper.get(i as usize)),
             _ => None,
         })
     }
@@ -242,7 +273,7 @@ impl GraphSource for Level0 {
     #[inline]
     fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
         if level > 0 {
-            return Ok(self.node(n)?.map(|x| x.layer(level)));
+            return Ok(self.upper_links(n, level));
         }
         let h = self.header(n);
         if h & IN_GRAPH == 0 {
@@ -333,6 +364,15 @@ mod tests {
         assert_eq!(l.node(3).unwrap().map(|n| n.level), Some(2));
         assert!(l.node(4).unwrap().is_none());
         assert_eq!(l.links(3, 1).unwrap(), Some(&[1u32][..]));
+        assert_eq!(l.links(3, 2).unwrap(), Some(&[][..]));
+        assert_eq!(l.links(3, 3).unwrap(), Some(&[][..]), "above its level");
+        let mut up2 = Node::new(3);
+        up2.links = vec![vec![3], vec![3, 9], vec![9], vec![3, 7, 9]];
+        l.set_upper(7, &up2);
+        assert_eq!(l.links(7, 2).unwrap(), Some(&[9u32][..]));
+        assert_eq!(l.links(7, 3).unwrap(), Some(&[3u32, 7, 9][..]));
+        assert_eq!(l.node(7).unwrap().map(|n| n.level), Some(3));
+        assert_eq!(l.links(3, 1).unwrap(), Some(&[1u32][..]), "unchanged by another node");
         assert_eq!(l.links(3, 0).unwrap(), Some(&[1u32, 7, 9][..]), "layer 0 from the record");
         assert!(!l.is_head(3));
         l.set_head(3);
