@@ -10,6 +10,10 @@ unit length and searched by cosine. Per dataset:
     vindex_build_threads(1) and (2) (two copies of one file), hnswlib with 1 and 2 threads, FAISS,
     vectorlite (its INSERTs), DiskANN (its INSERTs, rows capped by --diskann-rows);
   * bytes on disk against the raw float32 bytes;
+  * every SQLite file searched (vindex, vectorlite, DiskANN) in `--journal` mode (default WAL,
+    which the README recommends for many small queries: a statement then takes no file locks
+    and checks no journal); vindex is swept again on a copy in `--also-journal` mode (default
+    the rollback journal, SQLite's default) for efs up to 48;
   * a recall@10 / QPS sweep over ef_search (vindex `AND ef_search = N`, hnswlib set_ef, FAISS
     efSearch, vectorlite knn_param(v, 10, ef), DiskANN `search_list_size_search`), each query
     timed alone; QPS at recall >= 0.95 and >= 0.99 = the first sweep point at or above (no
@@ -204,6 +208,7 @@ def vindex_connect(path, args):
 def vindex_load(path: str, s: Set, args) -> dict:
     """A flat table with every row, in one transaction (the bulk build's input)."""
     conn = vindex_connect(path, args)
+    conn.execute(f"PRAGMA journal_mode={args.journal}")
     conn.execute(f"CREATE VIRTUAL TABLE t USING vindex(embedding float[{s.dim}] distance=cosine)")
     params = [(i + 1, s.base[i].tobytes()) for i in range(s.n)]
 
@@ -355,7 +360,8 @@ def run_set(s: Set, args, tmp: Path, engines: set[str], efs: list[int]) -> dict:
     print(f"\n## {s.key}: {s.source}: {s.n:,} x {s.dim}, {s.queries.shape[0]} queries, k={K}, cosine", flush=True)
     res: dict = {"dataset": {"key": s.key, "name": s.name, "source": s.source, "n": s.n, "dim": s.dim,
                              "raw_bytes": int(s.base.nbytes), "extra_rows": s.extra_note},
-                 "build": {}, "bytes": {}, "sweep": {}, "first100": {}, "insert": {}, "churn": {}}
+                 "build": {}, "bytes": {}, "sweep": {}, "first100": {}, "insert": {}, "churn": {},
+           "journal": args.journal}
     t0 = time.perf_counter()
     gt = ground_truth(s.base, s.queries)
     res["ground_truth_s"] = time.perf_counter() - t0
@@ -400,6 +406,17 @@ def run_set(s: Set, args, tmp: Path, engines: set[str], efs: list[int]) -> dict:
         for qb in qblobs:
             vsearch(64, qb)
         searchers["vindex"] = (lambda ef, qi: vsearch(ef, qblobs[qi]), gt, efs)
+        if args.also_journal and args.also_journal.lower() != args.journal.lower():
+            c_ = str(tmp / f"{s.key}-vindex-{args.also_journal}.db")
+            shutil.copyfile(a, c_)
+            conn2 = vindex_connect(c_, args)
+            conn2.execute(f"PRAGMA journal_mode={args.also_journal}")
+            keep["vindex_alt"] = conn2
+            vsearch2 = vindex_search_fn(conn2)
+            for qb in qblobs:
+                vsearch2(64, qb)
+            searchers[f"vindex ({args.also_journal} journal)"] = (lambda ef, qi: vsearch2(ef, qblobs[qi]), gt,
+                                                                   [e for e in efs if e <= 48])
 
     if "hnswlib" in engines:
         if args.wait_idle > 0:
@@ -457,6 +474,7 @@ def run_set(s: Set, args, tmp: Path, engines: set[str], efs: list[int]) -> dict:
         vconn = sqlite3.connect(vp, isolation_level=None)
         vconn.enable_load_extension(True)
         vconn.load_extension(vectorlite_py.vectorlite_path())
+        vconn.execute(f"PRAGMA journal_mode={args.journal}")
         res["vectorlite_info"] = vconn.execute("SELECT vectorlite_info()").fetchone()[0]
         vconn.execute(f"CREATE VIRTUAL TABLE t USING vectorlite(embedding float32[{s.dim}] cosine, "
                       f"hnsw(max_elements={s.n}, ef_construction={args.efc}, M={args.m}))")
@@ -532,6 +550,8 @@ def run_set(s: Set, args, tmp: Path, engines: set[str], efs: list[int]) -> dict:
             break
     for name in ("faiss", "vectorlite", "hnswlib_keep"):
         keep.pop(name, None)
+    if "vindex_alt" in keep:
+        keep.pop("vindex_alt").close()
 
     # ================= first queries of a fresh process =================
     if "vindex" in engines:
@@ -696,6 +716,7 @@ def diskann_build(s: Set, so: str, args, tmp: Path, res: dict) -> dict:
         common.wait_idle(args.wait_idle, quiet=True)
     p = str(tmp / f"{s.key}-diskann.db")
     conn = diskann_connect(p, so)
+    conn.execute(f"PRAGMA journal_mode={args.journal}")
     res["diskann_version"] = conn.execute("SELECT vec_version()").fetchone()[0]
     res["diskann_vec_debug"] = conn.execute("SELECT vec_debug()").fetchone()[0]
     conn.execute(f"CREATE VIRTUAL TABLE t USING vec0(embedding float[{s.dim}] distance_metric=cosine indexed by "
@@ -802,6 +823,11 @@ def report(all_res: dict, args) -> list[list]:
                              TARGETS["qps95_vs_hnswlib"] if key != "1m" else None, True])
             verdicts.append([key, "QPS @ recall ≥ 0.99 / hnswlib", ratio(q("vindex", 0.99), q("hnswlib", 0.99)),
                              TARGETS["qps99_vs_hnswlib"] if key == "100k" else None, True])
+            for alt in [e for e in sw if e.startswith("vindex (")]:
+                verdicts.append([key, f"QPS @ recall ≥ 0.95 / hnswlib, {alt}", ratio(q(alt, 0.95), q("hnswlib", 0.95)),
+                                 None, True])
+                verdicts.append([key, f"QPS @ recall ≥ 0.99 / hnswlib, {alt}", ratio(q(alt, 0.99), q("hnswlib", 0.99)),
+                                 None, True])
             verdicts.append([key, "QPS @ recall ≥ 0.95 / FAISS HNSW", ratio(q("vindex", 0.95), q("faiss", 0.95)), None, True])
             verdicts.append([key, "QPS @ recall ≥ 0.95 / vectorlite", ratio(q("vindex", 0.95), q("vectorlite", 0.95)),
                              None, True])
@@ -873,8 +899,8 @@ def plot(all_res: dict, path: Path, info: dict) -> None:
         r = all_res[key]
         d = r["dataset"]
         for eng, pts in r["sweep"].items():
-            c, mk = style.get(eng, ("k", "."))
-            label = eng
+            c, mk = style.get(eng, ("#ff9896", "o") if eng.startswith("vindex (") else ("k", "."))
+            label = f"vindex ({r['journal']} journal)" if eng == "vindex" and r.get("journal") else eng
             if eng == "sqlite-vec DiskANN" and r.get("diskann_rows", d["n"]) < d["n"]:
                 label += f" ({r['diskann_rows']:,} rows)"
             ax.plot([p["recall"] for p in pts], [p["qps"] for p in pts], marker=mk, color=c, label=label, ms=4, lw=1.3)
@@ -906,6 +932,9 @@ def main() -> int:
     ap.add_argument("--nq", type=int, default=1000, help="queries per sweep point (default 1000)")
     ap.add_argument("--efs", default=DEFAULT_EFS, help=f"ef_search sweep (default {DEFAULT_EFS})")
     ap.add_argument("--stop-recall", type=float, default=0.998, help="stop a sweep after this recall (default 0.998)")
+    ap.add_argument("--journal", default="wal", help="journal mode of the SQLite files searched (default wal)")
+    ap.add_argument("--also-journal", default="delete",
+                    help="vindex is swept again in this journal mode, efs up to 48 (default delete; '' for none)")
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
