@@ -8,7 +8,7 @@
 //! was, and the caller's transaction decides whether the new index stays.
 
 use super::TableInner;
-use super::overlay::OGraph;
+use super::overlay::{OGraph, OLeaf};
 use crate::error::{Error, Result};
 use crate::index::IndexSpec;
 use crate::index::IndexWriter;
@@ -100,6 +100,8 @@ impl TableInner {
         let mut ov = self.overlay()?;
         ov.changes.everything();
         if let Some(g) = ov.graphs.get_mut(col) {
+            let max0 = params.max_links(0);
+            let leaves = leaves.into_iter().map(|(id, l)| (id, OLeaf::new(l, max0))).collect();
             *g = OGraph { leaves, entry: Some(entry) };
         }
         Ok(())

@@ -6,7 +6,7 @@
 
 use crate::error::Result;
 use crate::index::chunk::{ColData, Maps};
-use crate::index::hnsw::graph::Leaf;
+use crate::index::hnsw::graph::{LEAF, Leaf, Node};
 use crate::store::Store;
 use crate::store::cache::{CachedLeaf, GraphCache, MemToken, Version};
 use crate::store::changes::{ChangeRow, ChangeSet};
@@ -34,10 +34,71 @@ pub struct OIvf {
     pub centroids: OnceLock<Arc<crate::index::ivf::kmeans::Centroids>>,
 }
 
+/// A transaction's copy of a graph leaf: its nodes, and their layer-0 lists side by side in
+/// one array (`1 + max0` u32 a node: the count, then the links), kept in step with the nodes,
+/// so that the searches of an INSERT read a list from one place, not through node → lists →
+/// list. A list longer than `max0` (a damaged row) is read from its node.
+pub struct OLeaf {
+    leaf: Leaf,
+    l0: Vec<u32>,
+    max0: usize,
+}
+
+impl OLeaf {
+    pub fn new(leaf: Leaf, max0: usize) -> OLeaf {
+        let mut o = OLeaf { leaf, l0: vec![0; LEAF as usize * (1 + max0)], max0 };
+        for i in 0..LEAF as usize {
+            o.mirror(i);
+        }
+        o
+    }
+
+    fn mirror(&mut self, i: usize) {
+        let at = i * (1 + self.max0);
+        let list = self.leaf.nodes.get(i).and_then(|x| x.as_ref()).map_or(&[][..], |n| n.layer(0));
+        if list.len() <= self.max0 {
+            self.l0[at] = list.len() as u32;
+            self.l0[at + 1..at + 1 + list.len()].copy_from_slice(list);
+        } else {
+            self.l0[at] = u32::MAX;
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, n: u32) -> Option<&Node> {
+        self.leaf.get(n)
+    }
+
+    /// Node `n`'s layer-0 list (None when the leaf has no such node).
+    #[inline]
+    pub fn links0(&self, n: u32) -> Option<&[u32]> {
+        let i = (n % LEAF) as usize;
+        let node = self.leaf.nodes.get(i)?.as_ref()?;
+        let at = i * (1 + self.max0);
+        match self.l0.get(at).copied() {
+            Some(c) if c as usize <= self.max0 => self.l0.get(at + 1..at + 1 + c as usize),
+            _ => Some(node.layer(0)),
+        }
+    }
+
+    /// Put (or, with None, remove) node `n`.
+    pub fn set(&mut self, n: u32, node: Option<Node>) {
+        let i = (n % LEAF) as usize;
+        if let Some(x) = self.leaf.nodes.get_mut(i) {
+            *x = node;
+            self.mirror(i);
+        }
+    }
+
+    pub fn into_leaf(self) -> Leaf {
+        self.leaf
+    }
+}
+
 /// A column's touched graph leaves and entry node.
 #[derive(Default)]
 pub struct OGraph {
-    pub leaves: IdMap<u32, Leaf>,
+    pub leaves: IdMap<u32, OLeaf>,
     /// Set when the transaction changed the entry node.
     pub entry: Option<Option<u32>>,
 }
@@ -142,7 +203,7 @@ impl Overlay {
             let touched: Vec<u32> = g.leaves.keys().copied().collect();
             g.leaves.clear();
             for leaf in touched {
-                g.leaves.insert(leaf, store.load_leaf(col, leaf, max0, max_up)?);
+                g.leaves.insert(leaf, OLeaf::new(store.load_leaf(col, leaf, max0, max_up)?, max0));
             }
             if g.entry.is_some() {
                 g.entry = Some(store.graph_entry(col)?);
@@ -188,7 +249,7 @@ impl Overlay {
             }
             for (leaf, l) in g.leaves {
                 if let Some(slot) = gc.leaves.get(leaf as usize) {
-                    let _ = slot.set(Arc::new(CachedLeaf::new(l)));
+                    let _ = slot.set(Arc::new(CachedLeaf::new(l.into_leaf())));
                 }
             }
         }
@@ -201,5 +262,38 @@ pub fn copy_col(d: &ColData) -> ColData {
         ColData::Codes(c) => ColData::Codes(c.clone()),
         ColData::Raw(b) => ColData::Raw(b.clone()),
         ColData::Nodes(n) => ColData::Nodes(n.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(l0: &[u32]) -> Node {
+        let mut n = Node::new(1);
+        n.links[0] = l0.to_vec();
+        n.links[1] = vec![99];
+        n
+    }
+
+    #[test]
+    fn a_leaf_copy_reads_layer_0_as_its_nodes_hold_it() {
+        let mut leaf = Leaf::empty();
+        leaf.nodes[3] = Some(node(&[1, 2, 3]));
+        leaf.nodes[9] = Some(node(&[4, 5, 6, 7, 8])); // longer than max0 = 4 (a damaged row)
+        let base = 5 * LEAF; // the leaf's first node
+        let mut o = OLeaf::new(leaf, 4);
+        assert_eq!(o.links0(base + 3), Some(&[1u32, 2, 3][..]));
+        assert_eq!(o.links0(base + 9), Some(&[4u32, 5, 6, 7, 8][..]), "read from the node");
+        assert_eq!(o.links0(base + 4), None, "no such node");
+        o.set(base + 4, Some(node(&[])));
+        assert_eq!(o.links0(base + 4), Some(&[][..]));
+        o.set(base + 3, Some(node(&[7, 8, 9, 10])));
+        assert_eq!(o.links0(base + 3), Some(&[7u32, 8, 9, 10][..]));
+        assert_eq!(o.get(base + 3).map(|n| n.layer(1)), Some(&[99u32][..]));
+        o.set(base + 3, None);
+        assert_eq!(o.links0(base + 3), None);
+        let leaf = o.into_leaf();
+        assert!(leaf.nodes[3].is_none() && leaf.nodes[4].is_some() && leaf.nodes[9].is_some());
     }
 }

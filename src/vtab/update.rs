@@ -7,8 +7,8 @@
 //! an undo it reloads what it touched.
 
 use super::TableInner;
-use super::overlay::OGraph;
 use super::overlay::Overlay;
+use super::overlay::{OGraph, OLeaf};
 use super::view::{OvParts, View};
 use crate::error::{Error, Result};
 use crate::ffi::value::ValueRef;
@@ -195,13 +195,13 @@ impl GraphWriter<'_> {
     }
 
     /// This transaction's copy of a leaf, made from the committed one (or the pages) first.
-    fn leaf_mut(&mut self, leaf: u32) -> Result<&mut Leaf> {
+    fn leaf_mut(&mut self, leaf: u32) -> Result<&mut OLeaf> {
         if !self.og.leaves.contains_key(&leaf) {
             let l = match self.committed_leaf(leaf)? {
                 Some(l) => l.clone(),
                 None => self.store.load_leaf(self.col, leaf, self.links.0, self.links.1)?,
             };
-            self.og.leaves.insert(leaf, l);
+            self.og.leaves.insert(leaf, OLeaf::new(l, self.links.0));
             set_bit(&mut self.held, leaf);
         }
         self.changes.graph_leaf(self.col, leaf);
@@ -244,6 +244,11 @@ impl GraphSource for GraphWriter<'_> {
             }
             return Ok(self.committed_cached(leaf)?.and_then(|l| l.l0.get((n % LEAF) as usize)));
         }
+        if level == 0
+            && let Some(l) = self.og.leaves.get(&leaf)
+        {
+            return Ok(l.links0(n));
+        }
         Ok(self.node(n)?.map(|x| x.layer(level)))
     }
 }
@@ -253,14 +258,12 @@ impl GraphSink for GraphWriter<'_> {
         // The node as the pages hold it: this transaction's copy of its leaf, or the committed one.
         let old = self.node(n)?;
         self.store.write_node(self.col, n, &node, old)?;
-        let l = self.leaf_mut(n / LEAF)?;
-        l.nodes[(n % LEAF) as usize] = Some(node);
+        self.leaf_mut(n / LEAF)?.set(n, Some(node));
         Ok(())
     }
     fn remove_node(&mut self, n: u32) -> Result<()> {
         self.store.delete_node(self.col, n)?;
-        let l = self.leaf_mut(n / LEAF)?;
-        l.nodes[(n % LEAF) as usize] = None;
+        self.leaf_mut(n / LEAF)?.set(n, None);
         Ok(())
     }
     fn set_entry(&mut self, entry: Option<u32>) -> Result<()> {

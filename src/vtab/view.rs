@@ -771,6 +771,15 @@ impl GraphSource for View<'_> {
             let leaf = n / LEAF;
             return Ok(self.committed_leaf(self.col.get(), leaf)?.and_then(|l| l.l0.get((n % LEAF) as usize)));
         }
+        if level == 0
+            && let Some(l) = self
+                .overlay
+                .and_then(|o| o.graphs)
+                .and_then(|g| g.get(self.col.get()))
+                .and_then(|g| g.leaves.get(&(n / LEAF)))
+        {
+            return Ok(l.links0(n));
+        }
         Ok(self.node(n)?.map(|x| x.layer(level)))
     }
 }
