@@ -81,6 +81,15 @@ impl OLeaf {
         }
     }
 
+    /// A hint that node `n`'s layer-0 list is read soon.
+    #[inline]
+    pub fn prefetch0(&self, n: u32) {
+        let at = (n % LEAF) as usize * (1 + self.max0);
+        if let Some(r) = self.l0.get(at..at + 1 + self.max0) {
+            crate::simd::prefetch(bytemuck::cast_slice(r));
+        }
+    }
+
     /// Put (or, with None, remove) node `n`.
     pub fn set(&mut self, n: u32, node: Option<Node>) {
         let i = (n % LEAF) as usize;

@@ -234,6 +234,18 @@ impl GraphSource for GraphWriter<'_> {
     }
 
     #[inline]
+    fn prefetch(&self, n: u32) {
+        let leaf = n / LEAF;
+        if !self.holds(leaf) {
+            if let Some(l0) = self.cache().level0.get() {
+                GraphSource::prefetch(&*l0.value, n);
+            }
+        } else if let Some(l) = self.og.leaves.get(&leaf) {
+            l.prefetch0(n);
+        }
+    }
+
+    #[inline]
     fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
         let leaf = n / LEAF;
         if level == 0 && !self.holds(leaf) {
