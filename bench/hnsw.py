@@ -16,8 +16,8 @@ unit length and searched by cosine. Per dataset:
     the rollback journal, SQLite's default) for efs up to 48;
   * a recall@10 / QPS sweep over ef_search (vindex `AND ef_search = N`, hnswlib set_ef, FAISS
     efSearch, vectorlite knn_param(v, 10, ef), DiskANN `search_list_size_search`), each query
-    timed alone; QPS at recall >= 0.95 and >= 0.99 = the first sweep point at or above (no
-    interpolation);
+    timed alone, the engines taking turns every 50 queries (`--block`); QPS at recall >= 0.95
+    and >= 0.99 = the first sweep point at or above (no interpolation);
   * a fresh process's first 100 queries at the ef that reaches 0.95 (vindex and DiskANN);
   * incremental INSERT rate into the built table (single-row INSERTs in one transaction) vs
     hnswlib add_items one row per call;
@@ -538,11 +538,8 @@ def run_set(s: Set, args, tmp: Path, engines: set[str], efs: list[int]) -> dict:
     for name in active:
         res["sweep"][name] = []
     for ef in efs:
-        for name in list(active):
-            fn, g, eng_efs = searchers[name]
-            if ef not in eng_efs:
-                continue
-            pt = sweep_point(name, fn, ef, s, g, args)
+        here = {name: searchers[name] for name in active if ef in searchers[name][2]}
+        for name, pt in sweep_round(here, ef, s, args).items():
             res["sweep"][name].append(pt)
             if pt["recall"] >= args.stop_recall:
                 active.remove(name)
@@ -626,20 +623,52 @@ def run_set(s: Set, args, tmp: Path, engines: set[str], efs: list[int]) -> dict:
     return res
 
 
-def sweep_point(name: str, search, ef: int, s: Set, gt: np.ndarray, args) -> dict:
-    """`search(ef, qi)` -> rowids for every query, each call timed alone."""
-    order = list(range(s.queries.shape[0]))
+def sweep_round(engines: dict, ef: int, s: Set, args) -> dict:
+    """One sweep point of every engine in `engines` (name -> (search(ef, qi), gt, efs)), the
+    engines taking turns every `--block` queries (the first engine of each block rotating), each
+    call timed alone: the machine's speed drifts over seconds, and engines that each ran their
+    whole point in one go were measured at different speeds. A point stops after `--budget`
+    seconds of its engine's calls once `--min-queries` ran."""
+    names = list(engines)
+    nq = s.queries.shape[0]
+    for name in names:
+        fn = engines[name][0]
+        for i in range(args.warmup):
+            fn(ef, i % nq)
+    lat = {n: [] for n in names}
+    res = {n: [] for n in names}
+    cpu = {n: 0 for n in names}
+    spent = {n: 0 for n in names}
+    live = list(names)
     with common.CpuMonitor() as mon:
-        lat, res, cpu = common.time_each(lambda qi: search(ef, qi), order, warmup=args.warmup, budget_s=args.budget,
-                                         min_items=args.min_queries)
-    st = common.summarize_ns(lat, cpu)
-    r = recall_of([[x - 1 for x in ids] for ids in res], gt, order[:len(res)])
-    pt = {"ef": ef, "recall": r, "qps": st["qps"], "qps_cpu": st.get("qps_cpu"), "p50_ms": st["p50_ms"],
-          "p95_ms": st["p95_ms"], "queries": len(res), "short": sum(1 for ids in res if len(ids) < K),
-          "other_procs": mon.info()["other_procs_cores"]}
-    print(f"    {name:>18} ef={ef:<4} recall={r:.4f} qps={st['qps']:>9,.0f} p50={st['p50_ms']:.3f} ms"
-          f" other={pt['other_procs']}", flush=True)
-    return pt
+        for b, start in enumerate(range(0, nq, args.block)):
+            block = range(start, min(start + args.block, nq))
+            turn = live[b % len(live):] + live[:b % len(live)] if live else []
+            for name in turn:
+                fn = engines[name][0]
+                c0 = time.thread_time_ns()
+                for qi in block:
+                    t0 = time.perf_counter_ns()
+                    r = fn(ef, qi)
+                    t1 = time.perf_counter_ns()
+                    lat[name].append(t1 - t0)
+                    res[name].append(r)
+                    spent[name] += t1 - t0
+                cpu[name] += time.thread_time_ns() - c0
+            live = [n for n in live if not (spent[n] > args.budget * 1e9 and len(lat[n]) >= args.min_queries)]
+            if not live:
+                break
+    other = mon.info()["other_procs_cores"]
+    out = {}
+    for name in names:
+        st = common.summarize_ns(lat[name], cpu[name])
+        r = recall_of([[x - 1 for x in ids] for ids in res[name]], engines[name][1], list(range(len(res[name]))))
+        out[name] = {"ef": ef, "recall": r, "qps": st["qps"], "qps_cpu": st.get("qps_cpu"), "p50_ms": st["p50_ms"],
+                     "p95_ms": st["p95_ms"], "queries": len(res[name]),
+                     "short": sum(1 for ids in res[name] if len(ids) < K), "other_procs": other}
+        print(f"    {name:>18} ef={ef:<4} recall={r:.4f} qps={st['qps']:>9,.0f} p50={st['p50_ms']:.3f} ms"
+              f" other={other}", flush=True)
+    return out
 
 
 def vacuum(path, args):
@@ -939,6 +968,7 @@ def main() -> int:
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--budget", type=float, default=15.0, help="seconds per sweep point once --min-queries ran")
+    ap.add_argument("--block", type=int, default=50, help="queries an engine runs before the next one's turn (default 50)")
     ap.add_argument("--min-queries", type=int, default=300)
     ap.add_argument("--first", type=int, default=100, help="queries of a fresh process timed (default 100)")
     ap.add_argument("--fresh-reps", type=int, default=3, help="fresh processes per engine (median; default 3)")
