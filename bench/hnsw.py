@@ -30,6 +30,7 @@ Targets and verdicts are printed as ratios of numbers measured in this run.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -627,8 +628,9 @@ def sweep_round(engines: dict, ef: int, s: Set, args) -> dict:
     """One sweep point of every engine in `engines` (name -> (search(ef, qi), gt, efs)), the
     engines taking turns every `--block` queries (the first engine of each block rotating), each
     call timed alone: the machine's speed drifts over seconds, and engines that each ran their
-    whole point in one go were measured at different speeds. A point stops after `--budget`
-    seconds of its engine's calls once `--min-queries` ran."""
+    whole point in one go were measured at different speeds. Python's garbage collector is off
+    while the point runs. A point stops after `--budget` seconds of its engine's calls once
+    `--min-queries` ran."""
     names = list(engines)
     nq = s.queries.shape[0]
     for name in names:
@@ -640,6 +642,10 @@ def sweep_round(engines: dict, ef: int, s: Set, args) -> dict:
     cpu = {n: 0 for n in names}
     spent = {n: 0 for n in names}
     live = list(names)
+    # Python's cyclic garbage collector would stop whichever engine is running for tens of
+    # milliseconds (a full collection of the sweep's result lists): it runs between points.
+    gc.collect()
+    gc.disable()
     with common.CpuMonitor() as mon:
         for b, start in enumerate(range(0, nq, args.block)):
             block = range(start, min(start + args.block, nq))
@@ -658,6 +664,7 @@ def sweep_round(engines: dict, ef: int, s: Set, args) -> dict:
             live = [n for n in live if not (spent[n] > args.budget * 1e9 and len(lat[n]) >= args.min_queries)]
             if not live:
                 break
+    gc.enable()
     other = mon.info()["other_procs_cores"]
     out = {}
     for name in names:
