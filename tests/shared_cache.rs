@@ -322,3 +322,54 @@ fn a_write_that_fails_half_way_inside_begin_leaves_nothing_behind() {
         }
     }
 }
+
+/// A table in an attached database: each connection notices the other's commits (the data
+/// version it trusts is that database's, not main's), and its own writes, savepoints and
+/// rollbacks show at once.
+#[test]
+fn a_table_in_an_attached_database_sees_commits_and_its_own_writes() {
+    let dir = temp_dir("attach");
+    let (main, aux) = (dir.join("main.db"), dir.join("aux.db"));
+    let open2 = || {
+        let c = conn_file(&main);
+        c.execute("ATTACH ?1 AS aux", [aux.to_str().unwrap()]).unwrap();
+        c
+    };
+    let (a, b) = (open2(), open2());
+    a.execute_batch(
+        "CREATE VIRTUAL TABLE aux.t USING vindex(v float[2], index=hnsw);
+         CREATE TABLE main.one(x); INSERT INTO main.one VALUES (1);",
+    )
+    .unwrap();
+    let ins = |c: &Connection, id: i64, x: f32, y: f32| {
+        c.execute("INSERT INTO aux.t(rowid, v) VALUES (?1, ?2)", params![id, f32_blob(&[x, y])]).unwrap();
+    };
+    let ids = |c: &Connection| -> Vec<i64> {
+        // Joined with a one-row table of main, so the statement reads both databases.
+        knn(
+            c,
+            "SELECT t.rowid, t.distance FROM aux.t AS t, main.one WHERE t.v MATCH ?1 AND t.k = 5",
+            [f32_blob(&[0.0, 1.0])],
+        )
+        .into_iter()
+        .map(|r| r.0)
+        .collect()
+    };
+    ins(&a, 1, 1.0, 0.0);
+    assert_eq!(ids(&b), vec![1]);
+    ins(&a, 2, 0.0, 1.0);
+    assert_eq!(ids(&b), vec![2, 1], "b sees a's commit");
+    b.execute_batch("BEGIN").unwrap();
+    assert_eq!(ids(&b), vec![2, 1]);
+    ins(&b, 3, 0.1, 1.0);
+    assert_eq!(ids(&b), vec![2, 3, 1]);
+    b.execute_batch("SAVEPOINT s; DELETE FROM aux.t WHERE rowid = 3").unwrap();
+    assert_eq!(ids(&b), vec![2, 1]);
+    b.execute_batch("ROLLBACK TO s").unwrap();
+    assert_eq!(ids(&b), vec![2, 3, 1]);
+    b.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(ids(&b), vec![2, 1]);
+    assert_eq!(ids(&a), vec![2, 1]);
+    ins(&b, 4, 0.0, 0.9);
+    assert_eq!(ids(&a), vec![2, 4, 1], "a sees b's commit");
+}
