@@ -22,10 +22,11 @@ const COUNT: u32 = 0xffff;
 
 /// Layer 0 and the int8 codes of nodes `0..nodes`. Record of node n at `n * stride` (a
 /// multiple of 64 bytes, so a record starts a cache line): the code (`dims` bytes), the rowid
-/// (i64), padding to a multiple of 4 bytes, a u32 header (link count in the low 16 bits, flags above), `max0` u32 link slots;
-/// all little-endian. The codes' scales and norms are an array apart (8 bytes a node, small
-/// enough to stay in the CPU's caches), so a distance reads from memory only the lines of
-/// the code itself: two at 128 dimensions, where the factors beside it made three. Which nodes
+/// (i64), padding to a multiple of 4 bytes, a u32 header (link count in the low 16 bits, flags
+/// above), `max0` u32 link slots; all little-endian. The codes' scales and norms are an array
+/// apart (8 bytes a node, small enough to stay in the CPU's caches), so a distance reads from
+/// memory only the lines of the code itself: two at 128 dimensions, where the factors beside
+/// it made three. Which nodes
 /// have a code (their slot holds a row) is a bitmap apart, so that a search learns it without
 /// waiting for the record: it only prefetches the record then.
 pub struct Level0 {
