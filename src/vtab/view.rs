@@ -727,6 +727,14 @@ impl IvfSource for View<'_> {
     }
 }
 
+impl View<'_> {
+    /// The writing transaction's copy of node `n`'s graph leaf, when it has one.
+    #[inline]
+    fn own_leaf(&self, n: u32) -> Option<&super::overlay::OLeaf> {
+        self.overlay.and_then(|o| o.graphs).and_then(|g| g.get(self.col.get())).and_then(|g| g.leaves.get(&(n / LEAF)))
+    }
+}
+
 impl GraphSource for View<'_> {
     fn entry(&self) -> Result<Option<u32>> {
         let col = self.col.get();
@@ -746,13 +754,10 @@ impl GraphSource for View<'_> {
 
     #[inline]
     fn node(&self, n: u32) -> Result<Option<&Node>> {
-        let col = self.col.get();
-        let leaf = n / LEAF;
-        if let Some(l) = self.overlay.and_then(|o| o.graphs).and_then(|g| g.get(col)).and_then(|g| g.leaves.get(&leaf))
-        {
+        if let Some(l) = self.own_leaf(n) {
             return Ok(l.get(n));
         }
-        Ok(self.committed_leaf(col, leaf)?.and_then(|l| l.leaf.get(n)))
+        Ok(self.committed_leaf(self.col.get(), n / LEAF)?.and_then(|l| l.leaf.get(n)))
     }
 
     #[inline]
@@ -772,11 +777,7 @@ impl GraphSource for View<'_> {
             return Ok(self.committed_leaf(self.col.get(), leaf)?.and_then(|l| l.l0.get((n % LEAF) as usize)));
         }
         if level == 0
-            && let Some(l) = self
-                .overlay
-                .and_then(|o| o.graphs)
-                .and_then(|g| g.get(self.col.get()))
-                .and_then(|g| g.leaves.get(&(n / LEAF)))
+            && let Some(l) = self.own_leaf(n)
         {
             return Ok(l.links0(n));
         }
