@@ -198,6 +198,22 @@ impl NodeCodes {
             r[d + 4..d + 8].copy_from_slice(&code.norm.to_le_bytes());
         }
     }
+    /// Code `x` into `slot`'s record in place: [`SlotCode::encode`]'s code, scale and norm,
+    /// without allocating (a cold search codes every vector of each chunk it reaches).
+    pub fn encode(&mut self, slot: usize, x: &[f32]) {
+        let (d, st) = (self.dims, self.stride);
+        let Some(r) = self.data.bytes_mut().get_mut(slot * st..(slot + 1) * st) else { return };
+        let (code, params) = r.split_at_mut(d);
+        let (scale, norm) = match crate::index::quant::sq8::encode(x, bytemuck::cast_slice_mut(code)) {
+            Some((scale, _, norm)) => (scale, norm),
+            None => {
+                code.fill(0);
+                (crate::index::quant::sq8::UNBOUNDED_SCALE, f32::INFINITY)
+            }
+        };
+        params[..4].copy_from_slice(&scale.to_le_bytes());
+        params[4..8].copy_from_slice(&norm.to_le_bytes());
+    }
     /// (code, scale, norm) of `slot`.
     #[inline]
     pub fn get(&self, slot: usize) -> Option<(&[i8], f32, f32)> {
@@ -250,5 +266,34 @@ impl ColData {
                 | (ColData::Raw(_), super::Want::Raw)
                 | (ColData::Nodes(_), super::Want::Nodes)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NodeCodes, SlotCode};
+
+    /// A record holds what [`SlotCode::encode`] computes, for vectors that code and for one
+    /// that cannot (a NaN), whatever the slot held before.
+    #[test]
+    fn node_records_hold_the_slot_codes() {
+        let dims = 37;
+        let mut rows: Vec<Vec<f32>> =
+            (0..5).map(|i| (0..dims).map(|j| ((i * 31 + j * 7) % 23) as f32 - 11.5).collect()).collect();
+        rows[2][5] = f32::NAN;
+        rows[3] = vec![0.0; dims];
+        let mut nc = NodeCodes::zeroed(8, dims);
+        for (slot, x) in rows.iter().enumerate() {
+            nc.encode(slot, &rows[(slot + 1) % rows.len()]);
+            nc.encode(slot, x);
+        }
+        for (slot, x) in rows.iter().enumerate() {
+            let want = SlotCode::encode(x);
+            let (code, scale, norm) = nc.get(slot).unwrap();
+            assert_eq!(code, &want.code[..], "slot {slot}");
+            assert_eq!((scale.to_bits(), norm.to_bits()), (want.scale.to_bits(), want.norm.to_bits()), "slot {slot}");
+        }
+        assert!(nc.get(2).unwrap().1.is_infinite() && nc.get(2).unwrap().0.iter().all(|c| *c == 0));
+        assert_eq!(nc.get(6).unwrap(), (&[0i8; 37][..], 0.0, 0.0));
     }
 }

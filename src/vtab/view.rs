@@ -138,8 +138,10 @@ pub fn compute_nodes(raw: &[u8], ty: ElementType, capacity: usize, dims: usize) 
         if bytes.iter().all(|b| *b == 0) {
             continue;
         }
-        if let Ok(v) = from_blob(bytes, ty) {
-            c.set(slot, &SlotCode::encode(&v.to_f32_vec()));
+        match from_blob(bytes, ty) {
+            Ok(crate::vector::Vector::F32(x)) => c.encode(slot, &x),
+            Ok(v) => c.encode(slot, &v.to_f32_vec()),
+            Err(_) => {}
         }
     }
     ColData::Nodes(c)
