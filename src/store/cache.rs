@@ -14,7 +14,7 @@
 
 use super::changes::{ChangeSet, SPACE_ENTRY, SPACE_GRAPH, SPACE_IVF_CENTROIDS, SPACE_IVF_LIST};
 use super::chunks::Chunk;
-use crate::index::hnsw::graph::{FlatLayer, LEAF, Leaf};
+use crate::index::hnsw::graph::{FlatLayer, LEAF, Leaf, LeafParts, Node};
 use crate::index::hnsw::level0::Level0;
 use crate::index::ivf::kmeans::Centroids;
 use crate::index::ivf::list::PostingList;
@@ -170,19 +170,60 @@ impl IvfCache {
     }
 }
 
-/// A leaf of a graph with the memory it is charged for.
+/// A leaf of a graph with the memory it is charged for: what searches read (layer 0 flat, the
+/// nodes with upper layers or groups whole), and every node whole once a writer or a caller of
+/// [`Self::node`] asks for one of the others.
 pub struct CachedLeaf {
-    pub leaf: Leaf,
-    /// Layer 0 of the leaf's nodes in one array, for searches.
-    pub l0: FlatLayer,
+    parts: LeafParts,
+    full: OnceLock<(Leaf, MemToken)>,
     _mem: MemToken,
 }
 
 impl CachedLeaf {
+    /// A leaf read from its rows.
+    pub fn from_parts(parts: LeafParts) -> CachedLeaf {
+        let mem = MemToken::charge(parts.mem_bytes());
+        CachedLeaf { parts, full: OnceLock::new(), _mem: mem }
+    }
+    /// A leaf held whole (a committed transaction's copy).
     pub fn new(leaf: Leaf) -> CachedLeaf {
-        let l0 = FlatLayer::of(&leaf);
-        let mem = MemToken::charge(leaf.mem_bytes() + l0.mem_bytes());
-        CachedLeaf { leaf, l0, _mem: mem }
+        let c = CachedLeaf::from_parts(LeafParts::of(&leaf));
+        let mem = MemToken::charge(leaf.mem_bytes());
+        let _ = c.full.set((leaf, mem));
+        c
+    }
+    /// Layer 0 of the leaf's nodes in one array, for searches.
+    #[inline]
+    pub fn l0(&self) -> &FlatLayer {
+        &self.parts.l0
+    }
+    /// Node `n` if it has upper layers or a group (the nodes a search asks for whole).
+    #[inline]
+    pub fn upper(&self, n: u32) -> Option<&Node> {
+        self.parts.special(n)
+    }
+    /// Node `n`, whole.
+    #[inline]
+    pub fn node(&self, n: u32) -> Option<&Node> {
+        match self.parts.special(n) {
+            Some(node) => Some(node),
+            None if self.parts.has(n) => self.leaf().get(n),
+            None => None,
+        }
+    }
+    /// Every node of the leaf, whole (made on first use).
+    pub fn leaf(&self) -> &Leaf {
+        &self
+            .full
+            .get_or_init(|| {
+                let leaf = self.parts.to_leaf();
+                let mem = MemToken::charge(leaf.mem_bytes());
+                (leaf, mem)
+            })
+            .0
+    }
+    pub fn mem_bytes(&self) -> usize {
+        self.parts.mem_bytes() + self.full.get().map_or(0, |(l, _)| l.mem_bytes())
     }
 }
 
@@ -237,7 +278,7 @@ impl GraphCache {
     }
 
     pub fn loaded_bytes(&self) -> usize {
-        self.leaves.iter().filter_map(|l| l.get()).map(|l| l.leaf.mem_bytes()).sum::<usize>()
+        self.leaves.iter().filter_map(|l| l.get()).map(|l| l.mem_bytes()).sum::<usize>()
             + self.level0.get().map_or(0, |l| l.value.mem_bytes())
     }
 }

@@ -20,7 +20,7 @@ pub mod vec0;
 
 use crate::error::{Error, Result};
 use crate::ffi::stmt::{Blob, Db};
-use crate::index::hnsw::graph::{LEAF, Leaf, Node};
+use crate::index::hnsw::graph::{LEAF, LeafParts, Node};
 use crate::value::{OwnedValue, SqlValue};
 use crate::vector::ElementType;
 use crate::vector::distance::Metric;
@@ -1127,14 +1127,14 @@ impl Store {
     }
 
     /// The nodes of column `col` in block `leaf` (nodes `leaf·LEAF` to `leaf·LEAF + LEAF − 1`).
-    pub fn load_leaf(&self, col: usize, leaf: u32, max0: usize, max_up: usize) -> Result<Leaf> {
+    pub fn load_leaf(&self, col: usize, leaf: u32, max0: usize, max_up: usize) -> Result<LeafParts> {
         let mut st = self.stmts.named("load_leaf", || {
-            format!("SELECT id, level, links FROM {} WHERE id >= ?1 AND id < ?2", self.names.hnsw())
+            format!("SELECT id, level, links FROM {} WHERE id >= ?1 AND id < ?2 ORDER BY id", self.names.hnsw())
         })?;
         let lo = leaf as i64 * LEAF as i64 * 16;
         st.bind_i64(1, lo)?;
         st.bind_i64(2, lo + LEAF as i64 * 16)?;
-        let mut out = Leaf::empty();
+        let mut out = LeafParts::default();
         while st.step()? {
             let id = st.column_i64(0);
             if id.rem_euclid(16) as usize != col {
@@ -1144,10 +1144,9 @@ impl Store {
             let SqlValue::Blob(b) = st.column_value(2) else {
                 return Err(Error::corrupt(format!("{}: row {id}: links must be a blob", self.t("hnsw"))));
             };
-            let node = Node::decode(n, st.column_i64(1), b, max0, max_up).map_err(|e| e.context(&self.t("hnsw")))?;
-            out.nodes[(n % LEAF) as usize] = Some(node);
+            out.push_row(n, st.column_i64(1), b, max0, max_up).map_err(|e| e.context(&self.t("hnsw")))?;
         }
-        Ok(out)
+        Ok(out.finish())
     }
 
     fn node_row(&self, key: i64) -> Result<Option<(i64, Vec<u8>)>> {

@@ -338,7 +338,7 @@ fn check_graph(
     for leaf in 0..leaves {
         match s.load_leaf(col, leaf, max0, max_up) {
             Ok(l) => {
-                for (i, n) in l.nodes.into_iter().enumerate() {
+                for (i, n) in l.to_leaf().nodes.into_iter().enumerate() {
                     if let Some(n) = n {
                         nodes.insert(leaf * LEAF + i as u32, n);
                     }

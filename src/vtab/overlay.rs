@@ -212,7 +212,7 @@ impl Overlay {
             let touched: Vec<u32> = g.leaves.keys().copied().collect();
             g.leaves.clear();
             for leaf in touched {
-                g.leaves.insert(leaf, OLeaf::new(store.load_leaf(col, leaf, max0, max_up)?, max0));
+                g.leaves.insert(leaf, OLeaf::new(store.load_leaf(col, leaf, max0, max_up)?.to_leaf(), max0));
             }
             if g.entry.is_some() {
                 g.entry = Some(store.graph_entry(col)?);

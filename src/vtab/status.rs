@@ -189,7 +189,7 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
                 Some(e) => {
                     let (max0, max_up) = inner.graph_links();
                     let leaf = s.load_leaf(vi, e / crate::index::hnsw::graph::LEAF, max0, max_up)?;
-                    leaf.get(e).map_or(OwnedValue::Null, |n| OwnedValue::Integer(n.level as i64))
+                    leaf.to_leaf().get(e).map_or(OwnedValue::Null, |n| OwnedValue::Integer(n.level as i64))
                 }
                 None => OwnedValue::Null,
             };

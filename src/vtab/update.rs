@@ -177,7 +177,7 @@ impl GraphWriter<'_> {
             Some(slot) => {
                 if slot.get().is_none() {
                     let l = self.store.load_leaf(self.col, leaf, self.links.0, self.links.1)?;
-                    let _ = slot.set(Arc::new(CachedLeaf::new(l)));
+                    let _ = slot.set(Arc::new(CachedLeaf::from_parts(l)));
                 }
                 Ok(slot.get().map(|c| &**c))
             }
@@ -191,7 +191,7 @@ impl GraphWriter<'_> {
 
     /// The committed leaf (untouched by this transaction, so the pages hold it too).
     fn committed_leaf(&self, leaf: u32) -> Result<Option<&Leaf>> {
-        Ok(self.committed_cached(leaf)?.map(|c| &c.leaf))
+        Ok(self.committed_cached(leaf)?.map(|c| c.leaf()))
     }
 
     /// This transaction's copy of a leaf, made from the committed one (or the pages) first.
@@ -199,7 +199,7 @@ impl GraphWriter<'_> {
         if !self.og.leaves.contains_key(&leaf) {
             let l = match self.committed_leaf(leaf)? {
                 Some(l) => l.clone(),
-                None => self.store.load_leaf(self.col, leaf, self.links.0, self.links.1)?,
+                None => self.store.load_leaf(self.col, leaf, self.links.0, self.links.1)?.to_leaf(),
             };
             self.og.leaves.insert(leaf, OLeaf::new(l, self.links.0));
             set_bit(&mut self.held, leaf);
@@ -254,7 +254,7 @@ impl GraphSource for GraphWriter<'_> {
             if let Some(l0) = self.cache().level0.get() {
                 return l0.value.links(n, 0);
             }
-            return Ok(self.committed_cached(leaf)?.and_then(|l| l.l0.get((n % LEAF) as usize)));
+            return Ok(self.committed_cached(leaf)?.and_then(|l| l.l0().get((n % LEAF) as usize)));
         }
         if level == 0
             && let Some(l) = self.og.leaves.get(&leaf)

@@ -387,7 +387,7 @@ impl<'a> View<'a> {
         if slot.get().is_none() {
             self.paged.set(true);
             let l = self.store.load_leaf(col, leaf, self.links.0, self.links.1)?;
-            let _ = slot.set(Arc::new(CachedLeaf::new(l)));
+            let _ = slot.set(Arc::new(CachedLeaf::from_parts(l)));
         }
         Ok(slot.get().map(|l| &**l))
     }
@@ -759,7 +759,7 @@ impl GraphSource for View<'_> {
         if let Some(l) = self.own_leaf(n) {
             return Ok(l.get(n));
         }
-        Ok(self.committed_leaf(self.col.get(), n / LEAF)?.and_then(|l| l.leaf.get(n)))
+        Ok(self.committed_leaf(self.col.get(), n / LEAF)?.and_then(|l| l.node(n)))
     }
 
     #[inline]
@@ -767,7 +767,7 @@ impl GraphSource for View<'_> {
         if self.overlay.is_none_or(|o| o.graphs.is_none()) {
             return Ok(self
                 .committed_leaf(self.col.get(), n / LEAF)?
-                .is_some_and(|l| l.l0.has_dups((n % LEAF) as usize)));
+                .is_some_and(|l| l.l0().has_dups((n % LEAF) as usize)));
         }
         Ok(self.node(n)?.is_some_and(|x| !x.dups.is_empty()))
     }
@@ -776,7 +776,7 @@ impl GraphSource for View<'_> {
     fn links(&self, n: u32, level: usize) -> Result<Option<&[u32]>> {
         if level == 0 && self.overlay.is_none_or(|o| o.graphs.is_none()) {
             let leaf = n / LEAF;
-            return Ok(self.committed_leaf(self.col.get(), leaf)?.and_then(|l| l.l0.get((n % LEAF) as usize)));
+            return Ok(self.committed_leaf(self.col.get(), leaf)?.and_then(|l| l.l0().get((n % LEAF) as usize)));
         }
         if level == 0
             && let Some(l) = self.own_leaf(n)
@@ -905,14 +905,14 @@ impl View<'_> {
             let Some(leaf) = self.committed_leaf(col, i as u32)? else { continue };
             for j in 0..LEAF as usize {
                 let n = i as u32 * LEAF + j as u32;
-                if let Some(links) = leaf.l0.get(j) {
+                if let Some(links) = leaf.l0().get(j) {
                     if !l0.set_links(n, links) {
                         return Ok(()); // a node beyond the chunks, or too many links: not ours to judge here
                     }
-                    if leaf.l0.has_dups(j) {
+                    if leaf.l0().has_dups(j) {
                         l0.set_head(n);
                     }
-                    if let Some(node) = leaf.leaf.get(n) {
+                    if let Some(node) = leaf.upper(n) {
                         l0.set_upper(n, node);
                     }
                 }

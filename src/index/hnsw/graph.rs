@@ -79,6 +79,11 @@ impl Reader<'_> {
     /// `n` ascending node numbers, none of them the node itself.
     fn ascending(&mut self, n: usize) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(n);
+        self.ascending_into(n, &mut out)?;
+        Ok(out)
+    }
+    /// [`Self::ascending`], appended to `out`.
+    fn ascending_into(&mut self, n: usize, out: &mut Vec<u32>) -> Result<()> {
         let mut prev = 0u64;
         for i in 0..n {
             let v = self.varint()?;
@@ -92,7 +97,7 @@ impl Reader<'_> {
             prev = idv;
             out.push(idv as u32);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -219,19 +224,40 @@ pub struct FlatLayer {
 
 impl FlatLayer {
     pub fn of(leaf: &Leaf) -> FlatLayer {
-        let mut f = FlatLayer { offsets: Vec::with_capacity(LEAF as usize + 1), ..FlatLayer::default() };
-        f.offsets.push(0);
+        let mut f = FlatLayer::start();
         for (i, n) in leaf.nodes.iter().enumerate() {
             if let Some(n) = n {
-                f.present[i / 64] |= 1 << (i % 64);
-                if !n.dups.is_empty() {
-                    f.heads[i / 64] |= 1 << (i % 64);
-                }
                 f.links.extend_from_slice(n.layer(0));
+                f.close(i, !n.dups.is_empty());
             }
-            f.offsets.push(f.links.len() as u32);
         }
+        f.finish();
         f
+    }
+    /// An empty layer to fill node by node in ascending order: append a node's links to
+    /// `links`, then [`Self::close`] it.
+    fn start() -> FlatLayer {
+        let mut f = FlatLayer { offsets: Vec::with_capacity(LEAF as usize + 1), ..FlatLayer::default() };
+        f.offsets.push(0);
+        f
+    }
+    /// Mark the leaf's `i`-th node present (all before it that were not pushed are absent);
+    /// its links are what was appended to `links` since.
+    fn close(&mut self, i: usize, head: bool) {
+        let end = self.links.len() as u32;
+        while self.offsets.len() < i + 1 {
+            self.offsets.push(*self.offsets.last().unwrap_or(&0));
+        }
+        self.offsets.push(end);
+        self.present[i / 64] |= 1 << (i % 64);
+        if head {
+            self.heads[i / 64] |= 1 << (i % 64);
+        }
+    }
+    /// Close the layer: the nodes after the last pushed are absent.
+    fn finish(&mut self) {
+        let end = self.links.len() as u32;
+        self.offsets.resize(LEAF as usize + 1, end);
     }
     /// The layer-0 links of the leaf's `i`-th node (None: no such node).
     #[inline]
@@ -257,6 +283,112 @@ impl FlatLayer {
     }
     pub fn mem_bytes(&self) -> usize {
         4 * (self.offsets.len() + self.links.len()) + 32
+    }
+}
+
+/// A leaf as a search keeps it: layer 0 flat, and whole only the nodes that have more (upper
+/// layers, or a group of equal codes: its head or a member), about 1 in 16. Decoded from the
+/// rows straight into this form, a leaf is read without a `Node` (two allocations) per node.
+#[derive(Debug, Clone)]
+pub struct LeafParts {
+    pub l0: FlatLayer,
+    /// (index in the leaf, node), ascending.
+    special: Vec<(u16, Node)>,
+    last: Option<usize>,
+}
+
+impl Default for LeafParts {
+    fn default() -> Self {
+        LeafParts { l0: FlatLayer::start(), special: Vec::new(), last: None }
+    }
+}
+
+impl LeafParts {
+    /// The parts of a leaf held whole.
+    pub fn of(leaf: &Leaf) -> LeafParts {
+        let special = (leaf.nodes.iter().enumerate())
+            .filter_map(|(i, n)| n.as_ref().filter(|n| Self::is_special(n)).map(|n| (i as u16, n.clone())))
+            .collect();
+        LeafParts { l0: FlatLayer::of(leaf), special, last: None }
+    }
+
+    fn is_special(n: &Node) -> bool {
+        n.level > 0 || n.head.is_some() || !n.dups.is_empty()
+    }
+
+    /// Add node `n`'s row (`level`, `bytes` as in [`Node::decode`], which checks them alike).
+    /// Rows come in ascending node order.
+    pub fn push_row(&mut self, n: u32, level: i64, bytes: &[u8], max0: usize, max_up: usize) -> Result<()> {
+        let i = (n % LEAF) as usize;
+        if self.last.is_some_and(|l| l >= i) {
+            return Err(Error::corrupt(format!("hnsw node {n}: rows out of order")));
+        }
+        self.last = Some(i);
+        if level == 0 {
+            // Most rows: one layer, no group. Its links go straight into the flat layer.
+            let mut r = Reader { id: n, bytes, p: 0 };
+            let count = r.byte()? as usize;
+            if count > max0 {
+                return Err(r.bad(&format!("{count} neighbours on layer 0, more than allowed")));
+            }
+            let at = self.l0.links.len();
+            r.ascending_into(count, &mut self.l0.links)?;
+            if r.p == bytes.len() {
+                self.l0.close(i, false);
+                return Ok(());
+            }
+            self.l0.links.truncate(at);
+        }
+        let node = Node::decode(n, level, bytes, max0, max_up)?;
+        self.l0.links.extend_from_slice(node.layer(0));
+        self.l0.close(i, !node.dups.is_empty());
+        self.special.push((i as u16, node));
+        Ok(())
+    }
+
+    /// Close the leaf after its last row.
+    pub fn finish(mut self) -> LeafParts {
+        self.l0.finish();
+        self
+    }
+
+    /// Node `n` if the leaf holds it whole (it has upper layers or a group); None for the
+    /// others, which [`Self::to_leaf`] makes from their layer 0.
+    #[inline]
+    pub fn special(&self, n: u32) -> Option<&Node> {
+        let i = (n % LEAF) as u16;
+        self.special.binary_search_by_key(&i, |(j, _)| *j).ok().map(|k| &self.special[k].1)
+    }
+
+    /// Whether the leaf has node `n`.
+    #[inline]
+    pub fn has(&self, n: u32) -> bool {
+        self.l0.get((n % LEAF) as usize).is_some()
+    }
+
+    /// The leaf with every node whole.
+    pub fn to_leaf(&self) -> Leaf {
+        let mut leaf = Leaf::empty();
+        let mut special = self.special.iter().peekable();
+        for (i, slot) in leaf.nodes.iter_mut().enumerate() {
+            if let Some((_, node)) = special.next_if(|(j, _)| *j as usize == i) {
+                *slot = Some(node.clone());
+            } else if let Some(links) = self.l0.get(i) {
+                let mut node = Node::new(0);
+                node.links[0] = links.to_vec();
+                *slot = Some(node);
+            }
+        }
+        leaf
+    }
+
+    pub fn mem_bytes(&self) -> usize {
+        self.l0.mem_bytes()
+            + self
+                .special
+                .iter()
+                .map(|(_, n)| 40 + n.links.iter().map(|l| 24 + 4 * l.capacity()).sum::<usize>())
+                .sum::<usize>()
     }
 }
 
@@ -446,5 +578,66 @@ mod tests {
         assert_eq!(Node::decode(9, -1, &m.encode(), 32, 16).unwrap(), m);
         assert!(Node::decode(5, -1, &m.encode(), 32, 16).is_err(), "a member of itself");
         assert!(Node::decode(5, 0, &[0, 0xff, 0], 32, 16).is_err(), "no members");
+    }
+
+    /// A leaf read from its rows straight into the search's form holds what decoding every
+    /// row into a node holds: the same flat layer 0, the nodes with more whole, the others
+    /// made whole on demand; and a damaged row fails the same way.
+    #[test]
+    fn leaf_parts_from_rows_equal_the_decoded_leaf() {
+        let base = 3 * LEAF;
+        let mut leaf = Leaf::empty();
+        for i in (0..LEAF as usize).filter(|i| i % 7 != 3) {
+            let n = base + i as u32;
+            let list: Vec<u32> =
+                (1..=(i % 5) as u32).map(|k| base + (i as u32 + 11 * k) % (4 * LEAF)).filter(|m| *m != n).collect();
+            let mut node = match i % 23 {
+                0 => Node::new(2),
+                5 => Node::member(base + 4),
+                _ => Node::new(0),
+            };
+            if node.head.is_none() {
+                let mut l = list.clone();
+                l.sort_unstable();
+                l.dedup();
+                node.links[0] = l;
+                if node.level == 2 {
+                    node.links[1] = vec![base + 300, base + 900];
+                }
+            }
+            if i == 4 || i == 100 {
+                node.dups = vec![base + 5, base + 28];
+            }
+            leaf.nodes[i] = Some(node);
+        }
+        let mut parts = LeafParts::default();
+        for (i, node) in leaf.nodes.iter().enumerate() {
+            if let Some(node) = node {
+                parts.push_row(base + i as u32, node.row_level(), &node.encode(), 32, 16).unwrap();
+            }
+        }
+        let parts = parts.finish();
+        assert_eq!(parts.to_leaf(), leaf);
+        let whole = FlatLayer::of(&leaf);
+        for i in 0..LEAF as usize {
+            let n = base + i as u32;
+            assert_eq!(parts.l0.get(i), whole.get(i), "node {n}");
+            assert_eq!(parts.l0.has_dups(i), whole.has_dups(i), "node {n}");
+            assert_eq!(parts.has(n), leaf.get(n).is_some());
+            let more = leaf.get(n).is_some_and(|x| x.level > 0 || x.head.is_some() || !x.dups.is_empty());
+            assert_eq!(parts.special(n), if more { leaf.get(n) } else { None }, "node {n}");
+        }
+        assert_eq!(LeafParts::of(&leaf).to_leaf(), leaf);
+
+        let row = Node { level: 0, links: vec![vec![base + 1, base + 2]], ..Node::default() }.encode();
+        let mut p = LeafParts::default();
+        p.push_row(base + 9, 0, &row, 32, 16).unwrap();
+        let e = p.push_row(base + 8, 0, &row, 32, 16).unwrap_err().to_string();
+        assert!(e.contains("out of order"), "{e}");
+        for (bytes, max0) in [(&row[..2], 32), (&row[..], 1), (&[row.clone(), vec![7]].concat()[..], 32)] {
+            let want = Node::decode(base + 20, 0, bytes, max0, 16).unwrap_err().to_string();
+            let got = LeafParts::default().push_row(base + 20, 0, bytes, max0, 16).unwrap_err().to_string();
+            assert_eq!(got, want);
+        }
     }
 }
