@@ -9,7 +9,7 @@ GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # The commit's date, not the clock's: an unchanged tree never recompiles.
 BUILD_DATE := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 
-.PHONY: all loadable demo test stress test-rust test-python test-cli test-examples bench clean lint venv demo-data
+.PHONY: all loadable demo test stress test-rust test-python test-cli test-examples bench bench-bulk clean lint venv demo-data
 
 all: loadable
 
@@ -86,6 +86,10 @@ bench: loadable $(BENCH_VENV)/.ok
 	$(BENCH_VENV)/bin/python bench/hnsw.py $(BENCH_HNSW_ARGS)
 	$(BENCH_VENV)/bin/python bench/ivf.py $(BENCH_IVF_ARGS)
 	$(CARGO) run --release --quiet --example kernel_bench
+
+# The Python package's bulk_insert against hand-written executemany loops (docs/INSTALL.md).
+bench-bulk: loadable $(BENCH_VENV)/.ok
+	$(BENCH_VENV)/bin/python python/benchmarks/bulk_insert.py $(BENCH_BULK_ARGS)
 
 clean:
 	$(CARGO) clean
