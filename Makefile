@@ -84,6 +84,7 @@ bench: loadable $(BENCH_VENV)/.ok
 	$(BENCH_VENV)/bin/python bench/statement.py
 	$(BENCH_VENV)/bin/python bench/cache.py $(BENCH_CACHE_ARGS)
 	$(BENCH_VENV)/bin/python bench/hnsw.py $(BENCH_HNSW_ARGS)
+	$(BENCH_VENV)/bin/python bench/interleave.py
 	$(BENCH_VENV)/bin/python bench/ivf.py $(BENCH_IVF_ARGS)
 	$(CARGO) run --release --quiet --example kernel_bench
 

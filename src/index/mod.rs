@@ -218,6 +218,12 @@ pub trait ChunkSource {
     fn level0(&self, _col: usize) -> Result<Option<&hnsw::level0::Level0>> {
         Ok(None)
     }
+    /// When [`ChunkSource::level0`] has none: an earlier version's array, and the nodes that
+    /// may read differently now (bit n of the words set; every node from the array's end on),
+    /// to be read through [`ChunkSource::graph`] instead (see [`hnsw::patched`]).
+    fn level0_base(&self, _col: usize) -> Result<Option<(&hnsw::level0::Level0, &[u64])>> {
+        Ok(None)
+    }
     /// Chunk `chunk`'s vectors of column `col` when the source keeps them in memory (for a
     /// [`hnsw::level0::Level0`] to rescore from).
     fn chunk_vectors(&self, _col: usize, _chunk: i64) -> Option<hnsw::level0::ChunkVectors> {

@@ -239,7 +239,55 @@ pub struct GraphCache {
     pub level0: OnceLock<Arc<Charged<Level0>>>,
     /// Searches of this version so far (when to try making `level0`).
     pub searches: AtomicU32,
+    /// An earlier version's `level0`, for the nodes no commit since has changed, until this
+    /// version has its own (made after hundreds of searches, which a version that each write
+    /// replaces never serves).
+    pub base: Option<Arc<Base0>>,
+    /// Made from a version that had an array (its own or a base): when the base is dropped for
+    /// having too many changed nodes, this version makes its own array at once.
+    pub warm: bool,
 }
+
+/// A `Level0` of an earlier version and the nodes that may differ since (their chunk or their
+/// graph record was written).
+pub struct Base0 {
+    pub l0: Arc<Charged<Level0>>,
+    changed: Vec<u64>,
+    count: usize,
+}
+
+impl Base0 {
+    /// Whether node `n` reads the same in the array as in the version that holds this base.
+    #[inline]
+    pub fn unchanged(&self, n: u32) -> bool {
+        (n as usize) < self.l0.value.nodes()
+            && self.changed.get(n as usize / 64).is_none_or(|w| w & (1 << (n % 64)) == 0)
+    }
+    pub fn changed_count(&self) -> usize {
+        self.count
+    }
+    /// Bit n set: node n may differ from the array.
+    pub fn changed_bits(&self) -> &[u64] {
+        &self.changed
+    }
+    fn mark(&mut self, n: u32) {
+        let (w, b) = (n as usize / 64, 1u64 << (n % 64));
+        if w >= self.changed.len() {
+            if n as usize >= self.l0.value.nodes() {
+                return; // beyond the array: never read from it
+            }
+            self.changed.resize(w + 1, 0);
+        }
+        if self.changed[w] & b == 0 {
+            self.changed[w] |= b;
+            self.count += 1;
+        }
+    }
+}
+
+/// A base stops serving once this share of its nodes changed: searches through it would take
+/// the slow path too often; the version then makes its own array.
+const BASE_CHANGED_MAX: f64 = 0.1;
 
 impl GraphCache {
     /// An empty cache for a table whose chunks are `ids`.
@@ -251,6 +299,8 @@ impl GraphCache {
             leaves: (0..n).map(|_| Arc::new(OnceLock::new())).collect(),
             level0: OnceLock::new(),
             searches: AtomicU32::new(0),
+            base: None,
+            warm: false,
         }
     }
 
@@ -262,8 +312,18 @@ impl GraphCache {
 
     /// The next version: leaves listed in `changed` (space `16 + col`) get new slots, the entry
     /// is read again when `entry_changed`.
-    pub fn derive(&self, ids: &[i64], changed: &[i64], entry_changed: bool) -> GraphCache {
+    pub fn derive(&self, ids: &[i64], changed: &[i64], entry_changed: bool, nodes: &[u32]) -> GraphCache {
         let n = Self::leaf_count(self.capacity, ids);
+        let base = match (self.level0.get(), &self.base) {
+            (Some(l0), _) => Some(Base0 { l0: l0.clone(), changed: Vec::new(), count: 0 }),
+            (None, Some(b)) => Some(Base0 { l0: b.l0.clone(), changed: b.changed.clone(), count: b.count }),
+            (None, None) => None,
+        };
+        let warm = base.is_some();
+        let base = base.and_then(|mut b| {
+            nodes.iter().for_each(|&x| b.mark(x));
+            ((b.count as f64) <= BASE_CHANGED_MAX * b.l0.value.nodes() as f64).then(|| Arc::new(b))
+        });
         let leaves = (0..n)
             .map(|i| match (changed.binary_search(&(i as i64)), self.leaves.get(i)) {
                 (Err(_), Some(l)) => l.clone(),
@@ -274,7 +334,15 @@ impl GraphCache {
         if !entry_changed && let Some(e) = self.entry.get() {
             let _ = entry.set(*e);
         }
-        GraphCache { capacity: self.capacity, entry, leaves, level0: OnceLock::new(), searches: AtomicU32::new(0) }
+        GraphCache {
+            capacity: self.capacity,
+            entry,
+            leaves,
+            level0: OnceLock::new(),
+            searches: AtomicU32::new(0),
+            base,
+            warm,
+        }
     }
 
     pub fn loaded_bytes(&self) -> usize {
@@ -321,7 +389,15 @@ impl Version {
             if let Some(g) = g.get() {
                 let leaves = changes.keys_in(SPACE_GRAPH + col as u8);
                 let entry = changes.contains(SPACE_ENTRY + col as u8, 0);
-                let _ = graphs[col].set(Arc::new(g.derive(&ids, &leaves, entry)));
+                // Nodes whose code or links may differ: every slot of a changed chunk, and the
+                // graph nodes written (or whole blocks, for changes read from the log).
+                let mut nodes = changes.graph_nodes(col, LEAF);
+                let cap = g.capacity as u64;
+                for &id in &changed {
+                    let lo = (id.max(1) - 1) as u64 * cap;
+                    nodes.extend((lo..lo + cap).filter_map(|x| u32::try_from(x).ok()));
+                }
+                let _ = graphs[col].set(Arc::new(g.derive(&ids, &leaves, entry, &nodes)));
             }
         }
         let ivf: [OnceLock<Arc<IvfCache>>; 16] = Default::default();

@@ -24,6 +24,10 @@ pub const KEEP: i64 = 256;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangeSet {
     pub keys: BTreeSet<(u8, i64)>,
+    /// The graph nodes written, as (column, node): what a writer of this process knows beyond
+    /// the blocks the log records, not stored. A block in `keys` none of whose nodes are here
+    /// (a set read back from the log) changed as a whole.
+    pub nodes: BTreeSet<(u8, u32)>,
 }
 
 impl ChangeSet {
@@ -60,6 +64,25 @@ impl ChangeSet {
     pub fn graph_leaf(&mut self, col: usize, leaf: u32) {
         self.keys.insert((SPACE_GRAPH + col as u8, leaf as i64));
     }
+    /// Node `n` of column `col`'s graph changed (its block is recorded apart).
+    pub fn graph_node(&mut self, col: usize, n: u32) {
+        self.nodes.insert((col as u8, n));
+    }
+    /// The nodes of column `col`'s graph that may differ from the version before, by graph
+    /// block: those written, or every node of a block when only the block is known.
+    pub fn graph_nodes(&self, col: usize, leaf_size: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        for leaf in self.keys_in(SPACE_GRAPH + col as u8) {
+            let Ok(leaf) = u32::try_from(leaf) else { continue };
+            let (lo, hi) = (leaf.saturating_mul(leaf_size), (leaf + 1).saturating_mul(leaf_size));
+            let at = out.len();
+            out.extend(self.nodes.range((col as u8, lo)..(col as u8, hi)).map(|(_, n)| *n));
+            if out.len() == at {
+                out.extend(lo..hi);
+            }
+        }
+        out
+    }
     pub fn graph_entry(&mut self, col: usize) {
         self.keys.insert((SPACE_ENTRY + col as u8, 0));
     }
@@ -79,6 +102,7 @@ impl ChangeSet {
     }
     pub fn extend(&mut self, other: &ChangeSet) {
         self.keys.extend(other.keys.iter().copied());
+        self.nodes.extend(other.nodes.iter().copied());
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -101,7 +125,7 @@ impl ChangeSet {
             .chunks_exact(9)
             .map(|r| (r[0], i64::from_le_bytes([r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]])))
             .collect();
-        Ok(ChangeSet { keys })
+        Ok(ChangeSet { keys, nodes: BTreeSet::new() })
     }
 }
 

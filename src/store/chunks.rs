@@ -48,19 +48,18 @@ impl Chunk {
             _mem: mem,
         }
     }
-    /// A chunk with some columns already known (from a writer's copy).
-    pub fn with_cols(maps: Maps, cols: Vec<Option<Arc<CachedCol>>>, mem: MemToken) -> Chunk {
-        let cols = cols
-            .into_iter()
-            .map(|c| {
-                let l = OnceLock::new();
-                if let Some(c) = c {
-                    let _ = l.set(Some(c));
-                }
-                l
-            })
-            .collect::<Box<[_]>>();
-        let raw = (0..cols.len()).map(|_| OnceLock::new()).collect();
-        Chunk { maps, cols, raw, _mem: mem }
+    /// A chunk with some columns (and vectors of coded columns) already known (from a
+    /// writer's copy).
+    pub fn with_cols(
+        maps: Maps,
+        cols: Vec<Option<Arc<CachedCol>>>,
+        raw: Vec<Option<Arc<CachedCol>>>,
+        mem: MemToken,
+    ) -> Chunk {
+        let n = cols.len();
+        let cols = cols.into_iter().map(|c| c.map_or_else(OnceLock::new, |c| OnceLock::from(Some(c)))).collect();
+        let mut raw: Vec<_> = raw.into_iter().map(|r| r.map_or_else(OnceLock::new, OnceLock::from)).collect();
+        raw.resize_with(n, OnceLock::new);
+        Chunk { maps, cols, raw: raw.into_boxed_slice(), _mem: mem }
     }
 }

@@ -5,6 +5,7 @@
 //! from the pages; COMMIT turns it into the next shared version.
 
 use crate::error::Result;
+use crate::index::buf::AlignedBuf;
 use crate::index::chunk::{ColData, Maps};
 use crate::index::hnsw::graph::{LEAF, Leaf, Node};
 use crate::store::Store;
@@ -19,11 +20,15 @@ use std::sync::{Arc, OnceLock};
 pub struct OChunk {
     pub maps: Maps,
     pub cols: Vec<OnceLock<ColData>>,
+    /// For columns that keep codes: the chunk's vectors, when the committed version had them
+    /// in memory (kept in step with the writes, and handed to the next version, so that its
+    /// searches do not read the chunk again to rescore).
+    pub raw: Vec<Option<AlignedBuf>>,
 }
 
 impl OChunk {
     fn new(maps: Maps, n: usize) -> OChunk {
-        OChunk { maps, cols: (0..n).map(|_| OnceLock::new()).collect() }
+        OChunk { maps, cols: (0..n).map(|_| OnceLock::new()).collect(), raw: (0..n).map(|_| None).collect() }
     }
 }
 
@@ -163,13 +168,18 @@ impl Overlay {
     pub fn chunk_mut(&mut self, store: &Store, id: i64) -> Result<Option<&mut OChunk>> {
         if !self.chunks.contains_key(&id) {
             let Some(maps) = store.load_maps(id)? else { return Ok(None) };
-            let oc = OChunk::new(maps, store.cols.len());
+            let mut oc = OChunk::new(maps, store.cols.len());
             if let Some(c) = self.base.position(id).and_then(|p| self.base.slots[p].get())
                 && c.maps == oc.maps
             {
                 for (i, l) in c.cols.iter().enumerate() {
                     if let Some(Some(cc)) = l.get() {
                         let _ = oc.cols[i].set(copy_col(&cc.data));
+                    }
+                }
+                for (i, r) in c.raw.iter().enumerate() {
+                    if let Some(ColData::Raw(b)) = r.get().map(|x| &x.data) {
+                        oc.raw[i] = Some(b.clone());
                     }
                 }
             }
@@ -245,8 +255,18 @@ impl Overlay {
                     })
                 })
                 .collect();
+            let raw = oc
+                .raw
+                .into_iter()
+                .map(|r| {
+                    r.and_then(|b| {
+                        crate::store::cache::charge_evicting(b.len(), keep)
+                            .map(|m| Arc::new(CachedCol::new(ColData::Raw(b), m)))
+                    })
+                })
+                .collect();
             let mem = MemToken::charge(oc.maps.bytes());
-            let _ = v.slots[pos].set(Arc::new(Chunk::with_cols(oc.maps, cols, mem)));
+            let _ = v.slots[pos].set(Arc::new(Chunk::with_cols(oc.maps, cols, raw, mem)));
         }
         for (col, g) in self.graphs.into_iter().enumerate() {
             if g.leaves.is_empty() && g.entry.is_none() {

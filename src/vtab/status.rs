@@ -46,6 +46,7 @@ const COLUMNS: &[&str] = &[
     "graph_nodes",
     "graph_top_level",
     "graph_array_bytes",
+    "graph_array_changed",
     "build_progress",
     "deleted_unrepaired",
     "last_build",
@@ -193,16 +194,21 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
                 }
                 None => OwnedValue::Null,
             };
-            // The newest version's layer 0 and codes in one array (0: not made, see vtab::view).
-            let array = newest
-                .as_ref()
-                .and_then(|v| v.graphs.get(vi))
-                .and_then(|g| g.get())
-                .and_then(|g| g.level0.get())
-                .map_or(0, |l| l.value.mem_bytes());
-            (OwnedValue::Integer(s.graph_rows(vi)?), top, OwnedValue::Integer(array as i64))
+            // The array of layer 0 and codes searches of the newest version read (see
+            // vtab::view): its own (0 nodes changed), an earlier version's (the nodes changed
+            // since are read around it), or none yet (0 bytes, NULL).
+            let gc = newest.as_ref().and_then(|v| v.graphs.get(vi)).and_then(|g| g.get());
+            let (array, changed) = match gc {
+                Some(g) => match (g.level0.get(), &g.base) {
+                    (Some(l), _) => (l.value.mem_bytes(), OwnedValue::Integer(0)),
+                    (None, Some(b)) => (b.l0.value.mem_bytes(), OwnedValue::Integer(b.changed_count() as i64)),
+                    (None, None) => (0, OwnedValue::Null),
+                },
+                None => (0, OwnedValue::Null),
+            };
+            (OwnedValue::Integer(s.graph_rows(vi)?), top, OwnedValue::Integer(array as i64), changed)
         } else {
-            (OwnedValue::Null, OwnedValue::Null, OwnedValue::Null)
+            (OwnedValue::Null, OwnedValue::Null, OwnedValue::Null, OwnedValue::Null)
         };
         let ivf_facts = if s.is_ivf() { inner.ivf_status(vi)? } else { Vec::new() };
         let ivf: Vec<OwnedValue> = IVF_COLUMNS
@@ -245,6 +251,7 @@ fn table_rows(db: Db, schema: &str, name: &str, inner: &TableInner) -> Result<Ve
             graph.0,
             graph.1,
             graph.2,
+            graph.3,
             progress.clone(),
             unrepaired.clone(),
             last_build.clone(),

@@ -15,6 +15,7 @@ use crate::ffi::value::ValueRef;
 use crate::ffi::vtab::Update;
 use crate::index::chunk::{ColData, Maps, SlotCode};
 use crate::index::hnsw::graph::{GraphSink, GraphSource, LEAF, Leaf, Node};
+use crate::index::hnsw::level0::Level0;
 use crate::index::hnsw::space::Space;
 use crate::index::{ChunkSource, IndexSpec, IndexWriter};
 use crate::store::cache::{CachedLeaf, GraphCache, Version};
@@ -194,6 +195,18 @@ impl GraphWriter<'_> {
         Ok(self.committed_cached(leaf)?.map(|c| c.leaf()))
     }
 
+    /// The committed version's array, or an earlier version's when it holds node `n` as the
+    /// committed version does (for nodes whose leaf this transaction has not touched).
+    #[inline]
+    fn array_for(&self, n: u32) -> Option<&Level0> {
+        let gc = self.cache();
+        match (gc.level0.get(), &gc.base) {
+            (Some(l0), _) => Some(&l0.value),
+            (None, Some(b)) if b.unchanged(n) => Some(&b.l0.value),
+            _ => None,
+        }
+    }
+
     /// This transaction's copy of a leaf, made from the committed one (or the pages) first.
     fn leaf_mut(&mut self, leaf: u32) -> Result<&mut OLeaf> {
         if !self.og.leaves.contains_key(&leaf) {
@@ -237,8 +250,8 @@ impl GraphSource for GraphWriter<'_> {
     fn prefetch(&self, n: u32) {
         let leaf = n / LEAF;
         if !self.holds(leaf) {
-            if let Some(l0) = self.cache().level0.get() {
-                GraphSource::prefetch(&*l0.value, n);
+            if let Some(l0) = self.array_for(n) {
+                GraphSource::prefetch(l0, n);
             }
         } else if let Some(l) = self.og.leaves.get(&leaf) {
             l.prefetch0(n);
@@ -250,9 +263,9 @@ impl GraphSource for GraphWriter<'_> {
         let leaf = n / LEAF;
         if level == 0 && !self.holds(leaf) {
             // Untouched by this transaction: the committed links, from the version's array
-            // when it has one.
-            if let Some(l0) = self.cache().level0.get() {
-                return l0.value.links(n, 0);
+            // when it has one (or an earlier version's, where the node has not changed since).
+            if let Some(l0) = self.array_for(n) {
+                return l0.links(n, 0);
             }
             return Ok(self.committed_cached(leaf)?.and_then(|l| l.l0().get((n % LEAF) as usize)));
         }
@@ -271,11 +284,13 @@ impl GraphSink for GraphWriter<'_> {
         let old = self.node(n)?;
         self.store.write_node(self.col, n, &node, old)?;
         self.leaf_mut(n / LEAF)?.set(n, Some(node));
+        self.changes.graph_node(self.col, n);
         Ok(())
     }
     fn remove_node(&mut self, n: u32) -> Result<()> {
         self.store.delete_node(self.col, n)?;
         self.leaf_mut(n / LEAF)?.set(n, None);
+        self.changes.graph_node(self.col, n);
         Ok(())
     }
     fn set_entry(&mut self, entry: Option<u32>) -> Result<()> {
@@ -553,6 +568,12 @@ impl TableInner {
         let computes = self.store.computes_codes(col);
         let ty = self.store.cols[col].ty;
         let Some(oc) = ov.chunks.get_mut(&loc.chunk) else { return };
+        if let Some(Some(raw)) = oc.raw.get_mut(col) {
+            let n = bytes.len();
+            if let Some(dst) = raw.bytes_mut().get_mut(loc.slot * n..(loc.slot + 1) * n) {
+                dst.copy_from_slice(bytes);
+            }
+        }
         match oc.cols.get_mut(col).and_then(|c| c.get_mut()) {
             Some(ColData::Raw(buf)) => {
                 let n = bytes.len();

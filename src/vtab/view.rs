@@ -527,11 +527,22 @@ impl ChunkSource for View<'_> {
             return Ok(Some(&l.value));
         }
         let n = gc.searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed).saturating_add(1);
-        if n < LEVEL0_AFTER || !n.is_power_of_two() {
+        // A version made from one that had an array, whose base went for too many changed
+        // nodes, makes its own at once: it is in a stream of writes, where no version serves
+        // hundreds of searches, and without an array its searches would all be slow.
+        let after = if gc.warm && gc.base.is_none() { 1 } else { LEVEL0_AFTER };
+        if n < after || !n.is_power_of_two() {
             return Ok(None);
         }
         self.make_level0(col, gc)?;
         Ok(gc.level0.get().map(|l| &*l.value))
+    }
+
+    fn level0_base(&self, col: usize) -> Result<Option<(&Level0, &[u64])>> {
+        if self.overlay.is_some() || !self.keep || self.graph_want(col) != Want::Nodes {
+            return Ok(None);
+        }
+        Ok(self.graph_cache(col).base.as_ref().map(|b| (&*b.l0.value, b.changed_bits())))
     }
 
     #[inline]
@@ -946,9 +957,17 @@ impl View<'_> {
     #[inline]
     fn base_level0(&self, n: u32) -> Option<&Level0> {
         self.overlay?;
-        let l0 = self.version.graphs.get(self.col.get())?.get()?.level0.get()?;
+        let gc = self.version.graphs.get(self.col.get())?.get()?;
         let (chunk, _) = slot_of(n, self.store.capacity);
-        (!self.ov_held.contains(chunk) && self.ov_live.contains(chunk)).then_some(&*l0.value)
+        if self.ov_held.contains(chunk) || !self.ov_live.contains(chunk) {
+            return None;
+        }
+        match (gc.level0.get(), &gc.base) {
+            (Some(l0), _) => Some(&*l0.value),
+            // An earlier version's array, where the committed version has not changed `n`.
+            (None, Some(b)) if b.unchanged(n) => Some(&*b.l0.value),
+            _ => None,
+        }
     }
 
     /// Where node `n`'s code is: its chunk's maps and navigation data, and its slot (None: the

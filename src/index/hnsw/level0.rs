@@ -84,6 +84,12 @@ impl Level0 {
         }
     }
 
+    /// Nodes it has room for (node numbers below this).
+    #[inline]
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
     /// Bytes of memory it holds.
     pub fn mem_bytes(&self) -> usize {
         self.data.len()

@@ -19,6 +19,7 @@ pub mod graph;
 pub mod insert;
 pub mod level0;
 pub mod params;
+pub mod patched;
 pub mod search;
 pub mod space;
 
@@ -146,15 +147,22 @@ impl VectorIndex for HnswIndex {
         let s = Searcher::new(graph, space, kernels);
         let ef = self.ef(req, out.k());
         let l0 = src.level0(req.col)?;
-        let cands = match l0 {
+        // No array of this version yet: an earlier version's, for the nodes unchanged since.
+        let patched = match l0 {
+            Some(_) => None,
+            None => src.level0_base(req.col)?.map(|(b, changed)| patched::Patched::new(b, changed, graph, space)),
+        };
+        let cands = match (l0, &patched) {
             // The same search, read from one array.
-            Some(l0) => Searcher::new(l0, l0, kernels).knn(&probe, ef, &admit)?,
-            None => s.knn(&probe, ef, &admit)?,
+            (Some(l0), _) => Searcher::new(l0, l0, kernels).knn(&probe, ef, &admit)?,
+            (None, Some(p)) => Searcher::new(p, p, kernels).knn(&probe, ef, &admit)?,
+            (None, None) => s.knn(&probe, ef, &admit)?,
         };
         // Rowids, group heads and vectors to prefetch: from the array when there is one.
-        let (heads, codes): (&dyn GraphSource, &dyn Space) = match l0 {
-            Some(l0) => (l0, l0),
-            None => (graph, space),
+        let (heads, codes): (&dyn GraphSource, &dyn Space) = match (l0, &patched) {
+            (Some(l0), _) => (l0, l0),
+            (None, Some(p)) => (p, p),
+            (None, None) => (graph, space),
         };
         // Rescore what the search kept (and the other members of equal-code groups) exactly.
         let mut stats = SearchStats { from_memory: src.served_from_memory(), scored: 0 };
@@ -162,12 +170,12 @@ impl VectorIndex for HnswIndex {
         let mut rescore = |n: u32, out: &mut TopK| -> Result<()> {
             let Some(code) = codes.code(n)? else { return Ok(()) };
             let (chunk, slot) = slot_of(n, cap);
-            let v = match l0.and_then(|l| l.vector(n)) {
+            let v = match l0.and_then(|l| l.vector(n)).or_else(|| patched.as_ref().and_then(|p| p.vector(n))) {
                 Some(v) => v,
                 None => {
                     src.read_vector(req.col, chunk, slot, &mut buf)?;
                     // The chunk's vectors may be in memory now: the array keeps them.
-                    if let Some(l0) = l0
+                    if let Some(l0) = l0.or_else(|| patched.as_ref().and_then(|p| p.array_for(n)))
                         && let Some(v) = src.chunk_vectors(req.col, chunk)
                     {
                         l0.set_vectors(chunk, v);
