@@ -257,12 +257,6 @@ pub struct Base0 {
 }
 
 impl Base0 {
-    /// Whether node `n` reads the same in the array as in the version that holds this base.
-    #[inline]
-    pub fn unchanged(&self, n: u32) -> bool {
-        (n as usize) < self.l0.value.nodes()
-            && self.changed.get(n as usize / 64).is_none_or(|w| w & (1 << (n % 64)) == 0)
-    }
     pub fn changed_count(&self) -> usize {
         self.count
     }
@@ -342,6 +336,17 @@ impl GraphCache {
             searches: AtomicU32::new(0),
             base,
             warm,
+        }
+    }
+
+    /// The array that holds node `n` as this version does: the version's own, or the base's
+    /// when no commit since changed `n`.
+    #[inline]
+    pub fn array_for(&self, n: u32) -> Option<&Level0> {
+        match (self.level0.get(), &self.base) {
+            (Some(l0), _) => Some(&l0.value),
+            (None, Some(b)) if crate::index::hnsw::patched::unchanged(&b.l0.value, &b.changed, n) => Some(&b.l0.value),
+            _ => None,
         }
     }
 

@@ -15,7 +15,6 @@ use crate::ffi::value::ValueRef;
 use crate::ffi::vtab::Update;
 use crate::index::chunk::{ColData, Maps, SlotCode};
 use crate::index::hnsw::graph::{GraphSink, GraphSource, LEAF, Leaf, Node};
-use crate::index::hnsw::level0::Level0;
 use crate::index::hnsw::space::Space;
 use crate::index::{ChunkSource, IndexSpec, IndexWriter};
 use crate::store::cache::{CachedLeaf, GraphCache, Version};
@@ -195,18 +194,6 @@ impl GraphWriter<'_> {
         Ok(self.committed_cached(leaf)?.map(|c| c.leaf()))
     }
 
-    /// The committed version's array, or an earlier version's when it holds node `n` as the
-    /// committed version does (for nodes whose leaf this transaction has not touched).
-    #[inline]
-    fn array_for(&self, n: u32) -> Option<&Level0> {
-        let gc = self.cache();
-        match (gc.level0.get(), &gc.base) {
-            (Some(l0), _) => Some(&l0.value),
-            (None, Some(b)) if b.unchanged(n) => Some(&b.l0.value),
-            _ => None,
-        }
-    }
-
     /// This transaction's copy of a leaf, made from the committed one (or the pages) first.
     fn leaf_mut(&mut self, leaf: u32) -> Result<&mut OLeaf> {
         if !self.og.leaves.contains_key(&leaf) {
@@ -250,7 +237,7 @@ impl GraphSource for GraphWriter<'_> {
     fn prefetch(&self, n: u32) {
         let leaf = n / LEAF;
         if !self.holds(leaf) {
-            if let Some(l0) = self.array_for(n) {
+            if let Some(l0) = self.cache().array_for(n) {
                 GraphSource::prefetch(l0, n);
             }
         } else if let Some(l) = self.og.leaves.get(&leaf) {
@@ -264,7 +251,7 @@ impl GraphSource for GraphWriter<'_> {
         if level == 0 && !self.holds(leaf) {
             // Untouched by this transaction: the committed links, from the version's array
             // when it has one (or an earlier version's, where the node has not changed since).
-            if let Some(l0) = self.array_for(n) {
+            if let Some(l0) = self.cache().array_for(n) {
                 return l0.links(n, 0);
             }
             return Ok(self.committed_cached(leaf)?.and_then(|l| l.l0().get((n % LEAF) as usize)));

@@ -962,12 +962,7 @@ impl View<'_> {
         if self.ov_held.contains(chunk) || !self.ov_live.contains(chunk) {
             return None;
         }
-        match (gc.level0.get(), &gc.base) {
-            (Some(l0), _) => Some(&*l0.value),
-            // An earlier version's array, where the committed version has not changed `n`.
-            (None, Some(b)) if b.unchanged(n) => Some(&*b.l0.value),
-            _ => None,
-        }
+        gc.array_for(n)
     }
 
     /// Where node `n`'s code is: its chunk's maps and navigation data, and its slot (None: the

@@ -14,6 +14,13 @@ use super::space::{CodeRef, NodeCode, Probe, Space, SpaceKind};
 use crate::error::Result;
 use crate::vector::distance::Metric;
 
+/// Whether node `n` reads from `l0` as from the version whose changed nodes are the bits set
+/// in `changed` (nodes at or beyond the array's end never do).
+#[inline]
+pub fn unchanged(l0: &Level0, changed: &[u64], n: u32) -> bool {
+    (n as usize) < l0.nodes() && changed.get(n as usize / 64).is_none_or(|w| w & (1 << (n % 64)) == 0)
+}
+
 /// The nodes set in `changed` (and those at or beyond the array's end) come from `graph` and
 /// `space`, the rest from `l0`.
 pub struct Patched<'a> {
@@ -31,7 +38,7 @@ impl<'a> Patched<'a> {
     /// Whether node `n` reads the same from the array as from the version.
     #[inline]
     pub fn unchanged(&self, n: u32) -> bool {
-        (n as usize) < self.l0.nodes() && self.changed.get(n as usize / 64).is_none_or(|w| w & (1 << (n % 64)) == 0)
+        unchanged(self.l0, self.changed, n)
     }
 
     /// Node `n`'s stored vector from the array, when its chunk is unchanged and in memory.
